@@ -1,0 +1,1 @@
+"""Qt-free building blocks shared by the CLI, batch and the GUI."""

@@ -1,0 +1,54 @@
+"""A rectangle of new pixels with per-pixel coverage: what one fill changes in a photo.
+
+Keeping results as patches (not whole images) lets a layer store only what it
+changed, and lets the untouched rest of a photo stay bit-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Patch:
+    x: int
+    y: int
+    rgb: np.ndarray  # uint8 (h, w, 3)
+    alpha: np.ndarray  # uint8 (h, w); 255 = replaced, 0 = untouched
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[1]
+
+    def composite_onto(self, image: np.ndarray) -> None:
+        """Blend this patch into `image` (uint8 RGB or RGBA, modified in place).
+
+        Integer blend: alpha 0 leaves a pixel exactly as it was, alpha 255
+        takes the patch's pixel exactly. An alpha channel in `image` is kept.
+        """
+        region = image[self.y : self.y + self.height, self.x : self.x + self.width, :3]
+        a = self.alpha.astype(np.uint32)[..., None]
+        blended = (region.astype(np.uint32) * (255 - a) + self.rgb.astype(np.uint32) * a + 127) // 255
+        region[...] = blended.astype(np.uint8)
+
+
+def apply_patches(image: np.ndarray, patches: list[Patch]) -> np.ndarray:
+    """A copy of `image` with `patches` composited in order."""
+    out = image.copy()
+    for patch in patches:
+        patch.composite_onto(out)
+    return out
+
+
+def coverage_mask(shape: tuple[int, int], patches: list[Patch]) -> np.ndarray:
+    """Bool (H, W): True where any patch changes the image (alpha > 0)."""
+    covered = np.zeros(shape, dtype=bool)
+    for p in patches:
+        covered[p.y : p.y + p.height, p.x : p.x + p.width] |= p.alpha > 0
+    return covered

@@ -1,0 +1,153 @@
+"""The contract every inpainting engine fulfils.
+
+An engine declares what it is (`EngineInfo`) and which parameters it takes
+(`Param`), and implements one pure method, `inpaint`. Everything around it —
+finding the mask regions, cropping with context, resizing to a working size,
+padding, pasting back with a feathered seam — lives once in `pipeline.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+from inpaint_studio.errors import EngineError, JobCancelled
+
+# progress(fraction) with fraction in [0, 1] for the current call.
+ProgressFn = Callable[[float], None]
+
+
+def no_progress(fraction: float) -> None:
+    """A progress callback that ignores its argument."""
+
+
+class CancelToken:
+    """Shared flag a job polls; set from any thread to stop the job at its next check."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise JobCancelled("The job was cancelled.")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One user-settable engine parameter: an int, float, bool or choice of strings."""
+
+    name: str
+    label: str
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def coerce(self, value: Any) -> Any:
+        """Return `value` converted to this parameter's type, or raise EngineError."""
+        kind = type(self.default)
+        try:
+            if kind is bool:
+                if isinstance(value, str):
+                    if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                        raise ValueError(value)
+                    value = value.lower() in ("1", "true", "yes", "on")
+                return bool(value)
+            if kind is int:
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                value = int(value)
+            elif kind is float:
+                value = float(value)
+            else:
+                value = str(value)
+        except (TypeError, ValueError):
+            raise EngineError(f"Parameter '{self.name}' must be a {kind.__name__}, got {value!r}.") from None
+        if self.choices and value not in self.choices:
+            raise EngineError(f"Parameter '{self.name}' must be one of {', '.join(self.choices)}; got {value!r}.")
+        if self.minimum is not None and value < self.minimum:
+            raise EngineError(f"Parameter '{self.name}' must be at least {self.minimum}; got {value}.")
+        if self.maximum is not None and value > self.maximum:
+            raise EngineError(f"Parameter '{self.name}' must be at most {self.maximum}; got {value}.")
+        return value
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an engine is and how the shared pipeline should feed it."""
+
+    id: str
+    name: str
+    description: str
+    kind: str  # "classical", "learned" or "test"
+    devices: tuple[str, ...] = ("cpu",)
+    # Longest side the engine works at. Larger crops are scaled down to it; with
+    # `fixed_size` every crop is scaled (up or down) and padded to exactly this square.
+    working_size: int | None = None
+    fixed_size: bool = False
+    pad_multiple: int = 1
+    # Surrounding photo handed to the engine around each mask region:
+    # max(context_margin, context_ratio * longest side of the region) pixels.
+    context_margin: int = 16
+    context_ratio: float = 0.25
+    square_crop: bool = False
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+
+class Engine(ABC):
+    """Base class of all engines. Subclasses set `info` and implement `inpaint`."""
+
+    info: ClassVar[EngineInfo]
+
+    def __init__(self, device: str = "cpu") -> None:
+        if device not in self.info.devices:
+            raise EngineError(f"{self.info.name} cannot run on '{device}'.")
+        self.device = device
+
+    def readiness(self) -> str | None:
+        """None when the engine can run now, else a sentence saying what is missing."""
+        return None
+
+    def resolve_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults overlaid with `params`, each validated; unknown names are refused."""
+        known = {p.name: p for p in self.info.params}
+        resolved = {name: p.default for name, p in known.items()}
+        for name, value in (params or {}).items():
+            if name not in known:
+                valid = ", ".join(known) or "none"
+                raise EngineError(f"{self.info.name} has no parameter '{name}' (valid: {valid}).")
+            resolved[name] = known[name].coerce(value)
+        return resolved
+
+    @abstractmethod
+    def inpaint(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        params: Mapping[str, Any],
+        progress: ProgressFn,
+        cancel: CancelToken,
+    ) -> np.ndarray:
+        """Fill the masked pixels of `image`.
+
+        image: uint8 (H, W, 3) RGB, C-contiguous. mask: uint8 (H, W), 255 = fill,
+        0 = keep, never empty. params: already resolved. Returns a new uint8
+        (H, W, 3) RGB image; pixels outside the mask are replaced by the input's
+        during paste-back, so they may be anything. Calls `progress` with
+        fractions of this call and `cancel.raise_if_cancelled()` between steps.
+        """
+
+    def unload(self) -> None:
+        """Free memory held by the engine (models, caches). Classical engines hold none."""

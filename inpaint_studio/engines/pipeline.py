@@ -1,0 +1,214 @@
+"""The one path every engine's work goes through.
+
+For each group of mask regions: crop the photo with context around it, scale
+the crop to the engine's working size if it has one, pad to the engine's
+multiple, run the engine, undo padding and scaling, and turn the result into a
+`Patch` whose alpha is 255 on the mask and fades to 0 over `feather` pixels
+outside it. Pixels farther than `feather` from the mask are never touched, and
+a small object in a large photo costs a crop, not the whole photo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+
+from inpaint_studio.core.mask_ops import MASK_THRESHOLD
+from inpaint_studio.core.patch import Patch, apply_patches
+from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo, ProgressFn, no_progress
+from inpaint_studio.errors import EngineError
+
+DEFAULT_FEATHER = 3
+
+
+@dataclass(frozen=True)
+class Box:
+    """Half-open pixel rectangle [x0, x1) x [y0, y1)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+
+def _expand_to_square(box: Box, width: int, height: int) -> Box:
+    """Grow the shorter side to match the longer, shifting to stay inside the image."""
+    side = max(box.width, box.height)
+
+    def fit(lo: int, hi: int, limit: int) -> tuple[int, int]:
+        size = min(side, limit)
+        grow = size - (hi - lo)
+        lo -= grow // 2
+        lo = min(max(lo, 0), limit - size)
+        return lo, lo + size
+
+    x0, x1 = fit(box.x0, box.x1, width)
+    y0, y1 = fit(box.y0, box.y1, height)
+    return Box(x0, y0, x1, y1)
+
+
+def plan_crops(mask: np.ndarray, info: EngineInfo, feather: int = DEFAULT_FEATHER) -> list[Box]:
+    """Disjoint crop boxes that together hold every mask pixel plus its context.
+
+    Each connected mask region gets a margin of max(context_margin,
+    context_ratio * its longest side) (never less than the feather width);
+    boxes that overlap are merged into their bounding box until none overlap.
+    """
+    height, width = mask.shape
+    binary = (mask > MASK_THRESHOLD).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    boxes = []
+    for x, y, w, h, _area in stats[1:count]:
+        margin = max(info.context_margin, int(info.context_ratio * max(w, h)), feather + 1)
+        boxes.append(Box(max(0, x - margin), max(0, y - margin), min(width, x + w + margin), min(height, y + h + margin)))
+
+    # Merge by rasterising the boxes and labelling the result; the bounding box of
+    # a merged group can touch yet another box, so repeat until the count is stable.
+    while True:
+        if info.square_crop:
+            boxes = [_expand_to_square(b, width, height) for b in boxes]
+        canvas = np.zeros((height, width), np.uint8)
+        for b in boxes:
+            canvas[b.slices] = 1
+        merged_count, _, merged_stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
+        merged = [Box(x, y, x + w, y + h) for x, y, w, h, _ in merged_stats[1:merged_count]]
+        if len(merged) == len(boxes):
+            return sorted(merged, key=lambda b: (b.y0, b.x0))
+        boxes = merged
+
+
+def _scale_for(info: EngineInfo, width: int, height: int) -> float:
+    longest = max(width, height)
+    if info.working_size is None:
+        return 1.0
+    if info.fixed_size or longest > info.working_size:
+        return info.working_size / longest
+    return 1.0
+
+
+def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
+    """uint8 alpha: 255 on the mask, a linear fade to 0 over `feather` px outside it."""
+    binary = mask > MASK_THRESHOLD
+    if feather <= 0:
+        return np.where(binary, np.uint8(255), np.uint8(0))
+    # Distance of every keep-pixel to the nearest mask pixel (0 on the mask).
+    distance = cv2.distanceTransform(np.where(binary, 0, 255).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    alpha = np.clip((feather + 1 - distance) / (feather + 1), 0.0, 1.0)
+    alpha[distance > feather] = 0.0
+    return np.rint(alpha * 255).astype(np.uint8)
+
+
+def _run_engine_on_crop(
+    engine: Engine,
+    crop: np.ndarray,
+    crop_mask: np.ndarray,
+    params: Mapping[str, Any],
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> np.ndarray:
+    """Scale, pad, run the engine, and bring its output back to the crop's size."""
+    info = engine.info
+    height, width = crop_mask.shape
+    scale = _scale_for(info, width, height)
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        shrinking = scale < 1.0
+        work = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+        # Any fill pixel inside a shrunk cell keeps the cell marked: thin scratches survive.
+        work_mask = cv2.resize(crop_mask, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_NEAREST)
+        work_mask = np.where(work_mask > 0, np.uint8(255), np.uint8(0))
+    else:
+        work, work_mask = crop, crop_mask
+    work_h, work_w = work_mask.shape
+
+    target_h, target_w = work_h, work_w
+    if info.fixed_size and info.working_size:
+        target_h = target_w = info.working_size
+    multiple = max(1, info.pad_multiple)
+    target_h = -(-target_h // multiple) * multiple
+    target_w = -(-target_w // multiple) * multiple
+    pad_bottom, pad_right = target_h - work_h, target_w - work_w
+    if pad_bottom or pad_right:
+        # Mirror padding gives the engine plausible content; padded pixels are never filled.
+        border = cv2.BORDER_REFLECT if min(work_h, work_w) > 1 else cv2.BORDER_REPLICATE
+        work = cv2.copyMakeBorder(work, 0, pad_bottom, 0, pad_right, border)
+        work_mask = cv2.copyMakeBorder(work_mask, 0, pad_bottom, 0, pad_right, cv2.BORDER_CONSTANT, value=0)
+
+    result = engine.inpaint(np.ascontiguousarray(work), np.ascontiguousarray(work_mask), params, progress, cancel)
+    if not isinstance(result, np.ndarray) or result.dtype != np.uint8 or result.shape != work.shape:
+        got = getattr(result, "shape", type(result).__name__)
+        raise EngineError(f"{info.name} returned an image of the wrong kind ({got}, expected {work.shape} uint8).")
+
+    result = result[:work_h, :work_w]
+    if scale != 1.0:
+        interpolation = cv2.INTER_CUBIC if scale < 1.0 else cv2.INTER_AREA
+        result = cv2.resize(result, (width, height), interpolation=interpolation)
+    return result
+
+
+def inpaint_patches(
+    engine: Engine,
+    image: np.ndarray,
+    mask: np.ndarray,
+    params: Mapping[str, Any] | None = None,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    feather: int = DEFAULT_FEATHER,
+) -> list[Patch]:
+    """Run `engine` over every mask region of `image`; one Patch per crop.
+
+    image: uint8 (H, W, 3) RGB. mask: uint8 (H, W), > 127 = fill. An empty
+    mask gives no patches.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise EngineError(f"Expected a uint8 RGB image, got {image.dtype} {image.shape}.")
+    if mask.shape != image.shape[:2]:
+        raise EngineError(f"Mask size {mask.shape[1]}x{mask.shape[0]} differs from image size {image.shape[1]}x{image.shape[0]}.")
+    cancel = cancel or CancelToken()
+    resolved = engine.resolve_params(params)
+    boxes = plan_crops(mask, engine.info, feather)
+    patches = []
+    for index, box in enumerate(boxes):
+        cancel.raise_if_cancelled()
+        crop = np.ascontiguousarray(image[box.slices])
+        crop_mask = np.where(mask[box.slices] > MASK_THRESHOLD, np.uint8(255), np.uint8(0))
+
+        def crop_progress(fraction: float, index: int = index) -> None:
+            progress((index + min(max(fraction, 0.0), 1.0)) / len(boxes))
+
+        filled = _run_engine_on_crop(engine, crop, crop_mask, resolved, crop_progress, cancel)
+        patches.append(Patch(box.x0, box.y0, filled, feather_alpha(crop_mask, feather)))
+    cancel.raise_if_cancelled()
+    progress(1.0)
+    return patches
+
+
+def inpaint_image(
+    engine: Engine,
+    image: np.ndarray,
+    mask: np.ndarray,
+    params: Mapping[str, Any] | None = None,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    feather: int = DEFAULT_FEATHER,
+) -> np.ndarray:
+    """`image` with every mask region filled by `engine` (a new array)."""
+    patches = inpaint_patches(engine, image, mask, params, progress=progress, cancel=cancel, feather=feather)
+    return apply_patches(image, patches)

@@ -1,0 +1,34 @@
+"""Errors a user can act on.
+
+Every message is a complete sentence for the person at the keyboard: it names the
+file or the engine and says what went wrong. The CLI prints them on one line and
+the GUI shows them in a dialog; neither shows a traceback for these.
+"""
+
+
+class InpaintStudioError(Exception):
+    """Base class for every error the application reports to the user."""
+
+
+class ImageError(InpaintStudioError):
+    """An image or mask file could not be read or written."""
+
+
+class MaskError(InpaintStudioError):
+    """A mask is unusable for the image it goes with."""
+
+
+class EngineError(InpaintStudioError):
+    """An engine failed or was asked for something it cannot do."""
+
+
+class EngineNotReadyError(EngineError):
+    """An engine cannot run yet, e.g. because its model weights are not installed."""
+
+
+class DeviceError(EngineError):
+    """The requested compute device is not available."""
+
+
+class JobCancelled(InpaintStudioError):
+    """The user cancelled a running job. Not an error to show, but it unwinds like one."""

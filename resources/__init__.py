@@ -1,0 +1,1 @@
+"""Bundled resources (sample photo and mask, icons), shipped as `inpaint_studio.resources`."""
