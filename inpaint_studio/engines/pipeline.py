@@ -68,12 +68,18 @@ def plan_crops(mask: np.ndarray, info: EngineInfo, feather: int = DEFAULT_FEATHE
     Each connected mask region gets a margin of max(context_margin,
     context_ratio * its longest side) (never less than the feather width);
     boxes that overlap are merged into their bounding box until none overlap.
+    Labelling runs inside the mask's bounding rectangle only, so a small object
+    in a large photo costs little.
     """
     height, width = mask.shape
     binary = (mask > MASK_THRESHOLD).astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    bx, by, bw, bh = cv2.boundingRect(binary)
+    if bw == 0 or bh == 0:
+        return []
+    count, _, stats, _ = cv2.connectedComponentsWithStats(binary[by : by + bh, bx : bx + bw], connectivity=8)
     boxes = []
-    for x, y, w, h, _area in stats[1:count]:
+    for x, y, w, h, _area in stats[1:count].tolist():
+        x, y = x + bx, y + by
         margin = max(info.context_margin, int(info.context_ratio * max(w, h)), feather + 1)
         boxes.append(Box(max(0, x - margin), max(0, y - margin), min(width, x + w + margin), min(height, y + h + margin)))
 
@@ -82,11 +88,12 @@ def plan_crops(mask: np.ndarray, info: EngineInfo, feather: int = DEFAULT_FEATHE
     while True:
         if info.square_crop:
             boxes = [_expand_to_square(b, width, height) for b in boxes]
-        canvas = np.zeros((height, width), np.uint8)
+        ox, oy = min(b.x0 for b in boxes), min(b.y0 for b in boxes)
+        canvas = np.zeros((max(b.y1 for b in boxes) - oy, max(b.x1 for b in boxes) - ox), np.uint8)
         for b in boxes:
-            canvas[b.slices] = 1
+            canvas[b.y0 - oy : b.y1 - oy, b.x0 - ox : b.x1 - ox] = 1
         merged_count, _, merged_stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
-        merged = [Box(x, y, x + w, y + h) for x, y, w, h, _ in merged_stats[1:merged_count]]
+        merged = [Box(x + ox, y + oy, x + ox + w, y + oy + h) for x, y, w, h, _ in merged_stats[1:merged_count].tolist()]
         if len(merged) == len(boxes):
             return sorted(merged, key=lambda b: (b.y0, b.x0))
         boxes = merged

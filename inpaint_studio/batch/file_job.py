@@ -1,0 +1,64 @@
+"""Remove the masked content of one photo file and write the result: the unit of work
+behind `inpaint-studio remove`, every item of a batch, and the GUI's batch dialog."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from inpaint_studio.core.mask_ops import is_empty
+from inpaint_studio.core.patch import apply_patches
+from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
+from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
+from inpaint_studio.io import load_image, load_mask, save_image
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file. `output` is None when nothing was written."""
+
+    image: Path
+    output: Path | None = None
+    skipped: str | None = None  # why nothing was done, e.g. an empty mask
+    warnings: list[str] = field(default_factory=list)
+    regions: int = 0
+    engine_seconds: float = 0.0
+
+
+def process_file(
+    engine: Engine,
+    image_path: Path,
+    mask_path: Path,
+    output_path: Path,
+    params: Mapping[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+    quality: int | None = None,
+    max_pixels: int | None = None,
+    feather: int = DEFAULT_FEATHER,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> FileOutcome:
+    """Load, fill every mask region, save atomically in the input's format.
+
+    Raises InpaintStudioError subclasses (bad files, engine failure, cancel);
+    nothing is written unless the whole job succeeds.
+    """
+    image_path, output_path = Path(image_path), Path(output_path)
+    photo = load_image(image_path, max_pixels=max_pixels)
+    mask, warnings = load_mask(mask_path, size=(photo.width, photo.height))
+    outcome = FileOutcome(image=image_path, warnings=warnings)
+    if is_empty(mask):
+        outcome.skipped = f"the mask '{Path(mask_path).name}' is empty, so there is nothing to remove"
+        return outcome
+
+    started = time.perf_counter()
+    patches = inpaint_patches(engine, photo.rgb, mask, params, progress=progress, cancel=cancel, feather=feather)
+    outcome.engine_seconds = time.perf_counter() - started
+    outcome.regions = len(patches)
+
+    result = apply_patches(photo.rgb, patches)
+    outcome.output = save_image(photo, result, output_path, overwrite=overwrite, quality=quality)
+    return outcome

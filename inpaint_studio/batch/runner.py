@@ -1,0 +1,192 @@
+"""Process a planned batch, in this process or in a pool of worker processes.
+
+Each worker process loads the engine once and handles one file at a time;
+only paths and short reports cross process boundaries, and at most a few
+items are in flight, so memory stays flat however large the folder is.
+A failure is recorded against its file and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from inpaint_studio.batch.file_job import process_file
+from inpaint_studio.batch.pairing import BatchItem
+from inpaint_studio.engines.base import CancelToken, Engine
+from inpaint_studio.engines.registry import create_engine
+from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError
+
+WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    item: BatchItem
+    status: str  # WRITTEN, SKIPPED or FAILED
+    message: str = ""  # why it was skipped or failed, or warnings
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchReport:
+    results: list[ItemResult] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def with_status(self, status: str) -> list[ItemResult]:
+        return [r for r in self.results if r.status == status]
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Everything a worker needs besides the item; plain data so it pickles cheaply."""
+
+    engine_id: str
+    device: str = "cpu"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    quality: int | None = None
+    max_pixels: int | None = None
+
+
+def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings) -> ItemResult:
+    started = time.perf_counter()
+    if item.mask is None:
+        return ItemResult(item, FAILED, f"no mask named '{item.image.stem}.*' or '{item.image.stem}_mask.*' was found")
+    try:
+        outcome = process_file(
+            engine,
+            item.image,
+            item.mask,
+            item.output,
+            settings.params,
+            quality=settings.quality,
+            max_pixels=settings.max_pixels,
+        )
+    except InpaintStudioError as error:
+        return ItemResult(item, FAILED, str(error), time.perf_counter() - started)
+    except MemoryError:
+        return ItemResult(item, FAILED, "not enough memory to process this photo", time.perf_counter() - started)
+    except Exception as error:  # noqa: BLE001 - one bad file must not end the batch
+        return ItemResult(item, FAILED, f"unexpected error: {type(error).__name__}: {error}", time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    if outcome.skipped:
+        return ItemResult(item, SKIPPED, outcome.skipped, seconds)
+    return ItemResult(item, WRITTEN, " ".join(outcome.warnings), seconds)
+
+
+# Per worker process: the engine, created once by the pool initializer.
+_worker_engine: Engine | None = None
+
+
+def _init_worker(engine_id: str, device: str) -> None:
+    global _worker_engine
+    import cv2
+
+    # One OpenCV thread per process: the pool already uses every core.
+    cv2.setNumThreads(1)
+    _worker_engine = create_engine(engine_id, device)
+
+
+def _worker_run(item: BatchItem, settings: BatchSettings) -> ItemResult:
+    assert _worker_engine is not None
+    return _run_item(_worker_engine, item, settings)
+
+
+def prepare_engine(settings: BatchSettings) -> Engine:
+    """Create the engine and check it can run, before any file is touched."""
+    engine = create_engine(settings.engine_id, settings.device)
+    reason = engine.readiness()
+    if reason:
+        raise EngineNotReadyError(reason)
+    engine.resolve_params(settings.params)  # refuse bad parameters up front
+    return engine
+
+
+def run_batch(
+    items: list[BatchItem],
+    settings: BatchSettings,
+    *,
+    workers: int = 1,
+    skip_existing: bool = False,
+    on_result: Callable[[ItemResult], None] = lambda result: None,
+    cancel: CancelToken | None = None,
+) -> BatchReport:
+    """Process `items`; `on_result` is called (in this thread) as each one finishes."""
+    cancel = cancel or CancelToken()
+    engine = prepare_engine(settings)
+    report = BatchReport()
+    started = time.perf_counter()
+
+    def record(result: ItemResult) -> None:
+        report.results.append(result)
+        on_result(result)
+
+    todo = []
+    for item in items:
+        if skip_existing and item.output.exists():
+            record(ItemResult(item, SKIPPED, "the output already exists"))
+        else:
+            todo.append(item)
+    if todo:
+        for folder in {item.output.parent for item in todo}:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise InpaintStudioError(f"Cannot create the output folder '{folder}': {error.strerror}.") from None
+
+    if workers <= 1 or len(todo) <= 1:
+        for item in todo:
+            if cancel.cancelled:
+                break
+            record(_run_item(engine, item, settings))
+    else:
+        _run_in_pool(todo, settings, workers, record, cancel)
+
+    report.cancelled = cancel.cancelled and len(report.results) < len(items)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run_in_pool(
+    todo: list[BatchItem],
+    settings: BatchSettings,
+    workers: int,
+    record: Callable[[ItemResult], None],
+    cancel: CancelToken,
+) -> None:
+    # spawn, not fork: forking a process that runs Qt or other threads can deadlock.
+    context = multiprocessing.get_context("spawn")
+    pending = list(reversed(todo))
+    while pending and not cancel.cancelled:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings.engine_id, settings.device)) as pool:
+            in_flight: dict[Future, BatchItem] = {}
+            try:
+                while (pending or in_flight) and not cancel.cancelled:
+                    # A small window of submitted items keeps memory flat for huge folders.
+                    while pending and len(in_flight) < 2 * workers:
+                        item = pending.pop()
+                        in_flight[pool.submit(_worker_run, item, settings)] = item
+                    done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        item = in_flight.pop(future)
+                        record(future.result())
+            except BrokenProcessPool:
+                # A worker died (e.g. killed for memory): fail what it held, go on with a new pool.
+                for future, item in in_flight.items():
+                    if future.done() and not future.exception():
+                        record(future.result())
+                    else:
+                        record(ItemResult(item, FAILED, "the worker process stopped unexpectedly (out of memory?)"))
+                continue
+            if cancel.cancelled:
+                for future in in_flight:
+                    future.cancel()
+                for future, item in in_flight.items():
+                    if not future.cancelled():
+                        record(future.result())

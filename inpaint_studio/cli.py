@@ -1,0 +1,266 @@
+"""The `inpaint-studio` command line: remove, batch, engines.
+
+Errors a user can act on are printed as one line (`inpaint-studio: error: ...`)
+with exit status 1; usage errors exit with 2; a cancelled run (Ctrl+C) with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from inpaint_studio import __version__
+from inpaint_studio.core.devices import DEVICE_CHOICES, resolve_device
+from inpaint_studio.errors import InpaintStudioError, JobCancelled
+
+PROG = "inpaint-studio"
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent when output is redirected."""
+
+    def __init__(self, stream: TextIO, label: str, total: int = 100) -> None:
+        self.stream, self.label, self.total = stream, label, total
+        self.enabled = stream.isatty()
+        self.started = time.perf_counter()
+        self._last = -1.0
+
+    def update(self, done: float, note: str = "") -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self._last < 0.05 and done < self.total:
+            return
+        self._last = now
+        fraction = min(max(done / self.total, 0.0), 1.0) if self.total else 1.0
+        filled = int(fraction * 30)
+        bar = "#" * filled + "-" * (30 - filled)
+        count = f"{int(done)}/{self.total}" if self.total != 100 else f"{fraction:4.0%}"
+        self.stream.write(f"\r{self.label} [{bar}] {count} {note}".ljust(79)[:79])
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InpaintStudioError(f"Engine parameters look like NAME=VALUE; got '{pair}'.")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def _engine_for(args: argparse.Namespace):
+    from inpaint_studio.engines.registry import create_engine, engine_class
+    from inpaint_studio.errors import EngineNotReadyError
+
+    cls = engine_class(args.engine)
+    device = resolve_device(args.device, cls.info.devices, cls.info.name)
+    engine = create_engine(args.engine, device)
+    reason = engine.readiness()
+    if reason:
+        raise EngineNotReadyError(reason)
+    return engine
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from inpaint_studio.batch.file_job import process_file
+    from inpaint_studio.io import default_output_path
+
+    engine = _engine_for(args)
+    params = engine.resolve_params(_parse_params(args.param))
+    output = Path(args.output) if args.output else default_output_path(Path(args.image))
+    bar = ProgressBar(sys.stderr, engine.info.name)
+    started = time.perf_counter()
+    try:
+        outcome = process_file(
+            engine,
+            Path(args.image),
+            Path(args.mask),
+            output,
+            params,
+            overwrite=args.overwrite,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            progress=lambda fraction: bar.update(fraction * 100),
+        )
+    finally:
+        bar.close()
+    for warning in outcome.warnings:
+        _warn(warning)
+    if outcome.skipped:
+        print(f"Nothing written: {outcome.skipped}.")
+        return 0
+    total = time.perf_counter() - started
+    print(
+        f"Wrote {outcome.output} ({engine.info.name}, {outcome.regions} region(s), "
+        f"engine {outcome.engine_seconds:.2f} s, total {total:.2f} s)"
+    )
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from inpaint_studio.batch import FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, run_batch
+
+    engine = _engine_for(args)  # fail fast on a bad engine or device, before any work
+    settings = BatchSettings(
+        engine_id=args.engine,
+        device=engine.device,
+        params=engine.resolve_params(_parse_params(args.param)),
+        quality=args.quality,
+        max_pixels=args.max_pixels,
+    )
+    items = plan_batch(
+        Path(args.input_dir),
+        Path(args.output),
+        mask=Path(args.mask) if args.mask else None,
+        mask_dir=Path(args.mask_dir) if args.mask_dir else None,
+    )
+    if not items:
+        raise InpaintStudioError(f"No photos found in '{args.input_dir}'.")
+
+    bar = ProgressBar(sys.stderr, "Batch", total=len(items))
+    counts = {"done": 0, "failed": 0}
+
+    def on_result(result) -> None:
+        counts["done"] += 1
+        if result.status == FAILED:
+            counts["failed"] += 1
+            bar.close()
+            print(f"failed: {result.item.image.name}: {result.message}", file=sys.stderr)
+        bar.update(counts["done"], f"{counts['failed']} failed" if counts["failed"] else "")
+
+    try:
+        report = run_batch(items, settings, workers=args.workers, skip_existing=args.skip_existing, on_result=on_result)
+    finally:
+        bar.close()
+
+    written, skipped, failed = (report.with_status(s) for s in (WRITTEN, SKIPPED, FAILED))
+    rate = len(report.results) / report.seconds if report.seconds else 0.0
+    print(
+        f"Processed {len(report.results)} photo(s) in {report.seconds:.1f} s ({rate:.2f}/s): "
+        f"{len(written)} written, {len(skipped)} skipped, {len(failed)} failed. Output: {args.output}"
+    )
+    for result in skipped:
+        print(f"  skipped {result.item.image.name}: {result.message}")
+    for result in failed:
+        print(f"  failed  {result.item.image.name}: {result.message}")
+    return 1 if failed else 0
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    from inpaint_studio.engines.registry import DEFAULT_ENGINE, create_engine, engine_class, engine_ids
+
+    rows = []
+    for engine_id in engine_ids():
+        cls = engine_class(engine_id)
+        if cls.info.kind == "test":
+            continue
+        reason = create_engine(engine_id, "cpu").readiness() if "cpu" in cls.info.devices else None
+        status = "ready" if reason is None else f"not ready: {reason}"
+        default = " (default)" if engine_id == DEFAULT_ENGINE else ""
+        rows.append((engine_id + default, cls.info.name, "/".join(cls.info.devices), status, cls.info.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be between 1 and 100")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from inpaint_studio.engines.registry import DEFAULT_ENGINE
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Remove objects and repair damaged photos with local inpainting engines.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def engine_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--engine", default=DEFAULT_ENGINE, help=f"engine id (default: {DEFAULT_ENGINE}; see `{PROG} engines`)")
+        sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device (default: auto)")
+        sub.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="engine parameter (repeatable)")
+        sub.add_argument("--quality", type=_quality, help="JPEG/WebP quality 1-100 (default: same as the input)")
+        sub.add_argument(
+            "--max-pixels",
+            type=_positive_int,
+            help="refuse images larger than this many pixels (default: 250 million, or INPAINT_STUDIO_MAX_PIXELS)",
+        )
+
+    remove = commands.add_parser("remove", help="fill the masked area of one photo", description="Fill the masked area of one photo and write the result in the same format.")
+    remove.add_argument("image", help="the photo")
+    remove.add_argument("--mask", required=True, help="mask image: white (>127) = remove")
+    remove.add_argument("-o", "--output", help="output file (default: PHOTO_inpainted.EXT beside the photo)")
+    remove.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
+    engine_options(remove)
+    remove.set_defaults(handler=cmd_remove)
+
+    batch = commands.add_parser("batch", help="process every photo in a folder", description="Process every photo in a folder; originals are never modified.")
+    batch.add_argument("input_dir", help="folder of photos")
+    source = batch.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mask", help="one mask for every photo (scaled when sizes differ)")
+    source.add_argument("--mask-dir", help="folder of masks matched by file name (photo.jpg <- photo.png or photo_mask.png)")
+    batch.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    batch.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1), help="worker processes (default: CPU cores, at most 4)")
+    batch.add_argument("--skip-existing", action="store_true", help="skip photos whose output already exists")
+    engine_options(batch)
+    batch.set_defaults(handler=cmd_batch)
+
+    engines = commands.add_parser("engines", help="list engines and whether each is ready")
+    engines.set_defaults(handler=cmd_engines)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except JobCancelled:
+        print(f"{PROG}: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; nothing was written for the unfinished photo", file=sys.stderr)
+        return 130
+    except InpaintStudioError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{PROG}: error: not enough memory for this image", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - a bug: say so in one line unless --debug
+        if args.debug:
+            raise
+        print(f"{PROG}: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,44 @@
+"""Choosing the compute device an engine runs on.
+
+torch is imported only when an engine could use a GPU, so classical engines
+and the CLI's start-up never pay for it.
+"""
+
+from __future__ import annotations
+
+from inpaint_studio.errors import DeviceError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def gpu_devices() -> list[str]:
+    """GPU backends usable on this machine, in order of preference."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def resolve_device(requested: str, supported: tuple[str, ...], engine_name: str) -> str:
+    """The concrete device for an engine: 'auto' picks CUDA, then MPS, then CPU."""
+    if requested not in DEVICE_CHOICES:
+        raise DeviceError(f"Unknown device '{requested}'; choose one of {', '.join(DEVICE_CHOICES)}.")
+    gpus_wanted = [d for d in supported if d != "cpu"]
+    if requested == "auto":
+        if gpus_wanted:
+            for device in gpu_devices():
+                if device in gpus_wanted:
+                    return device
+        return "cpu"
+    if requested not in supported:
+        raise DeviceError(f"{engine_name} runs on {', '.join(supported)} only, not '{requested}'. Use --device auto.")
+    if requested != "cpu" and requested not in gpu_devices():
+        raise DeviceError(f"The '{requested}' device is not available on this machine. Use --device cpu or auto.")
+    return requested

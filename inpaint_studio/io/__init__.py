@@ -1,0 +1,21 @@
+"""Reading and writing photos and masks."""
+
+from inpaint_studio.io.atomic import atomic_write
+from inpaint_studio.io.image_file import (
+    DEFAULT_MAX_PIXELS,
+    LoadedImage,
+    default_output_path,
+    load_image,
+    save_image,
+)
+from inpaint_studio.io.mask_file import load_mask
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "LoadedImage",
+    "atomic_write",
+    "default_output_path",
+    "load_image",
+    "load_mask",
+    "save_image",
+]

@@ -1,0 +1,742 @@
+"""Load and save photos without losing what the engines never touched.
+
+Engines work on an 8-bit RGB view of the photo (`LoadedImage.rgb`). Saving
+compares the result with that view: pixels the engine left alone are copied
+from the source image in its own mode and depth (16-bit, CMYK, grayscale,
+palette ...), and only the changed pixels are converted back from 8 bits.
+Metadata (EXIF with the orientation reset, ICC profile, DPI) and the input's
+format settings (JPEG tables, WebP lossless, TIFF compression) carry over, and
+the file is written atomically.
+
+16-bit RGB(A): Pillow has no 16-bit colour mode. It opens 48/64-bit PNG and
+TIFF files as 8-bit "RGB"/"RGBA", keeping only the high byte of each sample.
+For those files the full-depth pixels are read with OpenCV
+(`LoadedImage.deep`) and written back with OpenCV, adding the metadata
+OpenCV cannot write itself.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+import threading
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
+
+from inpaint_studio.errors import ImageError
+from inpaint_studio.io.atomic import atomic_write
+
+DEFAULT_MAX_PIXELS = 250_000_000
+MAX_PIXELS_ENV = "INPAINT_STUDIO_MAX_PIXELS"
+
+# Used when the input gives nothing better to reproduce (e.g. a PNG saved as JPEG).
+DEFAULT_QUALITY = 90
+PNG_COMPRESS_LEVEL = 6
+
+ORIENTATION_TAG = 0x0112
+ICC_PROFILE_TAG = 34675
+EXIF_IFD_TAGS = (0x8769, 0x8825)  # Exif and GPS sub-directories
+
+# Modes kept as they are; the dict below lists modes turned into one of these on load.
+SUPPORTED_MODES = {"L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"}
+_LOAD_CONVERSIONS = {"1": "L", "RGBX": "RGB", "YCbCr": "RGB", "RGBa": "RGBA", "La": "LA", "PA": "RGBA"}
+_GRAY_MODES = {"L", "LA", "I;16", "I", "F"}
+_DEEP_MODES = {"I;16", "I", "F"}
+
+# Which source modes each output format stores as they are; anything else is
+# written as the 8-bit view the engine worked on.
+_FORMAT_MODES = {
+    "JPEG": {"L", "RGB", "CMYK"},
+    "PNG": {"L", "LA", "P", "RGB", "RGBA", "I;16"},
+    "WEBP": {"RGB", "RGBA"},
+    "TIFF": {"L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"},
+    "BMP": {"L", "P", "RGB", "RGBA"},
+    "GIF": {"L", "P", "RGB", "RGBA"},  # Pillow quantises RGB(A) itself
+}
+# Formats that keep a palette or gray image's "transparency" entry.
+_COLOUR_KEY_FORMATS = {"PNG", "GIF"}
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
+
+# Tags in a TIFF's first directory that describe that file's own pixel layout
+# or hold whole other metadata blocks (ICC, XMP, IPTC, Photoshop): meaningless
+# or harmful once copied into another file's EXIF.
+_TIFF_LAYOUT_TAGS = {
+    254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 282, 283,
+    284, 296, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347, 512, 513, 514,
+    529, 530, 531, 532, 700, 33723, 34377, 34675, 37724,
+}
+# Pillow's TIFF compression names -> OpenCV's, for 16-bit RGB TIFFs.
+_CV2_TIFF_COMPRESSION = {
+    "raw": cv2.IMWRITE_TIFF_COMPRESSION_NONE,
+    "tiff_lzw": cv2.IMWRITE_TIFF_COMPRESSION_LZW,
+    "tiff_adobe_deflate": cv2.IMWRITE_TIFF_COMPRESSION_ADOBE_DEFLATE,
+    "tiff_deflate": cv2.IMWRITE_TIFF_COMPRESSION_ADOBE_DEFLATE,
+    "packbits": cv2.IMWRITE_TIFF_COMPRESSION_PACKBITS,
+}
+_PALETTE_CHUNK = 4096  # changed pixels matched against the palette per step (bounds memory)
+
+
+@dataclass
+class LoadedImage:
+    path: Path
+    format: str  # Pillow format name ("JPEG", "PNG", ...); multi-picture JPEG (MPO) counts as "JPEG"
+    rgb: np.ndarray  # uint8 (H, W, 3), oriented, C-contiguous: what engines process and the GUI shows
+    alpha: np.ndarray | None  # uint8 (H, W), oriented; None if the image has no transparency
+    native: Image.Image  # oriented, in the source's mode; for 16-bit RGB(A) the 8-bit view (see `deep`)
+    exif: bytes | None  # with Orientation = 1, since the pixels are already upright
+    icc_profile: bytes | None
+    save_options: dict  # Pillow save kwargs reproducing the input's format settings
+    deep: np.ndarray | None = None  # uint16 (H, W, 3|4) RGB(A), oriented: 16-bit colour Pillow cannot hold
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[0]
+
+    @property
+    def bit_depth(self) -> int:
+        """8, or 16 for any source with more than 8 bits per channel (16-bit, 32-bit int, float)."""
+        return 16 if self.deep is not None or self.native.mode in _DEEP_MODES else 8
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> LoadedImage:
+    """Read a photo; raise ImageError with a one-sentence reason if it cannot be used."""
+    path = Path(path)
+    limit = resolve_max_pixels(max_pixels)
+    _check_is_readable_file(path)
+    with _reading(path), _pillow_bomb_check_off(), Image.open(path) as im:
+        _check_size(path, im.size, limit)
+        sixteen_bit_rgb = _is_16bit_rgb(im)  # before anything decodes: decoding empties im.tile
+        orientation = _orientation(im)
+        im.load()
+        upright = ImageOps.exif_transpose(im)  # a no-op for TIFF, which Pillow 13 turns upright in load()
+        deep = _read_16bit_rgb(path, orientation, upright) if sixteen_bit_rgb else None
+        icc = im.info.get("icc_profile") or None
+        options = _source_save_options(path, im)
+        fmt = _FORMAT_ALIASES.get(im.format, im.format)
+        exif = _upright_exif(im)
+        dpi = _upright_dpi(_source_dpi(im), orientation)
+
+    if deep is not None:
+        rgb = _to_8bit(deep[..., :3])
+        alpha = _to_8bit(deep[..., 3]) if deep.shape[2] == 4 else None
+        native = Image.fromarray(rgb if alpha is None else np.dstack([rgb, alpha]))
+    else:
+        native = _supported_native(path, upright)
+        rgb, alpha = _eight_bit_view(native, icc)
+    if dpi:
+        native.info["dpi"] = dpi
+    return LoadedImage(
+        path=path,
+        format=fmt,
+        rgb=np.ascontiguousarray(rgb),
+        alpha=None if alpha is None else np.ascontiguousarray(alpha),
+        native=native,
+        exif=exif,
+        icc_profile=icc,
+        save_options=options,
+        deep=deep,
+    )
+
+
+def resolve_max_pixels(max_pixels: int | None) -> int:
+    """The pixel limit: the caller's, else INPAINT_STUDIO_MAX_PIXELS, else DEFAULT_MAX_PIXELS."""
+    if max_pixels is None:
+        text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        if not text:
+            return DEFAULT_MAX_PIXELS
+        try:
+            max_pixels = int(text)
+        except ValueError:
+            raise ImageError(f"{MAX_PIXELS_ENV} must be a whole number of pixels, not '{text}'.") from None
+    if max_pixels <= 0:
+        raise ImageError(f"The pixel limit must be a positive number, not {max_pixels}.")
+    return max_pixels
+
+
+def _cannot_open(path: Path, reason: str) -> ImageError:
+    return ImageError(f"Cannot open '{path}': {reason}.")
+
+
+def _check_is_readable_file(path: Path) -> None:
+    """Name the common problems before Pillow turns them into vaguer errors."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise _cannot_open(path, "file not found") from None
+    except PermissionError:
+        raise _cannot_open(path, "permission denied") from None
+    except OSError as e:
+        raise _cannot_open(path, (e.strerror or str(e)).lower()) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _cannot_open(path, "it is a folder")
+    if info.st_size == 0:
+        raise _cannot_open(path, "the file is empty (0 bytes)")
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn what Pillow raises for a bad file into one sentence for the user."""
+    try:
+        yield
+    except UnidentifiedImageError as e:
+        raise _cannot_open(path, "not an image file (or a format Inpaint Studio cannot read)") from e
+    except FileNotFoundError as e:
+        raise _cannot_open(path, "file not found") from e
+    except PermissionError as e:
+        raise _cannot_open(path, "permission denied") from e
+    except IsADirectoryError as e:
+        raise _cannot_open(path, "it is a folder") from e
+    except (OSError, SyntaxError, EOFError, ValueError, IndexError, struct.error, zlib.error) as e:
+        # Pillow's decoders report damage with any of these.
+        raise _cannot_open(path, "the file is truncated or damaged") from e
+
+
+# Pillow's own bomb check is process-wide (Image.MAX_IMAGE_PIXELS) and runs
+# inside Image.open and some decoders with its own limit and message, so it
+# would refuse images our (configurable) limit allows. While at least one of
+# our reads runs it is switched off, and restored when the last one ends.
+# That is safe because _check_size, with the user's limit, runs right after
+# Image.open has parsed only the header and before any pixel is decoded. The
+# one cost: code that calls Pillow directly in another thread at that moment
+# runs unchecked; Inpaint Studio itself reads every file through this module.
+_bomb_check_lock = threading.Lock()
+_bomb_check_users = 0
+_saved_max_image_pixels: int | None = None
+
+
+@contextmanager
+def _pillow_bomb_check_off() -> Iterator[None]:
+    global _bomb_check_users, _saved_max_image_pixels
+    with _bomb_check_lock:
+        if _bomb_check_users == 0:
+            _saved_max_image_pixels = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _bomb_check_users += 1
+    try:
+        yield
+    finally:
+        with _bomb_check_lock:
+            _bomb_check_users -= 1
+            if _bomb_check_users == 0:
+                Image.MAX_IMAGE_PIXELS = _saved_max_image_pixels
+
+
+def _check_size(path: Path, size: tuple[int, int], limit: int) -> None:
+    width, height = size
+    if width * height > limit:
+        raise _cannot_open(
+            path,
+            f"the image is {width}x{height} pixels ({_pixel_count(width * height)}), "
+            f"above the {_pixel_count(limit, adjective=True)} safety limit; raise it with "
+            f"--max-pixels or {MAX_PIXELS_ENV} if you trust the file",
+        )
+
+
+def _pixel_count(pixels: int, adjective: bool = False) -> str:
+    """'900 megapixels' / '250-megapixel'; small counts (test limits) in plain pixels."""
+    if pixels < 100_000:
+        number, unit = f"{pixels:,}", "pixel"
+    else:
+        number, unit = f"{pixels / 1e6:.1f}".removesuffix(".0"), "megapixel"
+    return f"{number}-{unit}" if adjective else f"{number} {unit}s"
+
+
+def _orientation(im: Image.Image) -> int:
+    value = im.getexif().get(ORIENTATION_TAG, 1)
+    return value if value in range(1, 9) else 1
+
+
+def _is_16bit_rgb(im: Image.Image) -> bool:
+    """True if Pillow is about to squeeze 16-bit RGB(A) samples into its 8-bit mode."""
+    if im.mode not in ("RGB", "RGBA") or not im.tile:
+        return False
+    args = im.tile[0].args
+    rawmode = args[0] if isinstance(args, tuple) else args
+    return isinstance(rawmode, str) and ";16" in rawmode
+
+
+def _read_16bit_rgb(path: Path, orientation: int, upright: Image.Image) -> np.ndarray | None:
+    """Full-depth RGB(A) via OpenCV, or None (keep Pillow's 8 bits) if OpenCV cannot read it."""
+    # imdecode on the bytes, because cv2.imread cannot open non-ASCII paths on Windows.
+    pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        return None
+    pixels = pixels[..., [2, 1, 0, 3][: pixels.shape[2]]]  # BGR(A) -> RGB(A)
+    # OpenCV turns some files upright itself (TIFF, in OpenCV 5) but not others
+    # (PNG), so take the candidate whose high bytes are exactly Pillow's upright
+    # 8-bit pixels. That also proves both libraries decoded the same image.
+    expected = np.asarray(upright)
+    for candidate in (_orient_array(pixels, orientation), pixels):
+        if candidate.shape == expected.shape and np.array_equal(candidate >> 8, expected):
+            return np.ascontiguousarray(candidate)
+    return None
+
+
+def _orient_array(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Numpy version of ImageOps.exif_transpose, for arrays Pillow cannot hold."""
+    if orientation == 2:
+        return a[:, ::-1]
+    if orientation == 3:
+        return a[::-1, ::-1]
+    if orientation == 4:
+        return a[::-1]
+    if orientation == 5:
+        return a.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(a, -1)
+    if orientation == 7:
+        return a.swapaxes(0, 1)[::-1, ::-1]
+    if orientation == 8:
+        return np.rot90(a, 1)
+    return a
+
+
+def _to_8bit(values: np.ndarray) -> np.ndarray:
+    """16-bit -> 8-bit, rounded to nearest (v / 257).
+
+    Rounding rather than Pillow's and libpng's `v >> 8` halves the worst error,
+    and still maps every v * 257 (an 8-bit value stored in 16 bits) back exactly.
+    """
+    return ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _supported_native(path: Path, image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16B", "I;16L", "I;16N"):
+        # Pillow's convert("I;16") clips these to 0..255, so reinterpret via numpy.
+        converted = Image.fromarray(np.asarray(image).astype(np.uint16))
+        converted.info = dict(image.info)
+        return converted
+    if image.mode in _LOAD_CONVERSIONS:
+        return image.convert(_LOAD_CONVERSIONS[image.mode])
+    if image.mode not in SUPPORTED_MODES:
+        raise _cannot_open(path, f"image mode '{image.mode}' is not supported")
+    return image
+
+
+def _eight_bit_view(native: Image.Image, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The uint8 RGB (and alpha) an engine sees for `native`."""
+    mode = native.mode
+    if mode == "CMYK":
+        return np.asarray(_cmyk_to_rgb(native, icc)), None
+    if mode in _DEEP_MODES:
+        gray = _deep_gray_to_8bit(np.asarray(native), mode)
+        return np.repeat(gray[..., None], 3, axis=2), None
+    if mode == "RGB" and not native.has_transparency_data:
+        return np.array(native), None  # skips a needless RGBA copy for the common case
+    rgba = np.asarray(native.convert("RGBA"))
+    alpha = rgba[..., 3] if native.has_transparency_data else None
+    return rgba[..., :3], alpha
+
+
+def _deep_gray_to_8bit(values: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "F":  # float images: 0.0 = black, 1.0 = white
+        return np.round(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+    # "I" (32-bit) is read as 16-bit data, the range PNG and most TIFFs use.
+    return _to_8bit(np.clip(values, 0, 65535))
+
+
+@cache
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """Through the embedded profile if there is one: plain conversion gives dull, wrong colours."""
+    if icc:
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, profile, _srgb_profile(), outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # unusable profile: fall back to Pillow's conversion
+    return image.convert("RGB")
+
+
+def _rgb_to_cmyk(pixels: np.ndarray, icc: bytes | None) -> np.ndarray:
+    """(N, 3) RGB -> (N, 4) CMYK, the inverse of how `_cmyk_to_rgb` read them."""
+    image = Image.fromarray(pixels.reshape(1, -1, 3))
+    converted = None
+    if icc:
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(image, _srgb_profile(), profile, outputMode="CMYK")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    if converted is None:
+        converted = image.convert("CMYK")
+    return np.asarray(converted).reshape(-1, 4)
+
+
+def _upright_exif(im: Image.Image) -> bytes | None:
+    try:
+        exif = im.getexif()
+        if im.format == "TIFF":
+            # A TIFF's EXIF is its own first directory; keep only the descriptive tags.
+            for tag in _TIFF_LAYOUT_TAGS & set(exif):
+                del exif[tag]
+        if not len(exif):
+            return None
+        exif[ORIENTATION_TAG] = 1
+        return exif.tobytes()
+    except (ValueError, TypeError, KeyError, struct.error, OSError, SyntaxError):
+        # Metadata Pillow cannot re-encode is dropped rather than losing the photo;
+        # keeping the old bytes would keep the old orientation and rotate twice.
+        return None
+
+
+def _source_dpi(im: Image.Image):
+    if im.format == "TIFF" and 282 not in im.tag_v2:
+        return None  # Pillow reports (1, 1) for a TIFF without resolution tags
+    return im.info.get("dpi")
+
+
+def _upright_dpi(dpi, orientation: int):
+    if not dpi or len(dpi) != 2 or not all(dpi):
+        return None
+    return (dpi[1], dpi[0]) if orientation >= 5 else tuple(dpi)
+
+
+def _source_save_options(path: Path, im: Image.Image) -> dict:
+    if isinstance(im, JpegImagePlugin.JpegImageFile):  # MPO too
+        options: dict = {"qtables": im.quantization}
+        sampling = JpegImagePlugin.get_sampling(im)
+        if sampling != -1:
+            options["subsampling"] = sampling
+        if im.info.get("progressive"):
+            options["progressive"] = True
+        return options
+    if im.format == "WEBP":
+        # exact: keep the colour under fully transparent pixels, as lossless promises.
+        return {"lossless": True, "exact": True} if _webp_is_lossless(path) else {"lossless": False}
+    if im.format == "TIFF":
+        compression = im.info.get("compression")
+        if compression in ("tiff_ccitt", "group3", "group4"):
+            compression = "tiff_lzw"  # fax codecs only hold 1-bit images; 1-bit loads as "L"
+        return {"compression": compression} if compression and compression != "raw" else {}
+    return {}
+
+
+def _webp_is_lossless(path: Path) -> bool:
+    """Pillow does not say; the first VP8L (lossless) or 'VP8 ' (lossy) chunk does."""
+    with open(path, "rb") as f:
+        if f.read(12)[8:12] != b"WEBP":
+            return False
+        while header := f.read(8):
+            if len(header) < 8:
+                return False
+            kind, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if kind in (b"VP8L", b"VP8 "):
+                return kind == b"VP8L"
+            if kind == b"ANMF":
+                f.seek(16, os.SEEK_CUR)  # animation frame: its image chunks follow a 16-byte header
+            else:
+                f.seek(size + (size & 1), os.SEEK_CUR)
+    return False
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_image(
+    loaded: LoadedImage,
+    rgb: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    format: str | None = None,
+    quality: int | None = None,
+) -> Path:
+    """Write `rgb` (the edited `loaded.rgb`) to `path` atomically; return `path`.
+
+    The output format follows the file extension, else `format`, else the input's.
+    """
+    path = Path(path)
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.shape != loaded.rgb.shape:
+        raise ValueError(f"rgb must be uint8 with shape {loaded.rgb.shape}, got {getattr(rgb, 'shape', rgb)}")
+    fmt = _output_format(path, format, loaded.format)
+    _check_destination(loaded, path, overwrite)
+    changed = _changed_pixels(rgb, loaded.rgb)
+
+    if loaded.deep is not None and fmt in ("PNG", "TIFF"):
+        data = _encode_16bit_rgb(loaded, rgb, changed, fmt, path)
+
+        def write(file):
+            file.write(data)
+
+    else:
+        image = _image_to_write(loaded, rgb, changed, fmt)
+        options = _save_kwargs(loaded, image.mode, fmt, quality)
+
+        def write(file):
+            image.save(file, format=fmt, **options)
+
+    try:
+        atomic_write(path, write)
+    except (OSError, ValueError, KeyError) as e:
+        # OSError: disk full, permissions ...; all three: Pillow refusing the data.
+        reason = (getattr(e, "strerror", None) or str(e) or type(e).__name__).rstrip(".")
+        raise ImageError(f"Cannot write '{path}': {reason}.") from e
+    return path
+
+
+def default_output_path(input_path: str | os.PathLike, suffix: str = "_inpainted") -> Path:
+    """photo.jpg -> photo_inpainted.jpg beside it, or photo_inpainted-2.jpg, -3 ... if taken."""
+    source = Path(input_path)
+    candidate = source.with_name(f"{source.stem}{suffix}{source.suffix}")
+    number = 2
+    while os.path.lexists(candidate):
+        candidate = source.with_name(f"{source.stem}{suffix}-{number}{source.suffix}")
+        number += 1
+    return candidate
+
+
+def _output_format(path: Path, requested: str | None, source: str) -> str:
+    by_extension = Image.registered_extensions().get(path.suffix.lower())
+    fmt = by_extension or requested or source
+    fmt = _FORMAT_ALIASES.get(fmt.upper(), fmt.upper())
+    if fmt not in Image.SAVE:
+        raise ImageError(
+            f"Cannot write '{path}': Inpaint Studio cannot write {fmt} files; "
+            "use .jpg, .png, .webp, .tif or .bmp."
+        )
+    return fmt
+
+
+def _check_destination(loaded: LoadedImage, path: Path, overwrite: bool) -> None:
+    if path.is_dir():
+        raise ImageError(f"Cannot write '{path}': it is a folder.")
+    if not path.parent.is_dir():
+        raise ImageError(f"Cannot write '{path}': the folder '{path.parent}' does not exist.")
+    if not overwrite and path.exists() and loaded.path.exists() and os.path.samefile(path, loaded.path):
+        raise ImageError(
+            f"Refusing to overwrite the input file '{path}'; choose another output or pass --overwrite."
+        )
+
+
+def _image_to_write(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray, fmt: str) -> Image.Image:
+    native = loaded.native
+    keeps_mode = native.mode in _FORMAT_MODES.get(fmt, ())
+    if "transparency" in native.info and fmt not in _COLOUR_KEY_FORMATS:
+        keeps_mode = False  # the format would drop the colour key; write real alpha instead
+    if keeps_mode:
+        return _write_back(loaded, rgb, changed)
+    return _eight_bit_image(loaded, rgb, fmt)
+
+
+def _changed_pixels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bool (H, W): True where any channel differs (per-channel ORs beat np.any(axis=2) ~5x)."""
+    differs = a != b
+    return differs[..., 0] | differs[..., 1] | differs[..., 2]
+
+
+def _write_back(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.Image:
+    """`loaded.native` with only the changed pixels replaced, converted to its mode."""
+    native = loaded.native
+    if native.mode == "RGB":
+        # The 8-bit view is the native image itself: the new pixels are the result.
+        result = Image.fromarray(rgb)
+        result.info = dict(native.info)
+        return result
+    if not changed.any():
+        return native.copy()
+    pixels = np.array(native)  # same layout as native.tobytes()
+    new = rgb[changed]  # (N, 3)
+    mode = native.mode
+    if mode in ("RGB", "RGBA"):
+        pixels[..., :3][changed] = new
+    elif mode == "CMYK":
+        pixels[changed] = _rgb_to_cmyk(new, loaded.icc_profile)
+    elif mode == "P":
+        pixels[changed] = _nearest_palette_indices(native, new, pixels[changed])
+    else:
+        gray = _luminance(new)
+        if mode == "L":
+            pixels[changed] = gray
+        elif mode == "LA":
+            pixels[..., 0][changed] = gray
+        elif mode == "F":
+            pixels[changed] = gray / 255.0
+        else:  # I;16, I: the 8-bit value spread over the 16-bit range
+            pixels[changed] = gray.astype(pixels.dtype) * 257
+    result = native.copy()  # keeps mode, palette and info (dpi, transparency)
+    result.frombytes(pixels.tobytes())
+    return result
+
+
+def _luminance(pixels: np.ndarray) -> np.ndarray:
+    """(N, 3) RGB -> (N,) gray, by Pillow's own rule so unchanged grays map to themselves."""
+    return np.asarray(Image.fromarray(pixels.reshape(1, -1, 3)).convert("L")).reshape(-1)
+
+
+def _nearest_palette_indices(native: Image.Image, pixels: np.ndarray, old_indices: np.ndarray) -> np.ndarray:
+    """Closest entry of the ORIGINAL palette for each changed pixel, without dithering.
+
+    Only entries with the same opacity as the pixel's old entry qualify, so a
+    pixel never turns transparent (or opaque) by matching a colour.
+    """
+    palette = _palette_rgba(native)
+    old_alpha = palette[old_indices, 3]
+    result = old_indices.copy()
+    for alpha in np.unique(old_alpha):
+        candidates = np.flatnonzero(palette[:, 3] == alpha)
+        colours = palette[candidates, :3]
+        rows = np.flatnonzero(old_alpha == alpha)
+        for start in range(0, len(rows), _PALETTE_CHUNK):
+            part = rows[start : start + _PALETTE_CHUNK]
+            distance = ((pixels[part, None, :].astype(np.int32) - colours[None]) ** 2).sum(axis=2)
+            result[part] = candidates[distance.argmin(axis=1)]
+    return result
+
+
+def _palette_rgba(native: Image.Image) -> np.ndarray:
+    """(entries, 4) int32 RGBA of the palette, transparency applied."""
+    entries = len(native.getpalette() or []) // 3 or 256
+    strip = native.crop((0, 0, 256, 1))  # same palette and transparency, 256 pixels wide
+    strip.putdata(range(256))
+    return np.asarray(strip.convert("RGBA"))[0, :entries].astype(np.int32)
+
+
+def _eight_bit_image(loaded: LoadedImage, rgb: np.ndarray, fmt: str) -> Image.Image:
+    """The engine's 8-bit view, for formats that cannot hold the source mode."""
+    modes = _FORMAT_MODES.get(fmt, {"L", "RGB"})  # other formats: the modes nearly all can store
+    image = Image.fromarray(rgb)
+    if loaded.native.mode in _GRAY_MODES and "L" in modes:
+        image = image.convert("L")  # grayscale stays grayscale
+    if loaded.alpha is not None:
+        if image.mode == "L" and "LA" not in modes and "RGBA" in modes:
+            image = image.convert("RGB")  # keeping the alpha matters more than staying gray
+        if ("LA" if image.mode == "L" else "RGBA") in modes:
+            image.putalpha(Image.fromarray(loaded.alpha))
+    return image
+
+
+def _save_kwargs(loaded: LoadedImage, mode: str, fmt: str, quality: int | None) -> dict:
+    options = dict(loaded.save_options) if fmt == loaded.format else {}
+    if fmt == "JPEG":
+        if quality is not None:
+            options.pop("qtables", None)
+            options["quality"] = quality
+        elif "qtables" not in options:
+            options["quality"] = DEFAULT_QUALITY
+    elif fmt == "WEBP":
+        if quality is not None:  # a quality only means something for lossy WebP
+            options.pop("exact", None)
+            options.update(lossless=False, quality=quality)
+        elif not options.get("lossless"):
+            options["quality"] = DEFAULT_QUALITY
+    elif fmt == "PNG":
+        options.update(optimize=False, compress_level=PNG_COMPRESS_LEVEL)  # optimize is slow
+    elif quality is not None:
+        options["quality"] = quality  # e.g. JPEG-compressed TIFF
+
+    # Pillow ignores the metadata a format cannot store (e.g. EXIF in BMP).
+    if loaded.exif:
+        options["exif"] = loaded.exif
+    icc = _icc_for_mode(loaded, mode)
+    if icc:
+        options["icc_profile"] = icc
+    dpi = loaded.native.info.get("dpi")
+    if dpi:
+        options["dpi"] = dpi
+    if "transparency" in loaded.native.info and mode == loaded.native.mode and fmt in _COLOUR_KEY_FORMATS:
+        options["transparency"] = loaded.native.info["transparency"]
+    return options
+
+
+def _icc_for_mode(loaded: LoadedImage, mode: str) -> bytes | None:
+    """The input's profile if it fits the colour space being written, else the right substitute."""
+    icc = loaded.icc_profile
+    if not icc or len(icc) < 20:
+        return None
+    space = icc[16:20]  # ICC header: the profile's data colour space
+    wanted = b"CMYK" if mode == "CMYK" else b"GRAY" if mode in _GRAY_MODES else b"RGB "
+    if space == wanted:
+        return icc
+    if space == b"CMYK" and wanted == b"RGB ":
+        return _srgb_profile().tobytes()  # the RGB view of a CMYK image was made in sRGB
+    return None
+
+
+def _encode_16bit_rgb(
+    loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray, fmt: str, path: Path
+) -> bytes:
+    """PNG or TIFF bytes at full depth: untouched samples as loaded, changed ones as v * 257."""
+    deep = loaded.deep.copy()
+    deep[..., :3][changed] = rgb[changed].astype(np.uint16) * 257
+    bgr = np.ascontiguousarray(deep[..., [2, 1, 0, 3][: deep.shape[2]]])
+    if fmt == "PNG":
+        ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESS_LEVEL])
+    else:
+        source = loaded.save_options.get("compression", "raw") if loaded.format == "TIFF" else "tiff_lzw"
+        compression = _CV2_TIFF_COMPRESSION.get(source, cv2.IMWRITE_TIFF_COMPRESSION_LZW)
+        ok, encoded = cv2.imencode(".tif", bgr, [cv2.IMWRITE_TIFF_COMPRESSION, compression])
+    if not ok:
+        raise ImageError(f"Cannot write '{path}': OpenCV could not encode the 16-bit image.")
+    add_metadata = _png_with_metadata if fmt == "PNG" else _tiff_with_metadata
+    icc, dpi = _icc_for_mode(loaded, "RGB"), loaded.native.info.get("dpi")
+    return add_metadata(encoded.tobytes(), loaded.exif, icc, dpi)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_with_metadata(png: bytes, exif: bytes | None, icc: bytes | None, dpi) -> bytes:
+    """OpenCV's PNG with iCCP, eXIf and pHYs chunks inserted right after IHDR."""
+    chunks = []
+    if icc:
+        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
+    if exif:
+        chunks.append(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0")))
+    if dpi:
+        per_metre = [round(d / 0.0254) for d in dpi]
+        chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
+    header_end = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes, CRC
+    assert png[12:16] == b"IHDR"
+    return png[:header_end] + b"".join(chunks) + png[header_end:]
+
+
+def _tiff_with_metadata(tiff: bytes, exif: bytes | None, icc: bytes | None, dpi) -> bytes:
+    """OpenCV's TIFF rebuilt by Pillow's directory writer with ICC, EXIF and DPI added.
+
+    OpenCV compresses the 16-bit strips; it cannot store these tags. Pillow's
+    writer lays out a directory followed by the strip data, as in its own TIFFs.
+    """
+    with Image.open(io.BytesIO(tiff)) as im:
+        old = im.tag_v2
+        directory = TiffImagePlugin.ImageFileDirectory_v2(ifh=tiff[:8])
+        for tag in old:
+            directory[tag] = old[tag]
+            directory.tagtype[tag] = old.tagtype[tag]
+    strips = [tiff[o : o + n] for o, n in zip(directory[273], directory[279])]
+    # Offsets relative to the end of the directory, where Pillow's writer places the data.
+    directory[273] = tuple(int(x) for x in np.cumsum([0] + [len(s) for s in strips[:-1]]))
+    directory.tagtype[273] = TiffTags.LONG
+    if exif:
+        tags = Image.Exif()
+        tags.load(exif)
+        for tag in tags:
+            if tag not in _TIFF_LAYOUT_TAGS:
+                directory[tag] = tags.get_ifd(tag) if tag in EXIF_IFD_TAGS else tags[tag]
+    if icc:
+        directory[ICC_PROFILE_TAG] = icc
+    if dpi:
+        directory[282], directory[283], directory[296] = dpi[0], dpi[1], 2
+    header = tiff[:4] + struct.pack("<I" if tiff[:2] == b"II" else ">I", 8)
+    return header + directory.tobytes(8) + b"".join(strips)

@@ -1,0 +1,29 @@
+"""Shared test helpers: the evaluation set location and small synthetic photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+EVAL_DIR = SHARED / "eval"
+
+
+@pytest.fixture
+def eval_dir() -> Path:
+    """../shared/eval, or skip when the shared folder is absent."""
+    if not (EVAL_DIR / "cases.json").is_file():
+        pytest.skip("../shared/eval is not available")
+    return EVAL_DIR
+
+
+def gradient_photo(height: int = 120, width: int = 160, seed: int = 0) -> np.ndarray:
+    """A smooth colour gradient with mild noise: easy to fill, easy to check."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 / max(width - 1, 1), y * 255 / max(height - 1, 1), (x + y) * 127 / max(height + width - 2, 1)], -1)
+    rgb += rng.normal(0, 2, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8)

@@ -1,0 +1,146 @@
+"""`inpaint-studio` end to end: real files in, real files out, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, gradient_photo
+from inpaint_studio.cli import main
+
+SAMPLE = REPO / "resources" / "sample.jpg"
+SAMPLE_MASK = REPO / "resources" / "sample_mask.png"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inpaint_studio", *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def png_case(tmp_path):
+    photo = tmp_path / "photo.png"
+    mask = tmp_path / "mask.png"
+    Image.fromarray(gradient_photo(120, 160)).save(photo)
+    m = np.zeros((120, 160), np.uint8)
+    m[40:70, 60:100] = 255
+    Image.fromarray(m).save(mask)
+    return photo, mask
+
+
+def test_remove_on_the_sample_writes_a_jpeg_of_similar_size(tmp_path, capsys):
+    out = tmp_path / "result.jpg"
+    assert main(["remove", str(SAMPLE), "--mask", str(SAMPLE_MASK), "-o", str(out), "--engine", "telea"]) == 0
+    assert "Wrote" in capsys.readouterr().out
+    with Image.open(out) as result:
+        assert result.format == "JPEG" and result.size == (640, 427)
+    assert out.stat().st_size < 1.5 * SAMPLE.stat().st_size
+    # The mast is gone: the masked area now looks like the sky around it.
+    before = np.asarray(Image.open(SAMPLE).convert("L"), np.float32)
+    after = np.asarray(Image.open(out).convert("L"), np.float32)
+    mast = np.asarray(Image.open(SAMPLE_MASK)) > 127
+    sky = after[150:300, 120:150]
+    assert abs(after[150:300][mast[150:300]].mean() - sky.mean()) < abs(before[150:300][mast[150:300]].mean() - sky.mean())
+
+
+def test_remove_png_keeps_far_pixels_exact_and_names_output_by_default(png_case, capsys):
+    photo, mask = png_case
+    assert main(["remove", str(photo), "--mask", str(mask), "--engine", "telea"]) == 0
+    out = photo.with_name("photo_inpainted.png")
+    assert out.is_file()
+    before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(out))
+    far = np.ones((120, 160), bool)
+    far[30:80, 50:110] = False
+    assert np.array_equal(before[far], after[far])
+    assert not np.array_equal(before[40:70, 60:100], after[40:70, 60:100])
+
+
+def test_remove_refuses_to_overwrite_the_input_unless_asked(png_case, capsys):
+    photo, mask = png_case
+    original = digest(photo)
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(photo), "--engine", "telea"]) == 1
+    assert "overwrite" in capsys.readouterr().err
+    assert digest(photo) == original
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(photo), "--engine", "telea", "--overwrite"]) == 0
+    assert digest(photo) != original
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"this is not an image\n", SAMPLE.read_bytes()[:5000]],
+    ids=["empty", "text", "truncated"],
+)
+def test_bad_photo_gives_one_line_error_and_writes_nothing(tmp_path, content):
+    photo = tmp_path / "bad.jpg"
+    photo.write_bytes(content)
+    out = tmp_path / "out.jpg"
+    result = run_cli("remove", str(photo), "--mask", str(SAMPLE_MASK), "-o", str(out), "--engine", "telea")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("inpaint-studio: error:") and "bad.jpg" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jpg"]
+
+
+def test_missing_files_and_unknown_engine_or_device(png_case, capsys):
+    photo, mask = png_case
+    assert main(["remove", str(photo.with_name("nope.png")), "--mask", str(mask)]) == 1
+    assert "nope.png" in capsys.readouterr().err
+    assert main(["remove", str(photo), "--mask", str(mask), "--engine", "magic"]) == 1
+    assert "Unknown engine 'magic'" in capsys.readouterr().err
+    assert main(["remove", str(photo), "--mask", str(mask), "--engine", "telea", "--device", "cuda"]) == 1
+    assert "cuda" in capsys.readouterr().err
+    assert main(["remove", str(photo), "--mask", str(mask), "--engine", "telea", "--param", "radius"]) == 1
+    assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_mask_of_another_size_is_scaled_with_a_warning(png_case, capsys):
+    photo, _ = png_case
+    small_mask = photo.with_name("small_mask.png")
+    m = np.zeros((60, 80), np.uint8)
+    m[20:35, 30:50] = 255
+    Image.fromarray(m).save(small_mask)
+    out = photo.with_name("out.png")
+    assert main(["remove", str(photo), "--mask", str(small_mask), "-o", str(out), "--engine", "telea"]) == 0
+    assert "warning" in capsys.readouterr().err
+    assert Image.open(out).size == (160, 120)
+
+
+def test_empty_mask_is_a_no_op_with_a_message(png_case, capsys):
+    photo, _ = png_case
+    empty = photo.with_name("empty.png")
+    Image.fromarray(np.zeros((120, 160), np.uint8)).save(empty)
+    out = photo.with_name("out.png")
+    assert main(["remove", str(photo), "--mask", str(empty), "-o", str(out)]) == 0
+    assert "empty" in capsys.readouterr().out
+    assert not out.exists()
+
+
+def test_engines_lists_every_engine_as_ready(capsys):
+    assert main(["engines"]) == 0
+    out = capsys.readouterr().out
+    for engine_id in ("patchmatch", "telea", "ns"):
+        assert engine_id in out
+    assert "(default)" in out and "not ready" not in out
+
+
+def test_module_entry_point_and_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and "inpaint-studio" in result.stdout
+
+
+def test_default_engine_runs_the_readme_demo(tmp_path):
+    out = tmp_path / "sample_result.jpg"
+    result = run_cli("remove", "resources/sample.jpg", "--mask", "resources/sample_mask.png", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.is_file()
