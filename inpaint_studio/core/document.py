@@ -1,0 +1,198 @@
+"""An open photo being edited: the original, the mask, the fills as layers, and the history.
+
+Qt-free, so the GUI, tests and future scripting share it. The photo's pixels
+are never changed; each fill is a `ResultLayer` of patches composited on top,
+and `composite` caches what the canvas shows and export writes. Listeners
+hear what changed and where, so a view repaints only that region.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from inpaint_studio.core.history import History
+from inpaint_studio.core.mask_edit import Box, MaskEdit, edit_between
+from inpaint_studio.core.patch import Patch
+from inpaint_studio.io.image_file import LoadedImage
+
+# Listener arguments: what changed ("mask", "image", "history") and the box, or None for all of it.
+Listener = Callable[[str, "Box | None"], None]
+
+_layer_ids = itertools.count(1)
+
+
+@dataclass
+class ResultLayer:
+    """One fill: the patches it painted plus where it came from."""
+
+    name: str
+    patches: list[Patch]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    visible: bool = True
+    id: int = field(default_factory=lambda: next(_layer_ids))
+
+    @property
+    def box(self) -> Box:
+        return _union_boxes([(p.x, p.y, p.x + p.width, p.y + p.height) for p in self.patches])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.rgb.nbytes + p.alpha.nbytes for p in self.patches)
+
+
+def _union_boxes(boxes: list[Box]) -> Box:
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+@dataclass
+class MaskCommand:
+    edit: MaskEdit
+    label: str
+
+    @property
+    def nbytes(self) -> int:
+        return self.edit.nbytes
+
+    def undo(self, document: "Document") -> None:
+        self.edit.undo(document.mask)
+        document.notify("mask", self.edit.box)
+
+    def redo(self, document: "Document") -> None:
+        self.edit.redo(document.mask)
+        document.notify("mask", self.edit.box)
+
+
+@dataclass
+class FillCommand:
+    """A fill: adds its layer and clears the mask pixels it filled, as one step."""
+
+    layer: ResultLayer
+    mask_edit: MaskEdit | None
+    label: str
+
+    @property
+    def nbytes(self) -> int:
+        return self.layer.nbytes + (self.mask_edit.nbytes if self.mask_edit else 0)
+
+    def undo(self, document: "Document") -> None:
+        document.layers.remove(self.layer)
+        document.recomposite(self.layer.box)
+        if self.mask_edit:
+            self.mask_edit.undo(document.mask)
+            document.notify("mask", self.mask_edit.box)
+
+    def redo(self, document: "Document") -> None:
+        document.layers.append(self.layer)
+        document.recomposite(self.layer.box)
+        if self.mask_edit:
+            self.mask_edit.redo(document.mask)
+            document.notify("mask", self.mask_edit.box)
+
+
+class Document:
+    def __init__(self, photo: LoadedImage, history_budget: int | None = None) -> None:
+        self.photo = photo
+        self.composite = photo.rgb.copy()
+        self.mask = np.zeros(photo.rgb.shape[:2], np.uint8)
+        self.layers: list[ResultLayer] = []
+        self.history = History() if history_budget is None else History(history_budget)
+        self.listeners: list[Listener] = []
+        self._revision = 0
+        self._saved_revision = 0
+        self.history.listeners.append(self._history_changed)
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def original(self) -> np.ndarray:
+        return self.photo.rgb
+
+    @property
+    def modified(self) -> bool:
+        return self._revision != self._saved_revision
+
+    def mark_saved(self) -> None:
+        self._saved_revision = self._revision
+        self.notify("history", None)
+
+    def notify(self, what: str, box: Box | None) -> None:
+        for listener in list(self.listeners):
+            listener(what, box)
+
+    def _history_changed(self) -> None:
+        self._revision += 1
+        self.notify("history", None)
+
+    # ------------------------------------------------------------ edits
+
+    def record_mask_edit(self, edit: MaskEdit | None, label: str) -> None:
+        """Record an edit already applied to `self.mask` (strokes, shapes, operations)."""
+        if edit is None:
+            return
+        self.history.push(MaskCommand(edit, label))
+        self.notify("mask", edit.box)
+
+    def replace_mask(self, new_mask: np.ndarray, label: str) -> None:
+        """Set the whole mask (e.g. loaded or detected), as one undoable step."""
+        edit = edit_between(self.mask, new_mask)
+        if edit is not None:
+            edit.redo(self.mask)
+            self.record_mask_edit(edit, label)
+
+    def add_fill(self, patches: list[Patch], filled_mask: np.ndarray, name: str, provenance: dict[str, Any]) -> ResultLayer | None:
+        """Add a fill result as a new top layer and clear the mask pixels it filled.
+
+        `filled_mask` is the mask the job ran with; strokes painted since then
+        stay in the mask for the next run.
+        """
+        if not patches:
+            return None
+        layer = ResultLayer(name, patches, dict(provenance))
+        cleared = np.where(filled_mask > 0, np.uint8(0), self.mask)
+        mask_edit = edit_between(self.mask, cleared)
+        command = FillCommand(layer, mask_edit, f"Fill ({name})")
+        command.redo(self)
+        self.history.push(command)
+        return layer
+
+    def undo(self) -> str | None:
+        command = self.history.undo(self)
+        return command.label if command else None
+
+    def redo(self) -> str | None:
+        command = self.history.redo(self)
+        return command.label if command else None
+
+    # ------------------------------------------------------------ pixels
+
+    def recomposite(self, box: Box) -> None:
+        """Rebuild `composite` inside `box` from the original and the visible layers."""
+        x0, y0, x1, y1 = box
+        region = self.composite[y0:y1, x0:x1]
+        region[...] = self.original[y0:y1, x0:x1]
+        for layer in self.layers:
+            if not layer.visible:
+                continue
+            for patch in layer.patches:
+                _composite_clipped(region, patch, x0, y0)
+        self.notify("image", box)
+
+
+def _composite_clipped(region: np.ndarray, patch: Patch, x0: int, y0: int) -> None:
+    """Blend the part of `patch` that falls inside `region` (whose top-left is x0, y0)."""
+    height, width = region.shape[:2]
+    px0, py0 = max(patch.x, x0), max(patch.y, y0)
+    px1, py1 = min(patch.x + patch.width, x0 + width), min(patch.y + patch.height, y0 + height)
+    if px0 >= px1 or py0 >= py1:
+        return
+    piece = Patch(
+        px0 - x0,
+        py0 - y0,
+        patch.rgb[py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x],
+        patch.alpha[py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x],
+    )
+    piece.composite_onto(region)

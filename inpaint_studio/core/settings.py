@@ -1,0 +1,71 @@
+"""User settings remembered between runs, as JSON in the user config folder.
+
+A missing, unreadable or damaged file gives the defaults (never a crash), and
+unknown or mistyped values are ignored one by one, so an old or hand-edited
+file still loads. Saving is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
+
+from inpaint_studio.engines.registry import DEFAULT_ENGINE
+from inpaint_studio.io.atomic import atomic_write
+
+APP_DIR_NAME = "inpaint-studio"
+MAX_RECENT_FILES = 10
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_DIR_NAME, appauthor=False))
+
+
+@dataclass
+class Settings:
+    engine: str = DEFAULT_ENGINE
+    device: str = "auto"
+    auto_run: bool = True
+    brush_size: int = 40
+    brush_hardness: float = 0.8
+    overlay_opacity: float = 0.5
+    jpeg_quality: int = 0  # 0 = keep the photo's own quality
+    recent_files: list[str] = field(default_factory=list)
+    last_folder: str = ""
+
+    def add_recent(self, path: Path) -> None:
+        entry = str(Path(path).resolve())
+        self.recent_files = [entry] + [p for p in self.recent_files if p != entry][: MAX_RECENT_FILES - 1]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Settings":
+        path = path or config_dir() / "settings.json"
+        settings = cls()
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return settings
+        if not isinstance(stored, dict):
+            return settings
+        for spec in fields(cls):
+            value = stored.get(spec.name)
+            default = getattr(settings, spec.name)
+            if value is None or type(value) is not type(default):
+                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)
+                else:
+                    continue
+            if isinstance(default, list):
+                value = [item for item in value if isinstance(item, str)]
+            setattr(settings, spec.name, value)
+        return settings
+
+    def save(self, path: Path | None = None) -> None:
+        """Write the settings; raises OSError if the folder cannot be written."""
+        path = path or config_dir() / "settings.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(asdict(self), indent=2).encode("utf-8")
+        atomic_write(path, lambda file: file.write(data))

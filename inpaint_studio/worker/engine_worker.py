@@ -1,0 +1,198 @@
+"""A background thread that owns the loaded engine and runs fill jobs one at a time.
+
+The GUI (or any caller) submits an immutable `FillRequest` and gets typed
+messages back through one callback, called on the worker thread; the Qt layer
+forwards them to the GUI thread with a signal. Errors come back as `JobFailed`
+values, never as exceptions crossing threads. A request submitted while
+another is queued replaces it: only the newest edit is worth computing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Union
+
+import numpy as np
+
+from inpaint_studio.core.patch import Patch
+from inpaint_studio.engines.base import CancelToken, Engine
+from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
+from inpaint_studio.engines.registry import create_engine
+from inpaint_studio.errors import InpaintStudioError, JobCancelled
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    copy = np.array(array, copy=True)
+    copy.flags.writeable = False
+    return copy
+
+
+@dataclass(frozen=True)
+class FillRequest:
+    """A snapshot of everything one job needs; the caller may keep editing its own arrays."""
+
+    image: np.ndarray  # uint8 (H, W, 3) RGB
+    mask: np.ndarray  # uint8 (H, W), 255 = fill
+    engine_id: str
+    device: str = "cpu"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    feather: int = DEFAULT_FEATHER
+
+    @classmethod
+    def snapshot(cls, image: np.ndarray, mask: np.ndarray, engine_id: str, **options: Any) -> "FillRequest":
+        params = MappingProxyType(dict(options.pop("params", {})))
+        return cls(_frozen(image), _frozen(mask), engine_id, params=params, **options)
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    job_id: int
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: int
+    fraction: float
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job_id: int
+    patches: list[Patch]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class JobCancelledMessage:
+    job_id: int
+
+
+@dataclass(frozen=True)
+class JobSuperseded:
+    """A queued job was replaced by a newer request before it started."""
+
+    job_id: int
+
+
+WorkerMessage = Union[JobStarted, JobProgress, JobFinished, JobFailed, JobCancelledMessage, JobSuperseded]
+
+
+class EngineWorker:
+    """Runs fill jobs on one background thread; see the module docstring."""
+
+    def __init__(self, on_message: Callable[[WorkerMessage], None]) -> None:
+        self._on_message = on_message
+        self._lock = threading.Condition()
+        self._queued: tuple[int, FillRequest] | None = None
+        self._running: tuple[int, CancelToken] | None = None
+        self._next_id = 1
+        self._stopping = False
+        self._engine: Engine | None = None
+        self._thread = threading.Thread(target=self._loop, name="engine-worker", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ caller side
+
+    def submit(self, request: FillRequest) -> int:
+        """Queue `request` (replacing any queued one) and return its job id."""
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the worker has been shut down")
+            job_id = self._next_id
+            self._next_id += 1
+            replaced = self._queued
+            self._queued = (job_id, request)
+            self._lock.notify()
+        if replaced is not None:
+            self._on_message(JobSuperseded(replaced[0]))
+        return job_id
+
+    def cancel(self, job_id: int | None = None) -> None:
+        """Cancel the running job and drop the queued one (or only job `job_id`)."""
+        with self._lock:
+            dropped = None
+            if self._queued is not None and job_id in (None, self._queued[0]):
+                dropped, self._queued = self._queued[0], None
+            if self._running is not None and job_id in (None, self._running[0]):
+                self._running[1].cancel()
+        if dropped is not None:
+            self._on_message(JobCancelledMessage(dropped))
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._running is not None or self._queued is not None
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel everything, stop the thread and free the engine."""
+        self.cancel()
+        with self._lock:
+            self._stopping = True
+            self._lock.notify()
+        self._thread.join(timeout)
+
+    # ------------------------------------------------------------ worker side
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while self._queued is None and not self._stopping:
+                    self._lock.wait()
+                if self._stopping:
+                    break
+                job_id, request = self._queued
+                self._queued = None
+                token = CancelToken()
+                self._running = (job_id, token)
+            try:
+                self._run(job_id, request, token)
+            finally:
+                with self._lock:
+                    self._running = None
+        if self._engine is not None:
+            self._engine.unload()
+            self._engine = None
+
+    def _engine_for(self, request: FillRequest) -> Engine:
+        engine = self._engine
+        if engine is None or engine.info.id != request.engine_id or engine.device != request.device:
+            if engine is not None:
+                engine.unload()  # free the old model before loading the next
+                self._engine = None
+            self._engine = create_engine(request.engine_id, request.device)
+        return self._engine
+
+    def _run(self, job_id: int, request: FillRequest, token: CancelToken) -> None:
+        send = self._on_message
+        send(JobStarted(job_id))
+        started = time.perf_counter()
+        try:
+            engine = self._engine_for(request)
+            patches = inpaint_patches(
+                engine,
+                request.image,
+                request.mask,
+                request.params,
+                progress=lambda fraction: send(JobProgress(job_id, fraction)),
+                cancel=token,
+                feather=request.feather,
+            )
+        except JobCancelled:
+            send(JobCancelledMessage(job_id))
+        except InpaintStudioError as error:
+            send(JobFailed(job_id, str(error)))
+        except MemoryError:
+            send(JobFailed(job_id, "Not enough memory for this fill. Try a smaller selection or a lighter engine."))
+        except Exception as error:  # noqa: BLE001 - a bug in an engine must not kill the worker
+            send(JobFailed(job_id, f"The engine stopped with an unexpected error: {type(error).__name__}: {error}"))
+        else:
+            send(JobFinished(job_id, patches, time.perf_counter() - started))
