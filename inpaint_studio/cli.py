@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Remove objects and repair damaged photos with local inpainting engines.",
+        description="Remove objects and repair damaged photos with local inpainting engines. "
+        "Run without a command (or with a photo path) to open the desktop window.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
@@ -239,7 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("remove", "batch", "engines")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # No command, or a photo path: open the desktop window.
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        from inpaint_studio.app import run_gui
+
+        return run_gui(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -152,8 +152,14 @@ class Document:
         if not patches:
             return None
         layer = ResultLayer(name, patches, dict(provenance))
-        cleared = np.where(filled_mask > 0, np.uint8(0), self.mask)
-        mask_edit = edit_between(self.mask, cleared)
+        # Every filled pixel lies inside the layer's patches: look no further than their box.
+        x0, y0, x1, y1 = layer.box
+        region = self.mask[y0:y1, x0:x1]
+        cleared = np.where(filled_mask[y0:y1, x0:x1] > 0, np.uint8(0), region)
+        mask_edit = edit_between(region, cleared)
+        if mask_edit is not None:
+            bx0, by0, bx1, by1 = mask_edit.box
+            mask_edit = MaskEdit((bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), mask_edit.before, mask_edit.after)
         command = FillCommand(layer, mask_edit, f"Fill ({name})")
         command.redo(self)
         self.history.push(command)

@@ -1,0 +1,183 @@
+"""The mask tools: brush, eraser, lasso, polygon lasso, rectangle.
+
+Turns the canvas's pointer signals (image coordinates) into edits of the
+document's mask through `core.mask_edit`, repaints only what changed, and
+records each finished stroke or shape as one undo step. Holding Alt (or the
+subtract toggle) makes every tool remove from the mask instead of adding.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from inpaint_studio.core.document import Document
+from inpaint_studio.core.mask_edit import BrushStroke, fill_polygon, fill_rectangle
+from inpaint_studio.ui.canvas import CanvasView
+
+
+class Tool(Enum):
+    BRUSH = "Brush"
+    ERASER = "Eraser"
+    LASSO = "Lasso"
+    POLYGON = "Polygon lasso"
+    RECTANGLE = "Rectangle"
+
+
+# Clicking this close (in screen pixels) to the first vertex closes a polygon.
+POLYGON_CLOSE_DISTANCE = 8.0
+MIN_BRUSH, MAX_BRUSH = 1, 2000
+
+
+class MaskToolController(QObject):
+    mask_committed = Signal()  # a stroke or shape was finished and recorded
+
+    def __init__(self, canvas: CanvasView) -> None:
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.document: Document | None = None
+        self.tool = Tool.BRUSH
+        self.brush_size = 40
+        self.hardness = 0.8
+        self.subtract = False  # toolbar toggle; Alt does the same while held
+        self._stroke: BrushStroke | None = None
+        self._points: list[tuple[float, float]] = []
+        canvas.pointer_pressed.connect(self._pressed)
+        canvas.pointer_moved.connect(self._moved)
+        canvas.pointer_released.connect(self._released)
+        canvas.pointer_double_clicked.connect(self._double_clicked)
+        canvas.cursor_moved.connect(self._hovered)
+
+    # ------------------------------------------------------------ settings
+
+    def set_document(self, document: Document | None) -> None:
+        self.cancel_shape()
+        self.document = document
+
+    def set_tool(self, tool: Tool) -> None:
+        self.cancel_shape()
+        self.tool = tool
+        self._update_cursor()
+
+    def set_brush_size(self, size: float) -> None:
+        self.brush_size = int(min(max(round(size), MIN_BRUSH), MAX_BRUSH))
+        self._update_cursor()
+
+    def grow_brush(self, factor: float) -> None:
+        """`[` and `]`: size steps proportional to the size, at least one pixel."""
+        new = self.brush_size * factor
+        if round(new) == self.brush_size:
+            new = self.brush_size + (1 if factor > 1 else -1)
+        self.set_brush_size(new)
+
+    def _update_cursor(self) -> None:
+        brushy = self.tool in (Tool.BRUSH, Tool.ERASER)
+        self.canvas.set_brush_outline(self.brush_size if brushy else None)
+
+    @property
+    def busy(self) -> bool:
+        """True while a stroke or shape is in progress."""
+        return self._stroke is not None or bool(self._points)
+
+    def cancel_shape(self) -> None:
+        """Esc: drop an unfinished lasso/polygon/rectangle (a brush stroke is finished instead)."""
+        if self._stroke is not None:
+            self._finish_stroke()
+        self._points = []
+        self.canvas.set_preview_path(None)
+
+    # ------------------------------------------------------------ events
+
+    def _erasing(self, event) -> bool:
+        alt = bool(event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        return self.tool == Tool.ERASER or self.subtract != alt
+
+    def _pressed(self, x: float, y: float, event) -> None:
+        if self.document is None:
+            return
+        if self.tool in (Tool.BRUSH, Tool.ERASER):
+            self._stroke = BrushStroke(self.document.mask, self.brush_size, self.hardness, erase=self._erasing(event))
+            self._paint_to(x, y)
+        elif self.tool in (Tool.LASSO, Tool.RECTANGLE):
+            self._points = [(x, y)]
+        elif self.tool == Tool.POLYGON:
+            if self._points and self._near_first_vertex(x, y):
+                self._commit_polygon(event)
+            else:
+                self._points.append((x, y))
+                self._show_polygon((x, y))
+
+    def _moved(self, x: float, y: float, event) -> None:
+        if self._stroke is not None:
+            self._paint_to(x, y)
+        elif self.tool == Tool.LASSO and self._points:
+            last = self._points[-1]
+            if math.hypot(x - last[0], y - last[1]) * self.canvas.zoom >= 1.0:
+                self._points.append((x, y))
+                self.canvas.set_preview_path(self._points, closed=False)
+        elif self.tool == Tool.RECTANGLE and self._points:
+            self.canvas.set_preview_path(_rectangle_path(self._points[0], (x, y)), closed=True)
+
+    def _released(self, x: float, y: float, event) -> None:
+        if self._stroke is not None:
+            self._paint_to(x, y)
+            self._finish_stroke()
+        elif self.tool == Tool.LASSO and self._points:
+            points, self._points = self._points + [(x, y)], []
+            self.canvas.set_preview_path(None)
+            self._commit(fill_polygon(self.document.mask, points, erase=self._erasing(event)), "Lasso")
+        elif self.tool == Tool.RECTANGLE and self._points:
+            start, self._points = self._points[0], []
+            self.canvas.set_preview_path(None)
+            self._commit(fill_rectangle(self.document.mask, start, (x, y), erase=self._erasing(event)), "Rectangle")
+
+    def _double_clicked(self, x: float, y: float, event) -> None:
+        if self.tool == Tool.POLYGON and len(self._points) >= 3:
+            self._commit_polygon(event)
+
+    def _hovered(self, position) -> None:
+        if self.tool == Tool.POLYGON and self._points and position is not None:
+            self._show_polygon(position)
+
+    def close_polygon(self) -> bool:
+        """Enter: close the polygon being drawn. True if there was one."""
+        if self.tool == Tool.POLYGON and len(self._points) >= 3:
+            self._commit_polygon(None)
+            return True
+        return False
+
+    # ------------------------------------------------------------ helpers
+
+    def _paint_to(self, x: float, y: float) -> None:
+        box = self._stroke.add_point(x, y)
+        if box is not None:
+            self.canvas.update_mask_region(box)
+
+    def _finish_stroke(self) -> None:
+        stroke, self._stroke = self._stroke, None
+        self._commit(stroke.finish(), "Eraser" if stroke.erase else "Brush")
+
+    def _near_first_vertex(self, x: float, y: float) -> bool:
+        fx, fy = self._points[0]
+        return len(self._points) >= 3 and math.hypot(x - fx, y - fy) * self.canvas.zoom <= POLYGON_CLOSE_DISTANCE
+
+    def _show_polygon(self, cursor: tuple[float, float]) -> None:
+        self.canvas.set_preview_path(self._points + [tuple(cursor)], closed=False)
+
+    def _commit_polygon(self, event) -> None:
+        points, self._points = self._points, []
+        self.canvas.set_preview_path(None)
+        self._commit(fill_polygon(self.document.mask, points, erase=self._erasing(event)), "Polygon lasso")
+
+    def _commit(self, edit, label: str) -> None:
+        if edit is None or self.document is None:
+            return
+        self.canvas.update_mask_region(edit.box)
+        self.document.record_mask_edit(edit, label)
+        self.mask_committed.emit()
+
+
+def _rectangle_path(a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
+    return [a, (b[0], a[1]), b, (a[0], b[1])]

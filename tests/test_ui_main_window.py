@@ -1,0 +1,241 @@
+"""The main window driven through real widgets: tools, runs, errors, files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from conftest import gradient_photo
+from inpaint_studio.core.settings import Settings
+from inpaint_studio.engines.fake import FakeEngine
+from inpaint_studio.engines.registry import register_engine, unregister_engine
+from inpaint_studio.ui.main_window import MainWindow
+from inpaint_studio.ui.mask_tools import Tool
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Message boxes recorded instead of shown (a modal box would block the test)."""
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *rest: shown.append((title, text)))
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: shown.append(("question", args[2])) or QMessageBox.StandardButton.Discard)
+    return shown
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, errors):
+    register_engine(FakeEngine)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_photo(200, 300)).save(photo)
+    win = MainWindow(Settings(engine="fake", auto_run=False), settings_path=tmp_path / "settings.json")
+    win.resize(900, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_file(photo, confirm=False)
+    win.set_engine("fake")
+    yield win
+    win.document.mark_saved()  # no unsaved-changes prompt while closing
+    win.close()
+    win.deleteLater()
+    unregister_engine("fake")
+
+
+def widget_point(win, x: float, y: float) -> QPoint:
+    p = win.canvas.image_to_widget(QPointF(x, y))
+    return QPoint(round(p.x()), round(p.y()))
+
+
+def drag(qtbot, win, points, button=Qt.MouseButton.LeftButton, modifiers=Qt.KeyboardModifier.NoModifier):
+    canvas = win.canvas
+    qtbot.mousePress(canvas, button, modifiers, widget_point(win, *points[0]))
+    for x, y in points[1:]:
+        qtbot.mouseMove(canvas, widget_point(win, x, y))
+    qtbot.mouseRelease(canvas, button, modifiers, widget_point(win, *points[-1]))
+
+
+def test_brush_drag_paints_the_expected_pixels_at_a_known_zoom_and_pan(qtbot, window):
+    window.canvas.set_zoom(2.0)
+    # The view now shows part of the photo; paint inside the visible part.
+    visible = window.canvas.visible_image_rect()
+    x0, y = visible.left() + 10, visible.top() + visible.height() / 2
+    window.tools.set_brush_size(10)
+    window.tools.hardness = 1.0
+    drag(qtbot, window, [(x0, y), (x0 + 20, y), (x0 + 40, y)])
+    mask = window.document.mask
+    row = round(y)
+    assert (mask[row, round(x0) + 2 : round(x0) + 38] > 127).all()
+    assert not mask[row - 10].any() and not mask[row + 10].any()
+    assert window.document.history.undo_label == "Brush"
+
+
+def test_lasso_and_polygon_fill_their_shape(qtbot, window):
+    window.set_tool(Tool.LASSO)
+    drag(qtbot, window, [(50, 50), (120, 50), (120, 120), (50, 120)])
+    assert window.document.mask[85, 85] == 255 and window.document.mask[40, 40] == 0
+    window.set_tool(Tool.POLYGON)
+    for x, y in [(200, 60), (260, 60), (230, 150)]:
+        qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=widget_point(window, x, y))
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    assert window.document.mask[90, 230] == 255 and window.document.mask[140, 205] == 0
+
+
+def test_eraser_removes_and_undo_restores_the_stroke(qtbot, window):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(20, 20), (150, 150)])
+    assert window.document.mask[80, 80] == 255
+    before = window.document.mask.copy()
+    window.set_tool(Tool.ERASER)
+    window.tools.set_brush_size(20)
+    drag(qtbot, window, [(40, 80), (130, 80)])
+    assert window.document.mask[80, 80] == 0 and window.document.mask[30, 80] == 255
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(window.document.mask, before)
+
+
+def test_alt_makes_the_brush_subtract(qtbot, window):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(20, 20), (150, 150)])
+    window.set_tool(Tool.BRUSH)
+    window.tools.set_brush_size(10)
+    drag(qtbot, window, [(50, 80), (120, 80)], modifiers=Qt.KeyboardModifier.AltModifier)
+    assert window.document.mask[80, 85] == 0
+
+
+def test_a_run_with_the_fake_engine_updates_the_canvas(qtbot, window):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    window.canvas.actual_size()
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+    assert not window.document.mask.any()  # the filled mask is cleared
+    assert (window.document.composite[90, 130] == [255, 0, 255]).all()
+    point = widget_point(window, 130.5, 90.5)
+    rendered = window.canvas.grab().toImage().pixelColor(point)
+    assert (rendered.red(), rendered.green(), rendered.blue()) == (255, 0, 255)
+    assert window.isWindowModified()
+
+
+def test_auto_run_on_release(qtbot, window):
+    window.auto_run_action.setChecked(True)
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+
+
+def test_escape_cancels_a_slow_job_and_keeps_the_mask(qtbot, window):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    mask = window.document.mask.copy()
+    original = window.document.composite.copy()
+    window.engine_params = {"steps": 500, "step_seconds": 0.02}
+    window.run_fill()
+    qtbot.waitUntil(lambda: window.cancel_button.isVisible(), timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window._job is None, timeout=3000)
+    assert window.document.layers == []
+    assert np.array_equal(window.document.mask, mask)
+    assert np.array_equal(window.document.composite, original)
+
+
+def test_an_engine_error_shows_a_message_and_keeps_the_document(qtbot, window, errors):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    composite = window.document.composite.copy()
+    window.engine_params = {"fail": True}
+    window.run_fill()
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert "on purpose" in errors[0][1]
+    assert np.array_equal(window.document.composite, composite) and window.document.mask.any()
+
+
+def test_dropping_a_corrupt_file_shows_an_error_and_keeps_the_photo(qtbot, window, errors, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    document = window.document
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(broken))])
+    event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert "broken.jpg" in errors[0][1]
+    assert window.document is document
+
+
+def test_save_writes_the_result_beside_the_photo_without_touching_it(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    original_bytes = (tmp_path / "photo.png").read_bytes()
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    window.run_fill()
+    qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+    out = tmp_path / "photo_inpainted.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(out), ""))
+    assert window.save()
+    assert (tmp_path / "photo.png").read_bytes() == original_bytes
+    saved = np.asarray(Image.open(out))
+    assert (saved[90, 130] == [255, 0, 255]).all()
+    assert not window.isWindowModified()
+
+
+def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(qtbot, window, errors, monkeypatch):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(20, 20), (60, 60)])
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: errors.append(("question", args[2])) or QMessageBox.StandardButton.Cancel)
+    assert not window.close()
+    assert errors[-1][0] == "question" and "photo.png" in errors[-1][1]
+    assert window.isVisible()
+
+
+def test_keyboard_shortcuts_for_view_brush_and_comparison(qtbot, window):
+    canvas = window.canvas
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom == pytest.approx(1.0)
+    qtbot.keyClick(window, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom > 1.0
+    qtbot.keyClick(window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom < 3.0  # fitted: 300x200 photo in a ~800x600 canvas
+    size = window.tools.brush_size
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert window.tools.brush_size > size and window.size_spin.value() == window.tools.brush_size
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    assert window.tools.tool == Tool.ERASER
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert window.tools.tool == Tool.LASSO
+
+
+def test_holding_backslash_shows_the_original(qtbot, window):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    window.run_fill()
+    qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+    point = widget_point(window, 130.5, 90.5)
+
+    def rendered():
+        colour = window.canvas.grab().toImage().pixelColor(point)
+        return colour.red(), colour.green(), colour.blue()
+
+    assert rendered() == (255, 0, 255)
+    qtbot.keyPress(window, Qt.Key.Key_Backslash)
+    assert rendered() == tuple(int(v) for v in window.document.original[90, 130])
+    qtbot.keyRelease(window, Qt.Key.Key_Backslash)
+    assert rendered() == (255, 0, 255)
+
+
+def test_recent_files_menu_lists_opened_photos(window, tmp_path):
+    entries = [action.text() for action in window.recent_menu.actions()]
+    assert entries and entries[0].endswith("photo.png")
+
+
+def test_the_command_without_arguments_or_with_a_photo_opens_the_window(monkeypatch):
+    import inpaint_studio.app
+    from inpaint_studio.cli import main
+
+    opened = []
+    monkeypatch.setattr(inpaint_studio.app, "run_gui", lambda paths: opened.append(paths) or 0)
+    assert main([]) == 0 and main(["photo.jpg"]) == 0
+    assert opened == [[], ["photo.jpg"]]
