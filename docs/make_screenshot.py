@@ -50,7 +50,7 @@ def main() -> int:
 
     # A brush stroke up the right-hand mast, through the same tool code the mouse drives.
     tools = window.tools
-    tools.set_brush_size(22)
+    window.size_spin.setValue(22)
     tools._pressed(448, 128, None)
     for y in range(128, 395, 4):
         tools._moved(448 + (y - 128) * 0.03, y, None)

@@ -239,3 +239,26 @@ def test_the_command_without_arguments_or_with_a_photo_opens_the_window(monkeypa
     monkeypatch.setattr(inpaint_studio.app, "run_gui", lambda paths: opened.append(paths) or 0)
     assert main([]) == 0 and main(["photo.jpg"]) == 0
     assert opened == [[], ["photo.jpg"]]
+
+
+def test_auto_run_waits_for_enter_with_a_slow_engine(qtbot, window, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setattr(FakeEngine, "info", replace(FakeEngine.info, interactive=False))
+    window.auto_run_action.setChecked(True)
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    qtbot.wait(200)
+    assert window._job is None and window.document.layers == []
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+
+
+def test_tool_settings_are_remembered(qtbot, window, tmp_path):
+    window.hardness_slider.setValue(35)
+    window.size_spin.setValue(77)
+    window.opacity_slider.setValue(60)
+    window.document.mark_saved()
+    assert window.close()
+    saved = Settings.load(tmp_path / "settings.json")
+    assert (saved.brush_hardness, saved.brush_size, saved.overlay_opacity, saved.engine) == (0.35, 77, 0.6, "fake")

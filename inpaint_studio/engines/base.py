@@ -103,6 +103,8 @@ class EngineInfo:
     context_margin: int = 16
     context_ratio: float = 0.25
     square_crop: bool = False
+    # Fast enough to run on every stroke release (well under a second on a typical object).
+    interactive: bool = True
     params: tuple[Param, ...] = field(default_factory=tuple)
 
 

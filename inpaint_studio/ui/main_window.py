@@ -177,7 +177,7 @@ class MainWindow(QMainWindow):
         self.hardness_slider.setRange(0, 100)
         self.hardness_slider.setFixedWidth(90)
         self.hardness_slider.setValue(round(self.tools.hardness * 100))
-        self.hardness_slider.valueChanged.connect(lambda value: setattr(self.tools, "hardness", value / 100))
+        self.hardness_slider.valueChanged.connect(self._hardness_changed)
         tools.addWidget(self.hardness_slider)
         tools.addWidget(QLabel(" Mask opacity "))
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
@@ -409,7 +409,8 @@ class MainWindow(QMainWindow):
                 self.run_fill()
 
     def _mask_committed(self) -> None:
-        if self.auto_run_action.isChecked():
+        # Slow engines wait for Enter even with auto-run on: a run per stroke would queue up minutes.
+        if self.auto_run_action.isChecked() and engine_class(self.current_engine).info.interactive:
             self.run_fill()
 
     @property
@@ -488,6 +489,10 @@ class MainWindow(QMainWindow):
     def _brush_size_changed(self, value: int) -> None:
         self.tools.set_brush_size(value)
         self.settings.brush_size = self.tools.brush_size
+
+    def _hardness_changed(self, value: int) -> None:
+        self.tools.hardness = value / 100
+        self.settings.brush_hardness = value / 100
 
     def _opacity_changed(self, value: int) -> None:
         self.settings.overlay_opacity = value / 100
