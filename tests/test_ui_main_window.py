@@ -213,6 +213,7 @@ def test_holding_backslash_shows_the_original(qtbot, window):
     drag(qtbot, window, [(100, 60), (160, 120)])
     window.run_fill()
     qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+    window.canvas.actual_size()  # one screen pixel per photo pixel: no smoothing
     point = widget_point(window, 130.5, 90.5)
 
     def rendered():
@@ -262,3 +263,45 @@ def test_tool_settings_are_remembered(qtbot, window, tmp_path):
     assert window.close()
     saved = Settings.load(tmp_path / "settings.json")
     assert (saved.brush_hardness, saved.brush_size, saved.overlay_opacity, saved.engine) == (0.35, 77, 0.6, "fake")
+
+
+def _run_fill_at(qtbot, window, box):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [box[:2], box[2:]])
+    layers = len(window.document.layers)
+    window.run_fill()
+    qtbot.waitUntil(lambda: len(window.document.layers) == layers + 1, timeout=10000)
+
+
+def test_layers_panel_lists_fills_and_hides_deletes_and_flattens(qtbot, window):
+    _run_fill_at(qtbot, window, (20, 20, 60, 60))
+    _run_fill_at(qtbot, window, (150, 100, 200, 150))
+    panel = window.layers_panel
+    assert panel.list.count() == 3  # two fills over the original photo
+    assert panel.list.item(2).text().startswith("Original photo")
+    top = panel.list.item(0)
+    top.setCheckState(Qt.CheckState.Unchecked)  # hide the newest fill
+    assert not window.document.layers[1].visible
+    assert (window.document.composite[120, 170] == window.document.original[120, 170]).all()
+    window.undo()
+    assert window.document.layers[1].visible
+    panel.select(window.document.layers[0])
+    qtbot.mouseClick(panel.buttons["delete"], Qt.MouseButton.LeftButton)
+    assert len(window.document.layers) == 1 and panel.list.count() == 2
+    _run_fill_at(qtbot, window, (20, 20, 60, 60))
+    qtbot.mouseClick(panel.buttons["flatten"], Qt.MouseButton.LeftButton)
+    assert [layer.name for layer in window.document.layers] == ["Flattened fills"]
+
+
+def test_history_panel_lists_steps_and_clicking_one_jumps_there(qtbot, window):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(20, 20), (60, 60)])
+    after_first = window.document.mask.copy()
+    drag(qtbot, window, [(100, 100), (140, 140)])
+    panel = window.history_panel
+    assert [panel.list.item(i).text() for i in range(panel.list.count())] == ["Open", "Rectangle", "Rectangle"]
+    panel._clicked(panel.list.item(1))
+    assert np.array_equal(window.document.mask, after_first)
+    assert panel.list.currentRow() == 1 and panel.list.count() == 3
+    panel._clicked(panel.list.item(0))
+    assert not window.document.mask.any()

@@ -33,6 +33,7 @@ class ResultLayer:
     patches: list[Patch]
     provenance: dict[str, Any] = field(default_factory=dict)
     visible: bool = True
+    opacity: float = 1.0  # 0..1, multiplies the patches' alpha
     id: int = field(default_factory=lambda: next(_layer_ids))
 
     @property
@@ -181,24 +182,22 @@ class Document:
         region = self.composite[y0:y1, x0:x1]
         region[...] = self.original[y0:y1, x0:x1]
         for layer in self.layers:
-            if not layer.visible:
+            if not layer.visible or layer.opacity <= 0:
                 continue
             for patch in layer.patches:
-                _composite_clipped(region, patch, x0, y0)
+                _composite_clipped(region, patch, x0, y0, layer.opacity)
         self.notify("image", box)
 
 
-def _composite_clipped(region: np.ndarray, patch: Patch, x0: int, y0: int) -> None:
+def _composite_clipped(region: np.ndarray, patch: Patch, x0: int, y0: int, opacity: float = 1.0) -> None:
     """Blend the part of `patch` that falls inside `region` (whose top-left is x0, y0)."""
     height, width = region.shape[:2]
     px0, py0 = max(patch.x, x0), max(patch.y, y0)
     px1, py1 = min(patch.x + patch.width, x0 + width), min(patch.y + patch.height, y0 + height)
     if px0 >= px1 or py0 >= py1:
         return
-    piece = Patch(
-        px0 - x0,
-        py0 - y0,
-        patch.rgb[py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x],
-        patch.alpha[py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x],
-    )
+    alpha = patch.alpha[py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x]
+    if opacity < 1.0:
+        alpha = np.rint(alpha * opacity).astype(np.uint8)
+    piece = Patch(px0 - x0, py0 - y0, patch.rgb[py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x], alpha)
     piece.composite_onto(region)

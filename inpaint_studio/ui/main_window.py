@@ -36,6 +36,8 @@ from inpaint_studio.engines.registry import engine_class, engine_ids
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io import default_output_path, load_image, save_image
 from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.history_panel import HistoryPanel
+from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.worker_bridge import WorkerBridge
 from inpaint_studio.worker import FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress, JobStarted
@@ -69,6 +71,13 @@ class MainWindow(QMainWindow):
 
         self.bridge = WorkerBridge(self)
         self.bridge.message.connect(self._worker_message)
+
+        self.layers_panel = LayersPanel(self)
+        self.history_panel = HistoryPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_panel)
+        self.resizeDocks([self.layers_panel], [260], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.layers_panel, self.history_panel], [380, 220], Qt.Orientation.Vertical)
 
         self._build_actions()
         self._build_menus()
@@ -147,6 +156,8 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.fit_action, self.actual_size_action, self.zoom_in_action, self.zoom_out_action])
         view_menu.addSeparator()
         view_menu.addAction(self.original_action)
+        view_menu.addSeparator()
+        view_menu.addActions([self.layers_panel.toggleViewAction(), self.history_panel.toggleViewAction()])
         run_menu = menu.addMenu("&Run")
         run_menu.addActions([self.run_action, self.cancel_action, self.auto_run_action])
         help_menu = menu.addMenu("&Help")
@@ -273,6 +284,8 @@ class MainWindow(QMainWindow):
         self.canvas.set_comparison_image(document.original)
         self.canvas.set_mask(document.mask)
         self.tools.set_document(document)
+        self.layers_panel.set_document(document)
+        self.history_panel.set_document(document)
         self.canvas.setFocus()
         self._refresh()
 

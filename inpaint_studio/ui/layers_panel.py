@@ -1,0 +1,204 @@
+"""The Layers panel: fills stacked over the original photo, topmost first.
+
+Visibility (checkbox), rename (double-click), opacity (slider), reorder,
+duplicate, merge down, delete and flatten, each through
+`core.layer_commands`, so every change is one undo step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inpaint_studio.core import layer_commands as ops
+from inpaint_studio.core.document import Document, ResultLayer
+
+THUMBNAIL = 48
+_LAYER_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _thumbnail(document: Document, layer: ResultLayer | None) -> QIcon:
+    """The layer's pixels (or the photo's) scaled into a square, over a light grey."""
+    if layer is None:
+        rgb = document.original
+        alpha = np.full(rgb.shape[:2], 255, np.uint8)
+        x0, y0 = 0, 0
+    else:
+        x0, y0, x1, y1 = layer.box
+        rgb = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+        alpha = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for patch in layer.patches:
+            ys = slice(patch.y - y0, patch.y - y0 + patch.height)
+            xs = slice(patch.x - x0, patch.x - x0 + patch.width)
+            rgb[ys, xs] = np.where(patch.alpha[..., None] > 0, patch.rgb, rgb[ys, xs])
+            alpha[ys, xs] = np.maximum(alpha[ys, xs], patch.alpha)
+    step = max(1, max(rgb.shape[:2]) // THUMBNAIL)
+    rgba = np.ascontiguousarray(np.dstack([rgb[::step, ::step], alpha[::step, ::step]]))
+    image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.strides[0], QImage.Format.Format_RGBA8888).copy()
+    pixmap = QPixmap(THUMBNAIL, THUMBNAIL)
+    pixmap.fill(Qt.GlobalColor.lightGray)
+    painter = QPainter(pixmap)
+    scaled = image.scaled(THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    painter.drawImage((THUMBNAIL - scaled.width()) // 2, (THUMBNAIL - scaled.height()) // 2, scaled)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class LayersPanel(QDockWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Layers", parent)
+        self.setObjectName("layers")
+        self.document: Document | None = None
+        self._updating = False
+
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.list.itemChanged.connect(self._item_changed)
+        self.list.currentItemChanged.connect(lambda *_: self._selection_changed())
+
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.sliderReleased.connect(self._opacity_released)
+        self.opacity.valueChanged.connect(lambda value: self.opacity_label.setText(f"{value}%"))
+        self.opacity_label = QLabel("100%")
+
+        self.buttons = {}
+        row = QHBoxLayout()
+        for key, text, tip in (
+            ("up", "▲", "Move the layer up"),
+            ("down", "▼", "Move the layer down"),
+            ("duplicate", "Dup", "Duplicate the layer"),
+            ("merge", "Merge", "Merge the layer into the one below"),
+            ("delete", "Del", "Delete the layer"),
+            ("flatten", "Flatten", "Merge all visible fills into one layer"),
+        ):
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda checked=False, k=key: self._button(k))
+            row.addWidget(button)
+            self.buttons[key] = button
+
+        opacity_row = QHBoxLayout()
+        opacity_row.addWidget(QLabel("Opacity"))
+        opacity_row.addWidget(self.opacity)
+        opacity_row.addWidget(self.opacity_label)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(self.list)
+        layout.addLayout(opacity_row)
+        layout.addLayout(row)
+        self.setWidget(body)
+        self.refresh()
+
+    def set_document(self, document: Document | None) -> None:
+        if self.document is not None and self._document_changed in self.document.listeners:
+            self.document.listeners.remove(self._document_changed)
+        self.document = document
+        if document is not None:
+            document.listeners.append(self._document_changed)
+        self.refresh()
+
+    def _document_changed(self, what: str, box) -> None:
+        if what in ("layers", "history"):
+            self.refresh()
+
+    @property
+    def selected_layer(self) -> ResultLayer | None:
+        item = self.list.currentItem()
+        return None if item is None else item.data(_LAYER_ROLE)
+
+    def select(self, layer: ResultLayer | None) -> None:
+        for row in range(self.list.count()):
+            if self.list.item(row).data(_LAYER_ROLE) is layer:
+                self.list.setCurrentRow(row)
+                return
+
+    def refresh(self) -> None:
+        """Rebuild the list from the document, keeping the selection where possible."""
+        selected = self.selected_layer
+        self._updating = True
+        self.list.clear()
+        document = self.document
+        if document is not None:
+            for layer in reversed(document.layers):
+                item = QListWidgetItem(_thumbnail(document, layer), layer.name)
+                item.setData(_LAYER_ROLE, layer)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
+                item.setToolTip(f"{layer.name} — {int(round(layer.opacity * 100))}% opacity")
+                self.list.addItem(item)
+            photo = QListWidgetItem(_thumbnail(document, None), f"Original photo ({document.photo.path.name})")
+            photo.setData(_LAYER_ROLE, None)
+            photo.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            self.list.addItem(photo)
+            self.select(selected if selected in document.layers else (document.layers[-1] if document.layers else None))
+        self._updating = False
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        layer = self.selected_layer
+        document = self.document
+        has_layer = layer is not None
+        index = document.layers.index(layer) if has_layer else -1
+        self.opacity.setEnabled(has_layer)
+        self.opacity.blockSignals(True)
+        self.opacity.setValue(round((layer.opacity if has_layer else 1.0) * 100))
+        self.opacity.blockSignals(False)
+        self.opacity_label.setText(f"{self.opacity.value()}%")
+        self.buttons["up"].setEnabled(has_layer and index < len(document.layers) - 1)
+        self.buttons["down"].setEnabled(has_layer and index > 0)
+        self.buttons["merge"].setEnabled(has_layer and index > 0)
+        for key in ("duplicate", "delete"):
+            self.buttons[key].setEnabled(has_layer)
+        self.buttons["flatten"].setEnabled(document is not None and len(document.layers) > 1)
+
+    def _item_changed(self, item: QListWidgetItem) -> None:
+        layer = item.data(_LAYER_ROLE)
+        if self._updating or layer is None:
+            return
+        visible = item.checkState() == Qt.CheckState.Checked
+        if visible != layer.visible:
+            ops.set_layer_property(self.document, layer, "visible", visible)
+        elif item.text().strip() and item.text() != layer.name:
+            ops.set_layer_property(self.document, layer, "name", item.text().strip())
+
+    def _opacity_released(self) -> None:
+        layer = self.selected_layer
+        if layer is not None:
+            ops.set_layer_property(self.document, layer, "opacity", self.opacity.value() / 100)
+
+    def _button(self, key: str) -> None:
+        document, layer = self.document, self.selected_layer
+        if document is None:
+            return
+        if key == "flatten":
+            self.select(ops.flatten(document))
+            return
+        if layer is None:
+            return
+        index = document.layers.index(layer)
+        if key == "up":
+            ops.move_layer(document, layer, index + 1)
+            self.select(layer)
+        elif key == "down":
+            ops.move_layer(document, layer, index - 1)
+            self.select(layer)
+        elif key == "duplicate":
+            self.select(ops.duplicate_layer(document, layer))
+        elif key == "merge":
+            self.select(ops.merge_down(document, layer))
+        elif key == "delete":
+            ops.delete_layer(document, layer)
