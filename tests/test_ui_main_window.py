@@ -305,3 +305,20 @@ def test_history_panel_lists_steps_and_clicking_one_jumps_there(qtbot, window):
     assert panel.list.currentRow() == 1 and panel.list.count() == 3
     panel._clicked(panel.list.item(0))
     assert not window.document.mask.any()
+
+
+def test_a_project_saves_and_reopens_with_its_layers_and_mask(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    _run_fill_at(qtbot, window, (20, 20, 60, 60))
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(150, 100), (200, 150)])  # a mask still waiting to be filled
+    composite, mask = window.document.composite.copy(), window.document.mask.copy()
+    project = tmp_path / "work.ora"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(tmp_path / "work"), ""))
+    assert window.save_project_as() and project.is_file()
+    assert not window.isWindowModified()
+    assert window.open_file(project)
+    assert [layer.name for layer in window.document.layers] == ["Fake (tests)"]
+    assert np.array_equal(window.document.composite, composite) and np.array_equal(window.document.mask, mask)
+    assert window.layers_panel.list.count() == 2

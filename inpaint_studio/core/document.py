@@ -25,7 +25,7 @@ Listener = Callable[[str, "Box | None"], None]
 _layer_ids = itertools.count(1)
 
 
-@dataclass
+@dataclass(eq=False)  # layers are compared by identity: two fills can look alike
 class ResultLayer:
     """One fill: the patches it painted plus where it came from."""
 

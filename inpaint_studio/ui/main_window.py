@@ -35,6 +35,7 @@ from inpaint_studio.core.settings import Settings
 from inpaint_studio.engines.registry import engine_class, engine_ids
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io import default_output_path, load_image, save_image
+from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
@@ -42,7 +43,8 @@ from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.worker_bridge import WorkerBridge
 from inpaint_studio.worker import FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress, JobStarted
 
-OPEN_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp);;All files (*)"
+OPEN_FILTER = "Photos and projects (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.ora);;All files (*)"
+PROJECT_FILTER = "OpenRaster project (*.ora)"
 SAVE_FILTER = "Same format as the photo (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp);;JPEG (*.jpg *.jpeg);;PNG (*.png);;WebP (*.webp);;TIFF (*.tif *.tiff)"
 TOOL_SHORTCUTS = {Tool.BRUSH: "B", Tool.ERASER: "E", Tool.LASSO: "L", Tool.POLYGON: "P", Tool.RECTANGLE: "R"}
 MASK_OPERATION_PIXELS = 4  # grow / shrink / feather step
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
         self.settings_path = settings_path
         self.document: Document | None = None
         self.export_path: Path | None = None
+        self.project_path: Path | None = None
         self._job: tuple[int, FillRequest] | None = None  # the job in flight and what it was given
         self._rerun_wanted = False  # a run was asked for while one was in flight
         self.engine_params: dict = {}  # parameters for the selected engine; defaults when absent
@@ -103,6 +106,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.save_action = self._action("&Save", self.save, QKeySequence.StandardKey.Save)
         self.save_as_action = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self.save_project_action = self._action("Save &Project…", self.save_project_as)
         self.quality_action = self._action("Export &quality…", self.ask_quality)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = self._action("&Undo", self.undo, QKeySequence("Ctrl+Z"))
@@ -145,7 +149,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addSeparator()
-        file_menu.addActions([self.save_action, self.save_as_action, self.quality_action])
+        file_menu.addActions([self.save_action, self.save_as_action, self.save_project_action, self.quality_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = menu.addMenu("&Edit")
@@ -259,7 +263,8 @@ class MainWindow(QMainWindow):
             return False
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            photo = load_image(path)
+            is_project = Path(path).suffix.lower() == PROJECT_SUFFIX
+            document = load_project(path) if is_project else Document(load_image(path))
         except InpaintStudioError as error:
             QApplication.restoreOverrideCursor()
             self.show_error("Cannot open the photo", str(error))
@@ -270,8 +275,9 @@ class MainWindow(QMainWindow):
             return False
         QApplication.restoreOverrideCursor()
         self.cancel_job()
-        self._set_document(Document(photo))
+        self._set_document(document)
         self.export_path = None
+        self.project_path = Path(path) if is_project else None
         self.settings.add_recent(path)
         self.settings.last_folder = str(Path(path).resolve().parent)
         self._rebuild_recent_menu()
@@ -305,6 +311,25 @@ class MainWindow(QMainWindow):
             return False
         # The file dialog already asked before replacing an existing file, the original included.
         return self._write(Path(path), overwrite=True, quality=self._quality())
+
+    def save_project_as(self) -> bool:
+        """Save layers, mask and provenance as an OpenRaster file (opens in GIMP and Krita too)."""
+        if self.document is None:
+            return False
+        suggestion = self.project_path or self.document.photo.path.with_suffix(PROJECT_SUFFIX)
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(suggestion), PROJECT_FILTER)
+        if not path:
+            return False
+        path = Path(path) if Path(path).suffix.lower() == PROJECT_SUFFIX else Path(path + PROJECT_SUFFIX)
+        try:
+            save_project(self.document, path)
+        except InpaintStudioError as error:
+            self.show_error("Cannot save the project", str(error))
+            return False
+        self.project_path = path
+        self.document.mark_saved()
+        self.statusBar().showMessage(f"Saved project {path}", 5000)
+        return True
 
     def ask_quality(self) -> None:
         quality, ok = QInputDialog.getInt(
@@ -561,7 +586,7 @@ class MainWindow(QMainWindow):
     def _refresh(self) -> None:
         document = self.document
         has_photo = document is not None
-        for action in (self.save_action, self.save_as_action, self.run_action, *self.mask_actions):
+        for action in (self.save_action, self.save_as_action, self.save_project_action, self.run_action, *self.mask_actions):
             action.setEnabled(has_photo)
         self.undo_action.setEnabled(has_photo and document.history.can_undo)
         self.redo_action.setEnabled(has_photo and document.history.can_redo)

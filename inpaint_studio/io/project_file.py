@@ -1,0 +1,545 @@
+"""Save and reopen a whole editing session as an OpenRaster (.ora) project.
+
+OpenRaster is a zip that GIMP, Krita and MyPaint open as a layered image: the
+untouched photo is the bottom layer and each fill is a layer above it, so the
+work stays editable elsewhere too. What only Inpaint Studio needs (the photo's
+format and save settings, EXIF, ICC, each fill's provenance, the current mask)
+goes under `inpaint-studio/`, which the spec allows and other apps ignore.
+
+A project is untrusted input: nothing is extracted to disk, member names and
+sizes are checked before anything is read, every read is capped, and stack.xml
+may not declare a DOCTYPE or entities.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import struct
+import xml.etree.ElementTree as ET
+import zipfile
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+from xml.parsers import expat
+
+import numpy as np
+from PIL import Image
+
+from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.core.patch import Patch
+from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.io.atomic import atomic_write
+from inpaint_studio.io.image_file import LoadedImage, _pillow_bomb_check_off, resolve_max_pixels
+
+__all__ = ["PROJECT_SUFFIX", "ProjectError", "load_project", "save_project"]
+
+PROJECT_SUFFIX = ".ora"
+FORMAT_VERSION = 1  # of inpaint-studio/document.json
+MIMETYPE = b"image/openraster"
+ORA_VERSION = "0.0.5"
+
+ORIGINAL_SRC = "data/original.png"
+DOCUMENT_JSON = "inpaint-studio/document.json"
+MASK_PNG = "inpaint-studio/mask.png"
+EXIF_BIN = "inpaint-studio/exif.bin"
+ICC_FILE = "inpaint-studio/icc.icc"
+THUMBNAIL_SIZE = 256
+PNG_COMPRESS_LEVEL = 6
+
+# Zip-bomb limits, checked against the central directory before reading anything.
+MAX_UNCOMPRESSED_BYTES = 4 << 30
+MAX_COMPRESSION_RATIO = 200
+RATIO_CHECK_MIN_BYTES = 1 << 20
+MAX_METADATA_BYTES = 16 << 20  # stack.xml, document.json, EXIF, ICC
+# All layers together may decode to this many times the pixel limit: bounds
+# memory for a file of many small-on-disk but huge blank layers.
+MAX_LAYER_PIXELS_FACTOR = 8
+_READ_CHUNK = 1 << 20
+
+_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+
+
+class ProjectError(InpaintStudioError):
+    """A project file could not be read or written."""
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_project(document: Document, path: str | os.PathLike) -> Path:
+    """Write `document` to `path` as OpenRaster, atomically; return `path`.
+
+    Does not call `document.mark_saved()`: that is the caller's decision.
+    """
+    path = Path(path)
+
+    def write(file) -> None:
+        with zipfile.ZipFile(file, "w") as archive:
+            for name, data in _project_entries(document):
+                # The spec wants mimetype first and stored, so `file` can sniff it at offset 38.
+                method = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+                archive.writestr(name, data, compress_type=method)
+
+    try:
+        atomic_write(path, write)
+    except OSError as e:
+        reason = (e.strerror or str(e) or type(e).__name__).rstrip(".")
+        raise ProjectError(f"Cannot write '{path}': {reason}.") from e
+    return path
+
+
+def _project_entries(document: Document) -> Iterator[tuple[str, bytes]]:
+    """(member name, bytes) in writing order; PNGs are encoded one at a time to bound memory."""
+    photo = document.photo
+    layer_srcs = [f"data/layer-{i:03d}.png" for i in range(1, len(document.layers) + 1)]
+
+    yield "mimetype", MIMETYPE
+    yield "stack.xml", _stack_xml(document, layer_srcs)
+    rgb_icc = _rgb_icc(photo.icc_profile)
+    yield ORIGINAL_SRC, _png_bytes(_with_alpha(document.original, photo.alpha), rgb_icc)
+    for layer, src in zip(document.layers, layer_srcs):
+        yield src, _png_bytes(_layer_rgba(layer)[2])
+    merged = Image.fromarray(_with_alpha(document.composite, photo.alpha))
+    yield "mergedimage.png", _png_bytes(merged, rgb_icc)
+    merged.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    yield "Thumbnails/thumbnail.png", _png_bytes(merged)
+
+    yield DOCUMENT_JSON, _document_json(document, layer_srcs)
+    yield MASK_PNG, _png_bytes(Image.fromarray(document.mask, "L"))
+    if photo.exif:
+        yield EXIF_BIN, photo.exif
+    if photo.icc_profile:
+        yield ICC_FILE, photo.icc_profile
+
+
+def _stack_xml(document: Document, layer_srcs: list[str]) -> bytes:
+    height, width = document.original.shape[:2]
+    image = ET.Element("image", version=ORA_VERSION, w=str(width), h=str(height))
+    stack = ET.SubElement(image, "stack")
+    # OpenRaster lists the topmost layer first.
+    for layer, src in reversed(list(zip(document.layers, layer_srcs))):
+        x, y = _layer_origin(layer)
+        ET.SubElement(
+            stack,
+            "layer",
+            name=layer.name,
+            src=src,
+            x=str(x),
+            y=str(y),
+            opacity=f"{min(max(layer.opacity, 0.0), 1.0):.6f}",
+            visibility="visible" if layer.visible else "hidden",
+        )
+    ET.SubElement(
+        stack, "layer", name=document.photo.path.name or "Original photo", src=ORIGINAL_SRC,
+        x="0", y="0", opacity="1.000000", visibility="visible",
+    )
+    return ET.tostring(image, encoding="utf-8", xml_declaration=True)
+
+
+def _layer_origin(layer: ResultLayer) -> tuple[int, int]:
+    return layer.box[:2] if layer.patches else (0, 0)
+
+
+def _layer_rgba(layer: ResultLayer) -> tuple[int, int, np.ndarray]:
+    """The layer as one RGBA image over the union box of its patches (later patches win)."""
+    if not layer.patches:
+        return 0, 0, np.zeros((1, 1, 4), np.uint8)  # every OpenRaster layer needs a PNG
+    x0, y0, x1, y1 = layer.box
+    rgba = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+    for patch in layer.patches:
+        region = rgba[patch.y - y0 : patch.y - y0 + patch.height, patch.x - x0 : patch.x - x0 + patch.width]
+        covered = patch.alpha > 0
+        region[..., :3][covered] = patch.rgb[covered]
+        region[..., 3][covered] = patch.alpha[covered]
+    return x0, y0, rgba
+
+
+def _with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    return rgb if alpha is None else np.dstack([rgb, alpha])
+
+
+def _rgb_icc(icc: bytes | None) -> bytes | None:
+    """The profile, if it describes RGB: a CMYK or gray profile would be wrong on RGB pixels."""
+    return icc if icc and len(icc) >= 20 and icc[16:20] == b"RGB " else None
+
+
+def _png_bytes(image: Image.Image | np.ndarray, icc: bytes | None = None) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    options = {"icc_profile": icc} if icc else {}
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, **options)
+    return buffer.getvalue()
+
+
+def _document_json(document: Document, layer_srcs: list[str]) -> bytes:
+    photo = document.photo
+    data = {
+        "format_version": FORMAT_VERSION,
+        "original": {
+            "src": ORIGINAL_SRC,
+            "path": str(photo.path),
+            "format": photo.format,
+            "save_options": _json_save_options(photo.save_options),
+            "has_alpha": photo.alpha is not None,
+        },
+        # Bottom to top, like document.layers; matched to stack.xml by src.
+        "layers": [
+            {"src": src, "id": layer.id, "provenance": layer.provenance}
+            for layer, src in zip(document.layers, layer_srcs)
+        ],
+    }
+    # default=str: a provenance value JSON cannot hold is kept as its text rather than failing the save.
+    return json.dumps(data, indent=1, default=str).encode("utf-8")
+
+
+def _json_save_options(options: dict) -> dict:
+    """The save options JSON can hold; JPEG quantisation tables get string keys."""
+    kept = {}
+    for key, value in options.items():
+        if key == "qtables" and isinstance(value, dict):
+            kept[key] = {str(k): [int(v) for v in table] for k, table in value.items()}
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept
+
+
+def _restore_save_options(options: Any) -> dict:
+    if not isinstance(options, dict):
+        return {}
+    options = dict(options)
+    tables = options.get("qtables")
+    if isinstance(tables, dict):
+        try:
+            options["qtables"] = {int(k): list(v) for k, v in tables.items()}
+        except (TypeError, ValueError):
+            del options["qtables"]  # unusable: JPEG export falls back to its default quality
+    return options
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_project(path: str | os.PathLike, *, max_pixels: int | None = None) -> Document:
+    """Open an OpenRaster file (ours, or GIMP's/Krita's) as a Document with empty history.
+
+    Raises ProjectError with a one-sentence reason for damaged or unsafe files.
+    """
+    path = Path(path)
+    limit = resolve_max_pixels(max_pixels)
+    with _reading(path), _pillow_bomb_check_off(), zipfile.ZipFile(path) as archive:
+        return _Project(path, archive, limit).document()
+
+
+def _cannot_open(path: Path, reason: str) -> ProjectError:
+    return ProjectError(f"Cannot open '{path}': {reason}.")
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn what zipfile and the file system raise into one sentence for the user."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        raise _cannot_open(path, "file not found") from e
+    except IsADirectoryError as e:
+        raise _cannot_open(path, "it is a folder") from e
+    except PermissionError as e:
+        raise _cannot_open(path, "permission denied") from e
+    except zipfile.BadZipFile as e:
+        reason = "the file is truncated or damaged" if _starts_like_zip(path) else "not an OpenRaster (.ora) file"
+        raise _cannot_open(path, reason) from e
+    except (OSError, EOFError, RuntimeError, NotImplementedError, ValueError, zlib.error, struct.error) as e:
+        # zipfile reports damage, encryption and unknown compression methods with these.
+        raise _cannot_open(path, "the file is truncated or damaged") from e
+
+
+def _starts_like_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def _is_safe_name(name: str) -> bool:
+    """A relative path inside the zip that cannot escape it on any platform."""
+    return (
+        bool(name)
+        and not name.startswith("/")
+        and "\\" not in name
+        and "\0" not in name
+        and not _DRIVE_LETTER.match(name)
+        and ".." not in name.split("/")
+    )
+
+
+class _Project:
+    """One open .ora: checked reads of its members, and the Document they make."""
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile, limit: int) -> None:
+        self.path = path
+        self.archive = archive
+        self.limit = limit
+        self.layer_pixels_left = limit * MAX_LAYER_PIXELS_FACTOR
+        self._check_members()
+
+    def refuse(self, reason: str) -> ProjectError:
+        return _cannot_open(self.path, reason)
+
+    def _check_members(self) -> None:
+        total = 0
+        for info in self.archive.infolist():
+            if not _is_safe_name(info.filename):
+                raise self.refuse(f"it contains an unsafe file name '{info.filename}'")
+            total += info.file_size
+            if info.file_size > RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+                raise self.refuse(f"'{info.filename}' is compressed suspiciously well (a zip bomb?)")
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise self.refuse(f"its contents would unpack to {total:,} bytes, more than the {MAX_UNCOMPRESSED_BYTES:,}-byte limit")
+
+    # ------------------------------------------------------------ reading members
+
+    def has(self, name: str) -> bool:
+        return name in self.archive.NameToInfo
+
+    def read(self, name: str, cap: int = MAX_UNCOMPRESSED_BYTES) -> bytes:
+        """The member's bytes, stopping as soon as they pass `cap` or its declared size."""
+        info = self.archive.getinfo(name)
+        allowed = min(cap, info.file_size)
+        if info.file_size > cap:
+            raise self.refuse(f"'{name}' is larger than the {cap:,}-byte limit")
+        chunks, size = [], 0
+        with self.archive.open(info) as member:
+            while chunk := member.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > allowed:  # the header lied about the size
+                    raise self.refuse(f"'{name}' is larger than its header says")
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def open_png(self, name: str) -> Image.Image:
+        """The PNG with only its header parsed, refused if above the pixel limit."""
+        data = self.read(name)
+        with self.decoding(name):
+            image = Image.open(io.BytesIO(data), formats=["PNG"])
+        if image.width * image.height > self.limit:
+            raise self.refuse(
+                f"'{name}' is {image.width}x{image.height} pixels, above the {self.limit:,}-pixel safety limit"
+            )
+        return image
+
+    def layer_rgba(self, name: str) -> tuple[np.ndarray, dict]:
+        """A layer's pixels as RGBA, and its PNG's info (which may hold an ICC profile)."""
+        image = self.open_png(name)
+        self.layer_pixels_left -= image.width * image.height
+        if self.layer_pixels_left < 0:
+            raise self.refuse(f"its layers together are above {MAX_LAYER_PIXELS_FACTOR}x the pixel safety limit")
+        with self.decoding(name):
+            image.load()
+            return np.asarray(image.convert("RGBA")), image.info
+
+    @contextmanager
+    def decoding(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, SyntaxError, EOFError, ValueError, zlib.error, struct.error, Image.DecompressionBombError) as e:
+            raise self.refuse(f"'{name}' is not a readable PNG image") from e
+
+    # ------------------------------------------------------------ structure
+
+    def check_mimetype(self) -> None:
+        if not self.has("mimetype"):
+            raise self.refuse("it has no 'mimetype' entry, so it is not an OpenRaster file")
+        if self.read("mimetype", 256).strip() != MIMETYPE:
+            raise self.refuse("its 'mimetype' entry is not 'image/openraster'")
+
+    def stack_xml(self) -> ET.Element:
+        if not self.has("stack.xml"):
+            raise self.refuse("it has no 'stack.xml' layer list")
+        data = self.read("stack.xml", MAX_METADATA_BYTES)
+        try:
+            _refuse_declarations(data)
+            root = ET.fromstring(data)
+        except _DeclarationFound:
+            raise self.refuse("'stack.xml' declares a DOCTYPE or entities, which projects never need") from None
+        except (ET.ParseError, expat.ExpatError) as e:
+            raise self.refuse(f"'stack.xml' is not well-formed XML ({e})") from e
+        if root.tag != "image" or root.find("stack") is None:
+            raise self.refuse("'stack.xml' has no <image> with a <stack>")
+        return root
+
+    def document_json(self) -> dict:
+        if not self.has(DOCUMENT_JSON):
+            return {}
+        try:
+            data = json.loads(self.read(DOCUMENT_JSON, MAX_METADATA_BYTES))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise self.refuse(f"'{DOCUMENT_JSON}' is damaged") from e
+        if not isinstance(data, dict):
+            raise self.refuse(f"'{DOCUMENT_JSON}' is damaged")
+        if isinstance(data.get("format_version"), int) and data["format_version"] > FORMAT_VERSION:
+            raise self.refuse("it was saved by a newer version of Inpaint Studio")
+        return data
+
+    def blob(self, name: str) -> bytes | None:
+        if not self.has(name):
+            return None
+        return self.read(name, MAX_METADATA_BYTES) or None
+
+    def number(self, element: ET.Element, attribute: str, default: float) -> float:
+        text = element.get(attribute)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise self.refuse(f"'stack.xml' has an invalid {attribute}=\"{text}\"")
+        return value
+
+    # ------------------------------------------------------------ the document
+
+    def document(self) -> Document:
+        self.check_mimetype()
+        root = self.stack_xml()
+        meta = self.document_json()
+        width, height = int(self.number(root, "w", 0)), int(self.number(root, "h", 0))
+        if width <= 0 or height <= 0:
+            raise self.refuse("'stack.xml' gives no valid image size")
+        if width * height > self.limit:
+            raise self.refuse(f"the image is {width}x{height} pixels, above the {self.limit:,}-pixel safety limit")
+
+        # Nested stacks (layer groups) are flattened; iter() keeps the top-first order.
+        entries = list(root.find("stack").iter("layer"))
+        if not entries:
+            raise self.refuse("'stack.xml' lists no layers")
+        for entry in entries:
+            src = entry.get("src", "")
+            if not _is_safe_name(src):
+                raise self.refuse(f"'stack.xml' refers to an unsafe file name '{src}'")
+            if not self.has(src):
+                raise self.refuse(f"the layer file '{src}' listed in 'stack.xml' is missing")
+
+        original_meta = meta.get("original") if isinstance(meta.get("original"), dict) else {}
+        original_entry = next((e for e in entries if e.get("src") == original_meta.get("src")), entries[-1])
+        photo = self.photo(original_entry, original_meta, width, height)
+        document = Document(photo)
+
+        layers_meta = meta.get("layers") if isinstance(meta.get("layers"), list) else []
+        provenance_by_src = {
+            item["src"]: item.get("provenance")
+            for item in layers_meta
+            if isinstance(item, dict) and isinstance(item.get("src"), str)
+        }
+        for entry in reversed(entries):  # bottom to top, as Document keeps them
+            if entry is original_entry:
+                continue
+            layer = self.result_layer(entry, provenance_by_src.get(entry.get("src")), width, height)
+            if layer is not None:
+                document.layers.append(layer)
+        self.restore_mask(document)
+        document.recomposite((0, 0, width, height))
+        return document
+
+    def photo(self, entry: ET.Element, meta: dict, width: int, height: int) -> LoadedImage:
+        src = entry.get("src")
+        rgba, info = self.layer_rgba(src)
+        x, y = int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
+        alpha = None
+        if (x, y) == (0, 0) and rgba.shape[:2] == (height, width):
+            rgb = np.ascontiguousarray(rgba[..., :3])
+            has_alpha = meta["has_alpha"] if isinstance(meta.get("has_alpha"), bool) else not (rgba[..., 3] == 255).all()
+            if has_alpha:
+                alpha = np.ascontiguousarray(rgba[..., 3])
+        else:
+            # A bottom layer that does not fill the canvas shows over white, as in GIMP's export.
+            rgb = np.full((height, width, 3), 255, np.uint8)
+            clipped = _clip_to_canvas(x, y, rgba, width, height)
+            if clipped is not None:
+                cx, cy, part = clipped
+                Patch(cx, cy, part[..., :3], part[..., 3]).composite_onto(rgb)
+
+        stored_path = meta.get("path")
+        icc = self.blob(ICC_FILE)
+        if icc is None and not meta:  # another app's file: its PNG may carry the profile
+            icc = info.get("icc_profile") or None
+        native = Image.fromarray(rgb if alpha is None else np.dstack([rgb, alpha]))
+        return LoadedImage(
+            path=Path(stored_path) if isinstance(stored_path, str) and stored_path else self.path,
+            format=meta["format"] if isinstance(meta.get("format"), str) else "PNG",
+            rgb=rgb,
+            alpha=alpha,
+            native=native,
+            exif=self.blob(EXIF_BIN),
+            icc_profile=icc,
+            save_options=_restore_save_options(meta.get("save_options")),
+        )
+
+    def result_layer(self, entry: ET.Element, provenance: Any, width: int, height: int) -> ResultLayer | None:
+        """The layer as one patch clipped to the canvas, or None if none of it is on the canvas."""
+        rgba, _ = self.layer_rgba(entry.get("src"))
+        x, y = int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
+        clipped = _clip_to_canvas(x, y, rgba, width, height)
+        if clipped is None:
+            return None
+        cx, cy, part = clipped
+        patch = Patch(cx, cy, np.ascontiguousarray(part[..., :3]), np.ascontiguousarray(part[..., 3]))
+        return ResultLayer(
+            name=entry.get("name") or "Layer",
+            patches=[patch],
+            provenance=provenance if isinstance(provenance, dict) else {},
+            visible=entry.get("visibility", "visible") != "hidden",
+            opacity=min(max(self.number(entry, "opacity", 1.0), 0.0), 1.0),
+        )
+
+    def restore_mask(self, document: Document) -> None:
+        """Set the saved mask directly (not as an edit): a freshly opened project has no history."""
+        if not self.has(MASK_PNG):
+            return
+        try:
+            image = self.open_png(MASK_PNG)
+            if image.size != (document.mask.shape[1], document.mask.shape[0]):
+                return  # a mask for another size is useless; start with an empty one
+            with self.decoding(MASK_PNG):
+                document.mask[...] = np.asarray(image.convert("L"))
+        except ProjectError:
+            pass  # the mask is a convenience; a damaged one should not cost the project
+
+
+def _clip_to_canvas(x: int, y: int, rgba: np.ndarray, width: int, height: int) -> tuple[int, int, np.ndarray] | None:
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + rgba.shape[1], width), min(y + rgba.shape[0], height)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    return x0, y0, rgba[y0 - y : y1 - y, x0 - x : x1 - x]
+
+
+class _DeclarationFound(Exception):
+    pass
+
+
+def _refuse_declarations(data: bytes) -> None:
+    """Raise _DeclarationFound if the XML declares a DOCTYPE or entity (billion laughs, XXE).
+
+    A scan with expat stops at the declaration itself, before any entity is
+    defined or expanded, and sees through encodings a byte search would miss.
+    """
+
+    def found(*_args) -> None:
+        raise _DeclarationFound
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = found
+    parser.EntityDeclHandler = found
+    parser.Parse(data, True)
