@@ -16,24 +16,6 @@ class Command(Protocol):
     label: str
 
     @property
-    def steps(self) -> list[str]:
-        """Labels of every step, oldest first: the done ones, then the undone ones."""
-        return [c.label for c in self._done] + [c.label for c in reversed(self._undone)]
-
-    @property
-    def position(self) -> int:
-        """How many of `steps` are currently applied."""
-        return len(self._done)
-
-    def jump(self, document: Any, position: int) -> None:
-        """Undo or redo until exactly `position` steps are applied."""
-        position = min(max(position, 0), len(self._done) + len(self._undone))
-        while len(self._done) > position:
-            self.undo(document)
-        while len(self._done) < position:
-            self.redo(document)
-
-    @property
     def nbytes(self) -> int: ...
 
     def undo(self, document: Any) -> None: ...
