@@ -120,3 +120,21 @@ def test_cli_batch_summary_and_exit_status(photo_folder, tmp_path, capsys):
     status = main(["batch", str(folder), "--mask", str(mask), "-o", str(out), "--engine", "telea", "--skip-existing"])
     assert status == 0
     assert "0 written, 4 skipped, 0 failed" in capsys.readouterr().out
+
+
+
+def test_a_crashed_worker_fails_its_photo_and_the_batch_goes_on(photo_folder, tmp_path, monkeypatch):
+    import crashing_worker
+
+    import inpaint_studio.batch.runner as runner
+
+    folder, mask = photo_folder
+    items = plan_batch(folder, tmp_path / "out", mask=mask)
+    monkeypatch.setattr(runner, "_worker_run", crashing_worker.run_or_crash)
+    report = run_batch(items, BatchSettings("telea"), workers=2)
+    # Every photo is reported exactly once; only the one that kills its worker fails for it.
+    assert sorted(r.item.image.name for r in report.results) == sorted(i.image.name for i in items)
+    statuses = {r.item.image.name: r.status for r in report.results}
+    assert statuses == {"broken.jpg": FAILED, "p0.jpg": WRITTEN, "p1.jpg": FAILED, "p2.png": WRITTEN, "p3.png": WRITTEN}
+    crashed = next(r for r in report.results if r.item.image.name == "p1.jpg")
+    assert "stopped unexpectedly" in crashed.message

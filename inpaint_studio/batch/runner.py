@@ -163,26 +163,33 @@ def _run_in_pool(
     # spawn, not fork: forking a process that runs Qt or other threads can deadlock.
     context = multiprocessing.get_context("spawn")
     pending = list(reversed(todo))
-    while pending and not cancel.cancelled:
+    # Photos in flight when a worker died: any of them may have caused it, so each is
+    # retried alone; one that kills its worker again is reported as failed.
+    suspects: list[BatchItem] = []
+    while (pending or suspects) and not cancel.cancelled:
+        alone = bool(suspects)
+        queue = suspects if alone else pending
+        window = 1 if alone else 2 * workers  # a small window keeps memory flat for huge folders
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings.engine_id, settings.device)) as pool:
             in_flight: dict[Future, BatchItem] = {}
             try:
-                while (pending or in_flight) and not cancel.cancelled:
-                    # A small window of submitted items keeps memory flat for huge folders.
-                    while pending and len(in_flight) < 2 * workers:
-                        item = pending.pop()
+                while (queue or in_flight) and not cancel.cancelled:
+                    while queue and len(in_flight) < window:
+                        item = queue.pop()
                         in_flight[pool.submit(_worker_run, item, settings)] = item
                     done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
                     for future in done:
-                        item = in_flight.pop(future)
+                        # result() first: if the pool broke, the item must stay in flight to be handled below.
                         record(future.result())
+                        in_flight.pop(future)
             except BrokenProcessPool:
-                # A worker died (e.g. killed for memory): fail what it held, go on with a new pool.
                 for future, item in in_flight.items():
-                    if future.done() and not future.exception():
+                    if future.done() and future.exception() is None:
                         record(future.result())
-                    else:
+                    elif alone:
                         record(ItemResult(item, FAILED, "the worker process stopped unexpectedly (out of memory?)"))
+                    else:
+                        suspects.append(item)
                 continue
             if cancel.cancelled:
                 for future in in_flight:
