@@ -138,6 +138,10 @@ def test_round_trip_keeps_pixels_layers_mask_and_composite(tmp_path):
     assert [layer.provenance for layer in loaded.layers] == [layer.provenance for layer in document.layers]
     for before, after in zip(document.layers, loaded.layers):
         assert np.array_equal(_layer_pixels(after), _layer_pixels(before))
+        # The mask each fill was made from comes back as provenance.
+        assert (after.fill_mask.x, after.fill_mask.y) == (before.fill_mask.x, before.fill_mask.y)
+        assert np.array_equal(after.fill_mask.pixels, before.fill_mask.pixels)
+    assert loaded.layers[0].fill_mask.pixels.any()
     assert np.array_equal(loaded.mask, document.mask) and loaded.mask.any()
     assert np.array_equal(loaded.composite, document.composite)
     assert not np.array_equal(loaded.composite, loaded.original)

@@ -322,3 +322,29 @@ def test_a_project_saves_and_reopens_with_its_layers_and_mask(qtbot, window, tmp
     assert [layer.name for layer in window.document.layers] == ["Fake (tests)"]
     assert np.array_equal(window.document.composite, composite) and np.array_equal(window.document.mask, mask)
     assert window.layers_panel.list.count() == 2
+
+
+def test_layer_eraser_brings_back_the_photo_under_the_selected_fill(qtbot, window):
+    _run_fill_at(qtbot, window, (40, 40, 120, 120))
+    document = window.document
+    layer = document.layers[0]
+    assert layer.provenance["engine"] == "fake" and "params" in layer.provenance
+    assert layer.fill_mask is not None and layer.fill_mask.pixels.any()
+    assert not np.array_equal(document.composite[80, 60:100], document.original[80, 60:100])
+    window.layers_panel.select(layer)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_E, Qt.KeyboardModifier.ShiftModifier)
+    assert window.tools.tool == Tool.LAYER_ERASER
+    window.tools.set_brush_size(16)
+    window.tools.hardness = 1.0
+    drag(qtbot, window, [(55, 80), (80, 80), (105, 80)])
+    assert np.array_equal(document.composite[80, 60:100], document.original[80, 60:100])
+    assert not document.mask.any()  # the layer eraser never touches the mask
+    window.undo()
+    assert not np.array_equal(document.composite[80, 60:100], document.original[80, 60:100])
+
+
+def test_layer_eraser_without_a_selected_fill_says_what_to_do(qtbot, window):
+    window.set_tool(Tool.LAYER_ERASER)
+    drag(qtbot, window, [(55, 80), (80, 80)])
+    assert "Select a fill layer" in window.statusBar().currentMessage()
+    assert len(window.document.history.steps) == 0

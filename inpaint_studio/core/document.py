@@ -25,15 +25,29 @@ Listener = Callable[[str, "Box | None"], None]
 _layer_ids = itertools.count(1)
 
 
+@dataclass(frozen=True, eq=False)
+class MaskCrop:
+    """Part of a mask placed at (x, y): the mask a fill was made from, kept for provenance."""
+
+    x: int
+    y: int
+    pixels: np.ndarray  # uint8 (h, w), 255 = filled
+
+
 @dataclass(eq=False)  # layers are compared by identity: two fills can look alike
 class ResultLayer:
-    """One fill: the patches it painted plus where it came from."""
+    """One fill: the patches it painted plus where it came from.
+
+    `provenance` is JSON-friendly (engine, device, params, seed); `fill_mask`
+    is the mask the engine filled, cropped to the layer.
+    """
 
     name: str
     patches: list[Patch]
     provenance: dict[str, Any] = field(default_factory=dict)
     visible: bool = True
     opacity: float = 1.0  # 0..1, multiplies the patches' alpha
+    fill_mask: MaskCrop | None = None
     id: int = field(default_factory=lambda: next(_layer_ids))
 
     @property
@@ -42,7 +56,8 @@ class ResultLayer:
 
     @property
     def nbytes(self) -> int:
-        return sum(p.rgb.nbytes + p.alpha.nbytes for p in self.patches)
+        mask_bytes = self.fill_mask.pixels.nbytes if self.fill_mask is not None else 0
+        return sum(p.rgb.nbytes + p.alpha.nbytes for p in self.patches) + mask_bytes
 
 
 def _union_boxes(boxes: list[Box]) -> Box:
@@ -155,6 +170,7 @@ class Document:
         layer = ResultLayer(name, patches, dict(provenance))
         # Every filled pixel lies inside the layer's patches: look no further than their box.
         x0, y0, x1, y1 = layer.box
+        layer.fill_mask = MaskCrop(x0, y0, np.array(filled_mask[y0:y1, x0:x1]))
         region = self.mask[y0:y1, x0:x1]
         cleared = np.where(filled_mask[y0:y1, x0:x1] > 0, np.uint8(0), region)
         mask_edit = edit_between(region, cleared)

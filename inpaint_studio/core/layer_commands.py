@@ -119,6 +119,7 @@ def duplicate_layer(document: Document, layer: ResultLayer) -> ResultLayer:
         copy.deepcopy(layer.provenance),
         layer.visible,
         layer.opacity,
+        layer.fill_mask,  # never modified in place either
     )
     layers = list(document.layers)
     layers.insert(layers.index(layer) + 1, duplicate)

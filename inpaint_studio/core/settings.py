@@ -18,6 +18,7 @@ from inpaint_studio.io.atomic import atomic_write
 
 APP_DIR_NAME = "inpaint-studio"
 MAX_RECENT_FILES = 10
+MIN_HISTORY_BUDGET_MB = 64
 
 
 def config_dir() -> Path:
@@ -35,6 +36,14 @@ class Settings:
     jpeg_quality: int = 0  # 0 = keep the photo's own quality
     recent_files: list[str] = field(default_factory=list)
     last_folder: str = ""
+    history_budget_mb: int = 1024  # undo memory; the oldest steps are dropped beyond it
+    autosave_minutes: int = 2  # 0 = never autosave on a timer
+    models_dir: str = ""  # "" = the default folder in the user data dir
+    model_mirror: str = ""  # base URL replacing the catalogue's hosts; "" = none
+
+    @property
+    def history_budget_bytes(self) -> int:
+        return max(self.history_budget_mb, MIN_HISTORY_BUDGET_MB) << 20
 
     def add_recent(self, path: Path) -> None:
         entry = str(Path(path).resolve())

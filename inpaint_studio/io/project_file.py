@@ -30,7 +30,7 @@ from xml.parsers import expat
 import numpy as np
 from PIL import Image
 
-from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.core.document import Document, MaskCrop, ResultLayer
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io.atomic import atomic_write
@@ -104,6 +104,8 @@ def _project_entries(document: Document) -> Iterator[tuple[str, bytes]]:
     yield ORIGINAL_SRC, _png_bytes(_with_alpha(document.original, photo.alpha), rgb_icc)
     for layer, src in zip(document.layers, layer_srcs):
         yield src, _png_bytes(_layer_rgba(layer)[2])
+        if layer.fill_mask is not None:
+            yield _fill_mask_src(src), _png_bytes(Image.fromarray(layer.fill_mask.pixels, "L"))
     merged = Image.fromarray(_with_alpha(document.composite, photo.alpha))
     yield "mergedimage.png", _png_bytes(merged, rgb_icc)
     merged.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
@@ -189,13 +191,22 @@ def _document_json(document: Document, layer_srcs: list[str]) -> bytes:
             "has_alpha": photo.alpha is not None,
         },
         # Bottom to top, like document.layers; matched to stack.xml by src.
-        "layers": [
-            {"src": src, "id": layer.id, "provenance": layer.provenance}
-            for layer, src in zip(document.layers, layer_srcs)
-        ],
+        "layers": [_layer_json(layer, src) for layer, src in zip(document.layers, layer_srcs)],
     }
     # default=str: a provenance value JSON cannot hold is kept as its text rather than failing the save.
     return json.dumps(data, indent=1, default=str).encode("utf-8")
+
+
+def _fill_mask_src(layer_src: str) -> str:
+    """Where a layer's fill mask is stored: beside document.json, which other apps ignore."""
+    return "inpaint-studio/" + layer_src.rsplit("/", 1)[-1].replace(".png", "-mask.png")
+
+
+def _layer_json(layer: ResultLayer, src: str) -> dict:
+    item = {"src": src, "id": layer.id, "provenance": layer.provenance}
+    if layer.fill_mask is not None:
+        item["fill_mask"] = {"src": _fill_mask_src(src), "x": layer.fill_mask.x, "y": layer.fill_mask.y}
+    return item
 
 
 def _json_save_options(options: dict) -> dict:
@@ -437,16 +448,16 @@ class _Project:
         document = Document(photo)
 
         layers_meta = meta.get("layers") if isinstance(meta.get("layers"), list) else []
-        provenance_by_src = {
-            item["src"]: item.get("provenance")
-            for item in layers_meta
-            if isinstance(item, dict) and isinstance(item.get("src"), str)
+        meta_by_src = {
+            item["src"]: item for item in layers_meta if isinstance(item, dict) and isinstance(item.get("src"), str)
         }
         for entry in reversed(entries):  # bottom to top, as Document keeps them
             if entry is original_entry:
                 continue
-            layer = self.result_layer(entry, provenance_by_src.get(entry.get("src")), width, height)
+            layer_meta = meta_by_src.get(entry.get("src"), {})
+            layer = self.result_layer(entry, layer_meta.get("provenance"), width, height)
             if layer is not None:
+                layer.fill_mask = self.fill_mask(layer_meta.get("fill_mask"), width, height)
                 document.layers.append(layer)
         self.restore_mask(document)
         document.recomposite((0, 0, width, height))
@@ -502,6 +513,26 @@ class _Project:
             visible=entry.get("visibility", "visible") != "hidden",
             opacity=min(max(self.number(entry, "opacity", 1.0), 0.0), 1.0),
         )
+
+    def fill_mask(self, meta: Any, width: int, height: int) -> MaskCrop | None:
+        """A layer's fill mask; None if absent, damaged or off the canvas (it is provenance only)."""
+        if not isinstance(meta, dict) or not isinstance(meta.get("src"), str):
+            return None
+        src, x, y = meta["src"], meta.get("x"), meta.get("y")
+        if not (_is_safe_name(src) and self.has(src) and isinstance(x, int) and isinstance(y, int)):
+            return None
+        try:
+            image = self.open_png(src)
+            self.layer_pixels_left -= image.width * image.height
+            if self.layer_pixels_left < 0:
+                return None
+            with self.decoding(src):
+                pixels = np.asarray(image.convert("L"))
+        except ProjectError:
+            return None
+        if x < 0 or y < 0 or x + pixels.shape[1] > width or y + pixels.shape[0] > height:
+            return None
+        return MaskCrop(x, y, np.ascontiguousarray(pixels))
 
     def restore_mask(self, document: Document) -> None:
         """Set the saved mask directly (not as an edit): a freshly opened project has no history."""

@@ -42,11 +42,20 @@ from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.worker_bridge import WorkerBridge
 from inpaint_studio.worker import FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress, JobStarted
+from inpaint_studio.worker.provenance import fill_provenance
 
 OPEN_FILTER = "Photos and projects (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.ora);;All files (*)"
 PROJECT_FILTER = "OpenRaster project (*.ora)"
 SAVE_FILTER = "Same format as the photo (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp);;JPEG (*.jpg *.jpeg);;PNG (*.png);;WebP (*.webp);;TIFF (*.tif *.tiff)"
-TOOL_SHORTCUTS = {Tool.BRUSH: "B", Tool.ERASER: "E", Tool.LASSO: "L", Tool.POLYGON: "P", Tool.RECTANGLE: "R"}
+TOOL_SHORTCUTS = {
+    Tool.BRUSH: "B",
+    Tool.ERASER: "E",
+    Tool.LASSO: "L",
+    Tool.POLYGON: "P",
+    Tool.RECTANGLE: "R",
+    Tool.LAYER_ERASER: "Shift+E",
+}
+TOOL_TIPS = {Tool.LAYER_ERASER: "Erase part of the selected fill layer to bring back the photo"}
 MASK_OPERATION_PIXELS = 4  # grow / shrink / feather step
 
 
@@ -76,6 +85,8 @@ class MainWindow(QMainWindow):
         self.bridge.message.connect(self._worker_message)
 
         self.layers_panel = LayersPanel(self)
+        self.tools.target_layer = lambda: self.layers_panel.selected_layer
+        self.tools.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         self.history_panel = HistoryPanel(self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_panel)
@@ -134,7 +145,7 @@ class MainWindow(QMainWindow):
         self.tool_actions: dict[Tool, QAction] = {}
         for tool, key in TOOL_SHORTCUTS.items():
             action = self._action(tool.value, lambda checked=False, t=tool: self.set_tool(t), key, checkable=True)
-            action.setToolTip(f"{tool.value} ({key})")
+            action.setToolTip(f"{TOOL_TIPS.get(tool, tool.value)} ({key})")
             self.tool_group.addAction(action)
             self.tool_actions[tool] = action
         self.tool_actions[Tool.BRUSH].setChecked(True)
@@ -431,12 +442,7 @@ class MainWindow(QMainWindow):
             self.cancel_button.hide()
             if isinstance(message, JobFinished):
                 info = engine_class(request.engine_id).info
-                self.document.add_fill(
-                    message.patches,
-                    request.mask,
-                    info.name,
-                    {"engine": request.engine_id, "device": request.device, "params": dict(request.params)},
-                )
+                self.document.add_fill(message.patches, request.mask, info.name, fill_provenance(info, request))
                 self.statusBar().showMessage(f"{info.name}: filled in {message.seconds:.2f} s", 4000)
             elif isinstance(message, JobFailed):
                 self._rerun_wanted = False

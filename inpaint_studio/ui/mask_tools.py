@@ -1,9 +1,11 @@
-"""The mask tools: brush, eraser, lasso, polygon lasso, rectangle.
+"""The mask tools (brush, eraser, lasso, polygon lasso, rectangle) and the layer eraser.
 
 Turns the canvas's pointer signals (image coordinates) into edits of the
 document's mask through `core.mask_edit`, repaints only what changed, and
 records each finished stroke or shape as one undo step. Holding Alt (or the
-subtract toggle) makes every tool remove from the mask instead of adding.
+subtract toggle) makes every mask tool remove from the mask instead of adding.
+The layer eraser brushes away part of the selected fill layer instead, so the
+photo shows through again.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from __future__ import annotations
 import math
 from enum import Enum
 
+from typing import Callable
+
 from PySide6.QtCore import QObject, Qt, Signal
 
-from inpaint_studio.core.document import Document
+from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.core.layer_eraser import LayerEraseStroke
 from inpaint_studio.core.mask_edit import BrushStroke, fill_polygon, fill_rectangle
 from inpaint_studio.ui.canvas import CanvasView
 
@@ -24,6 +29,10 @@ class Tool(Enum):
     LASSO = "Lasso"
     POLYGON = "Polygon lasso"
     RECTANGLE = "Rectangle"
+    LAYER_ERASER = "Layer eraser"
+
+
+BRUSH_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.LAYER_ERASER)
 
 
 # Clicking this close (in screen pixels) to the first vertex closes a polygon.
@@ -33,6 +42,7 @@ MIN_BRUSH, MAX_BRUSH = 1, 2000
 
 class MaskToolController(QObject):
     mask_committed = Signal()  # a stroke or shape was finished and recorded
+    message = Signal(str)  # something the user should read in the status bar
 
     def __init__(self, canvas: CanvasView) -> None:
         super().__init__(canvas)
@@ -42,7 +52,9 @@ class MaskToolController(QObject):
         self.brush_size = 40
         self.hardness = 0.8
         self.subtract = False  # toolbar toggle; Alt does the same while held
-        self._stroke: BrushStroke | None = None
+        self._stroke: BrushStroke | LayerEraseStroke | None = None
+        # Which layer the layer eraser works on (the window's selected layer).
+        self.target_layer: Callable[[], ResultLayer | None] = lambda: None
         self._points: list[tuple[float, float]] = []
         canvas.pointer_pressed.connect(self._pressed)
         canvas.pointer_moved.connect(self._moved)
@@ -73,7 +85,7 @@ class MaskToolController(QObject):
         self.set_brush_size(new)
 
     def _update_cursor(self) -> None:
-        brushy = self.tool in (Tool.BRUSH, Tool.ERASER)
+        brushy = self.tool in BRUSH_TOOLS
         self.canvas.set_brush_outline(self.brush_size if brushy else None)
 
     @property
@@ -97,7 +109,14 @@ class MaskToolController(QObject):
     def _pressed(self, x: float, y: float, event) -> None:
         if self.document is None:
             return
-        if self.tool in (Tool.BRUSH, Tool.ERASER):
+        if self.tool == Tool.LAYER_ERASER:
+            layer = self.target_layer()
+            if layer is None or layer not in self.document.layers:
+                self.message.emit("Select a fill layer in the Layers panel to erase part of it.")
+                return
+            self._stroke = LayerEraseStroke(self.document, layer, self.brush_size, self.hardness)
+            self._paint_to(x, y)
+        elif self.tool in (Tool.BRUSH, Tool.ERASER):
             self._stroke = BrushStroke(self.document.mask, self.brush_size, self.hardness, erase=self._erasing(event))
             self._paint_to(x, y)
         elif self.tool in (Tool.LASSO, Tool.RECTANGLE):
@@ -152,11 +171,15 @@ class MaskToolController(QObject):
 
     def _paint_to(self, x: float, y: float) -> None:
         box = self._stroke.add_point(x, y)
-        if box is not None:
+        # The layer eraser changes the composite, which the canvas hears about from the document.
+        if box is not None and isinstance(self._stroke, BrushStroke):
             self.canvas.update_mask_region(box)
 
     def _finish_stroke(self) -> None:
         stroke, self._stroke = self._stroke, None
+        if isinstance(stroke, LayerEraseStroke):
+            stroke.finish()
+            return
         self._commit(stroke.finish(), "Eraser" if stroke.erase else "Brush")
 
     def _near_first_vertex(self, x: float, y: float) -> bool:
