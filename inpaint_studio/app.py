@@ -20,6 +20,7 @@ def run_gui(paths: list[str]) -> int:
     app.setOrganizationName("Inpaint Studio")
     window = MainWindow()
     window.show()
-    if paths:
+    recovered = window.offer_recovery()  # after a crash, the autosaved work comes first
+    if paths and not recovered:
         window.open_file(Path(paths[0]), confirm=False)
     return app.exec()

@@ -16,6 +16,14 @@ SHARED = REPO.parent / "shared"
 EVAL_DIR = SHARED / "eval"
 
 
+@pytest.fixture(autouse=True)
+def private_autosave_folder(tmp_path, monkeypatch) -> Path:
+    """Windows made by tests autosave into the test's own folder, never the user's."""
+    folder = tmp_path / "autosave"
+    monkeypatch.setattr("inpaint_studio.io.autosave.autosave_dir", lambda: folder)
+    return folder
+
+
 @pytest.fixture
 def eval_dir() -> Path:
     """../shared/eval, or skip when the shared folder is absent."""

@@ -348,3 +348,70 @@ def test_layer_eraser_without_a_selected_fill_says_what_to_do(qtbot, window):
     drag(qtbot, window, [(55, 80), (80, 80)])
     assert "Select a fill layer" in window.statusBar().currentMessage()
     assert len(window.document.history.steps) == 0
+
+
+def test_after_a_crash_the_window_offers_the_autosave_and_recovers_it(qtbot, window, private_autosave_folder, tmp_path):
+    from inpaint_studio.io.autosave import AutosaveSession
+    from inpaint_studio.io.project_file import load_project
+
+    _run_fill_at(qtbot, window, (40, 40, 120, 120))
+    crashed = AutosaveSession(private_autosave_folder)
+    crashed.save(window.document.snapshot(), str(tmp_path / "photo.png"))
+    crashed._lock_file.close()  # the process that held it is gone
+    expected = window.document.composite.copy()
+    window.document.undo()
+
+    asked = []
+    window.autosave.ask = lambda parent, session: asked.append(session.source_name) or "recover"
+    assert window.offer_recovery()
+    assert asked == ["photo.png"]
+    assert len(window.document.layers) == 1 and np.array_equal(window.document.composite, expected)
+    assert window.document.modified and window.isWindowModified()
+    # The recovered work stays on disk (now this session's autosave) until it is saved.
+    own = window.autosave.autosaver.session.project
+    assert own.is_file() and len(load_project(own).layers) == 1
+    assert not crashed.project.exists()
+
+
+def test_autosave_writes_the_changes_and_saving_the_project_removes_it(qtbot, window, tmp_path, monkeypatch):
+    from inpaint_studio.io.project_file import load_project
+    from PySide6.QtWidgets import QFileDialog
+
+    assert not window.autosave.autosave()  # nothing changed yet
+    _run_fill_at(qtbot, window, (40, 40, 120, 120))
+    assert window.autosave.autosave()
+    window.autosave.wait(30)
+    autosaved = window.autosave.autosaver.session.project
+    assert len(load_project(autosaved).layers) == 1
+    assert not window.autosave.autosave()  # no change since the last one
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(tmp_path / "work.ora"), ""))
+    assert window.save_project_as()
+    window.autosave.wait(30)
+    assert not autosaved.exists()
+
+
+def test_a_learned_engine_run_autosaves_first(qtbot, window, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setattr(FakeEngine, "info", replace(FakeEngine.info, kind="learned"))
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(20, 20), (60, 60)])
+    window.run_fill()
+    qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+    window.autosave.wait(30)
+    assert window.autosave.autosaver.session.project.is_file()
+
+
+def test_preferences_set_the_history_budget_and_autosave_interval(qtbot, window):
+    from inpaint_studio.ui.preferences_dialog import PreferencesDialog
+
+    dialog = PreferencesDialog(window.settings, window)
+    dialog.history_mb.setValue(300)
+    dialog.autosave_minutes.setValue(0)
+    window.apply_preferences(dialog)
+    assert window.settings.history_budget_mb == 300
+    assert window.document.history.budget_bytes == 300 << 20
+    assert not window.autosave.timer.isActive()
+    dialog.autosave_minutes.setValue(5)
+    window.apply_preferences(dialog)
+    assert window.autosave.timer.interval() == 5 * 60_000

@@ -8,6 +8,7 @@ hear what changed and where, so a view repaints only that region.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -130,6 +131,28 @@ class Document:
     @property
     def modified(self) -> bool:
         return self._revision != self._saved_revision
+
+    @property
+    def revision(self) -> int:
+        """Grows with every change (undo included): compare two values to see if anything changed."""
+        return self._revision
+
+    def snapshot(self) -> "Document":
+        """A copy to save in the background while editing goes on: no history, no listeners.
+
+        Pixels that edits change (composite, mask) are copied; the photo is
+        shared (it never changes) and so are patches (replaced, never modified).
+        """
+        copy = Document(self.photo, history_budget=0)
+        copy.composite[...] = self.composite
+        copy.mask[...] = self.mask
+        copy.layers = [dataclasses.replace(layer, patches=list(layer.patches)) for layer in self.layers]
+        return copy
+
+    def mark_unsaved(self) -> None:
+        """Count the current state as not saved anywhere (e.g. recovered from an autosave)."""
+        self._saved_revision = -1
+        self.notify("history", None)
 
     def mark_saved(self) -> None:
         self._saved_revision = self._revision

@@ -36,10 +36,12 @@ from inpaint_studio.engines.registry import engine_class, engine_ids
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io import default_output_path, load_image, save_image
 from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
+from inpaint_studio.ui.autosave_controller import AutosaveController
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
+from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.worker_bridge import WorkerBridge
 from inpaint_studio.worker import FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress, JobStarted
 from inpaint_studio.worker.provenance import fill_provenance
@@ -60,7 +62,9 @@ MASK_OPERATION_PIXELS = 4  # grow / shrink / feather step
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None, settings_path: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, settings_path: Path | None = None, autosave_folder: Path | None = None
+    ) -> None:
         super().__init__()
         self.settings = settings or Settings.load(settings_path)
         self.settings_path = settings_path
@@ -80,6 +84,9 @@ class MainWindow(QMainWindow):
         self.canvas.set_overlay_opacity(self.settings.overlay_opacity)
         self.canvas.zoom_changed.connect(self._show_zoom)
         self.canvas.cursor_moved.connect(self._show_cursor)
+
+        self.autosave = AutosaveController(self, self.settings.autosave_minutes, autosave_folder)
+        self.autosave.failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.bridge = WorkerBridge(self)
         self.bridge.message.connect(self._worker_message)
@@ -140,6 +147,7 @@ class MainWindow(QMainWindow):
         self.zoom_in_action = self._action("Zoom &in", self.canvas.zoom_in, QKeySequence.StandardKey.ZoomIn)
         self.zoom_out_action = self._action("Zoom &out", self.canvas.zoom_out, QKeySequence.StandardKey.ZoomOut)
         self.about_action = self._action(f"&About {APP_NAME}", self.about)
+        self.preferences_action = self._action("&Preferences…", self.edit_preferences, QKeySequence.StandardKey.Preferences)
 
         self.tool_group = QActionGroup(self)
         self.tool_actions: dict[Tool, QAction] = {}
@@ -167,6 +175,8 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         edit_menu.addActions(self.mask_actions)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.preferences_action)
         view_menu = menu.addMenu("&View")
         view_menu.addActions([self.fit_action, self.actual_size_action, self.zoom_in_action, self.zoom_out_action])
         view_menu.addSeparator()
@@ -287,6 +297,7 @@ class MainWindow(QMainWindow):
         QApplication.restoreOverrideCursor()
         self.cancel_job()
         self._set_document(document)
+        self.autosave.set_document(document, str(path))
         self.export_path = None
         self.project_path = Path(path) if is_project else None
         self.settings.add_recent(path)
@@ -294,7 +305,21 @@ class MainWindow(QMainWindow):
         self._rebuild_recent_menu()
         return True
 
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the autosaved work, and open it if the user wants it back."""
+        recovered = self.autosave.offer_recovery(self)
+        if recovered is None:
+            return False
+        document, source = recovered
+        self.cancel_job()
+        self._set_document(document)
+        self.export_path = None
+        self.project_path = Path(source) if source.lower().endswith(PROJECT_SUFFIX) else None
+        self.statusBar().showMessage(f"Recovered your work on {document.photo.path.name}. Save it to keep it.", 8000)
+        return True
+
     def _set_document(self, document: Document) -> None:
+        document.history.budget_bytes = self.settings.history_budget_bytes
         self.document = document
         document.listeners.append(self._document_changed)
         self.canvas.set_image(document.composite)
@@ -411,6 +436,8 @@ class MainWindow(QMainWindow):
         if self._job is not None:
             self._rerun_wanted = True  # run again with the newest mask when this job ends
             return
+        if engine_class(self.current_engine).info.kind == "learned":
+            self.autosave.autosave()  # a GPU driver crash or running out of memory can end the process
         request = FillRequest.snapshot(
             self.document.composite,
             self.document.mask,
@@ -614,6 +641,17 @@ class MainWindow(QMainWindow):
     def _show_cursor(self, position) -> None:
         self.cursor_label.setText("" if position is None else f"{int(position[0])}, {int(position[1])}")
 
+    def edit_preferences(self) -> None:
+        dialog = PreferencesDialog(self.settings, self)
+        if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
+            self.apply_preferences(dialog)
+
+    def apply_preferences(self, dialog: PreferencesDialog) -> None:
+        dialog.apply()
+        self.autosave.set_interval(self.settings.autosave_minutes)
+        if self.document is not None:
+            self.document.history.budget_bytes = self.settings.history_budget_bytes
+
     def show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
 
@@ -629,6 +667,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.bridge.shutdown()
+        self.autosave.shutdown()
         try:
             self.settings.save(self.settings_path)
         except OSError:

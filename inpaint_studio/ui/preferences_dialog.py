@@ -1,0 +1,72 @@
+"""Preferences: undo memory, autosave interval, where model weights live and a download mirror."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from inpaint_studio.core.settings import MIN_HISTORY_BUDGET_MB, Settings
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.settings = settings
+
+        self.history_mb = QSpinBox()
+        self.history_mb.setRange(MIN_HISTORY_BUDGET_MB, 64 * 1024)
+        self.history_mb.setSingleStep(256)
+        self.history_mb.setSuffix(" MB")
+        self.history_mb.setValue(settings.history_budget_mb)
+        self.history_mb.setToolTip("Memory the undo history may use; the oldest steps are dropped beyond it.")
+
+        self.autosave_minutes = QSpinBox()
+        self.autosave_minutes.setRange(0, 120)
+        self.autosave_minutes.setSuffix(" min")
+        self.autosave_minutes.setSpecialValueText("Never")
+        self.autosave_minutes.setValue(settings.autosave_minutes)
+        self.autosave_minutes.setToolTip("How often unsaved work is copied to a recovery file.")
+
+        self.models_dir = QLineEdit(settings.models_dir)
+        self.models_dir.setPlaceholderText("Default folder")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        models_row = QHBoxLayout()
+        models_row.addWidget(self.models_dir)
+        models_row.addWidget(browse)
+
+        self.mirror = QLineEdit(settings.model_mirror)
+        self.mirror.setPlaceholderText("https://mirror.example.com (optional)")
+        self.mirror.setToolTip("A server that holds copies of the model files under the same paths.")
+
+        form = QFormLayout(self)
+        form.addRow("Undo history memory", self.history_mb)
+        form.addRow("Autosave every", self.autosave_minutes)
+        form.addRow("Model folder", models_row)
+        form.addRow("Model download mirror", self.mirror)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for model weights", self.models_dir.text())
+        if folder:
+            self.models_dir.setText(folder)
+
+    def apply(self) -> None:
+        """Copy the dialog's values into the settings."""
+        self.settings.history_budget_mb = self.history_mb.value()
+        self.settings.autosave_minutes = self.autosave_minutes.value()
+        self.settings.models_dir = self.models_dir.text().strip()
+        self.settings.model_mirror = self.mirror.text().strip()
