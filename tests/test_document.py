@@ -92,3 +92,20 @@ def test_history_budget_drops_the_oldest_steps():
         history.push(Step())
     assert history.nbytes <= 1000 and history.dropped == 3
     assert history.undo(None) and history.undo(None) and not history.can_undo
+
+
+def test_a_fill_of_far_apart_regions_stores_only_their_own_boxes(document):
+    from inpaint_studio.core.patch import Patch
+
+    document.record_mask_edit(fill_rectangle(document.mask, (2, 2), (12, 12)), "Rectangle")
+    document.record_mask_edit(fill_rectangle(document.mask, (140, 100), (155, 115)), "Rectangle")
+    before = document.mask.copy()
+    patches = inpaint_patches(TeleaEngine(), document.composite, document.mask)
+    assert len(patches) == 2
+    layer = document.add_fill(patches, document.mask.copy(), "OpenCV Telea", {})
+    command_bytes = document.history.nbytes  # the whole history, fill included
+    union_area = (layer.box[2] - layer.box[0]) * (layer.box[3] - layer.box[1])
+    assert command_bytes < union_area  # far less than one byte per pixel of the union box
+    assert [crop.pixels.shape for crop in layer.fill_masks] == [(p.height, p.width) for p in patches]
+    document.undo()
+    assert np.array_equal(document.mask, before)

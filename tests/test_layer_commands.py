@@ -126,3 +126,15 @@ def test_jumping_across_the_history_is_exact(document):
     for target in (0, 3, 1, 2, 0, 3):
         document.history.jump(document, base + target)
         _assert_same(_state(document), states[target])
+
+
+def test_flattening_far_apart_fills_keeps_one_patch_per_group_not_their_union(document):
+    _fill(document, (132, 92, 139, 99), (9, 9, 9), "corner")  # clear of the other three
+    looks = document.composite.copy()
+    merged = ops.flatten(document)
+    # red, blue and green overlap one another; the corner fill stands alone.
+    assert len(merged.patches) == 2
+    assert merged.nbytes == (120 * 80 + 7 * 7) * 4  # not the (139 - 10) x (99 - 10) union
+    assert np.abs(document.composite.astype(int) - looks).max() <= 1
+    document.undo()
+    assert np.array_equal(document.composite, looks)

@@ -138,10 +138,15 @@ def test_round_trip_keeps_pixels_layers_mask_and_composite(tmp_path):
     assert [layer.provenance for layer in loaded.layers] == [layer.provenance for layer in document.layers]
     for before, after in zip(document.layers, loaded.layers):
         assert np.array_equal(_layer_pixels(after), _layer_pixels(before))
-        # The mask each fill was made from comes back as provenance.
-        assert (after.fill_mask.x, after.fill_mask.y) == (before.fill_mask.x, before.fill_mask.y)
-        assert np.array_equal(after.fill_mask.pixels, before.fill_mask.pixels)
-    assert loaded.layers[0].fill_mask.pixels.any()
+        # The mask each fill was made from comes back as provenance (patches' crops as one image).
+        expected = np.zeros((HEIGHT, WIDTH), np.uint8)
+        for crop in before.fill_masks:
+            expected[crop.y : crop.y + crop.pixels.shape[0], crop.x : crop.x + crop.pixels.shape[1]] = crop.pixels
+        (crop,) = after.fill_masks
+        restored = np.zeros((HEIGHT, WIDTH), np.uint8)
+        restored[crop.y : crop.y + crop.pixels.shape[0], crop.x : crop.x + crop.pixels.shape[1]] = crop.pixels
+        assert np.array_equal(restored, expected)
+    assert loaded.layers[0].fill_masks[0].pixels.any()
     assert np.array_equal(loaded.mask, document.mask) and loaded.mask.any()
     assert np.array_equal(loaded.composite, document.composite)
     assert not np.array_equal(loaded.composite, loaded.original)

@@ -329,7 +329,7 @@ def test_layer_eraser_brings_back_the_photo_under_the_selected_fill(qtbot, windo
     document = window.document
     layer = document.layers[0]
     assert layer.provenance["engine"] == "fake" and "params" in layer.provenance
-    assert layer.fill_mask is not None and layer.fill_mask.pixels.any()
+    assert layer.fill_masks and layer.fill_masks[0].pixels.any()
     assert not np.array_equal(document.composite[80, 60:100], document.original[80, 60:100])
     window.layers_panel.select(layer)
     qtbot.keyClick(window.canvas, Qt.Key.Key_E, Qt.KeyboardModifier.ShiftModifier)

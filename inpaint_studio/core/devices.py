@@ -6,6 +6,9 @@ and the CLI's start-up never pay for it.
 
 from __future__ import annotations
 
+import gc
+import sys
+
 from inpaint_studio.errors import DeviceError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -42,3 +45,32 @@ def resolve_device(requested: str, supported: tuple[str, ...], engine_name: str)
     if requested != "cpu" and requested not in gpu_devices():
         raise DeviceError(f"The '{requested}' device is not available on this machine. Use --device cpu or auto.")
     return requested
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for a GPU allocation failure (CUDA or MPS), which a CPU run can recover from.
+
+    torch raises `torch.OutOfMemoryError` for CUDA, but a plain RuntimeError
+    ("... out of memory ...") from some kernels and from the MPS backend.
+    """
+    torch = sys.modules.get("torch")
+    oom_type = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    if oom_type is not None and isinstance(error, oom_type):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def free_device_memory(device: str) -> None:
+    """Return freed tensors' memory to the system, so another model or app can use it.
+
+    Without `empty_cache` torch keeps freed GPU blocks cached for itself. Does
+    not import torch: if it was never imported there is nothing to free.
+    """
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if device == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device == "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        torch.mps.empty_cache()

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from inpaint_studio.core.boxes import merge_overlapping, union
 from inpaint_studio.core.history import History
 from inpaint_studio.core.mask_edit import Box, MaskEdit, edit_between
 from inpaint_studio.core.patch import Patch
@@ -39,8 +40,8 @@ class MaskCrop:
 class ResultLayer:
     """One fill: the patches it painted plus where it came from.
 
-    `provenance` is JSON-friendly (engine, device, params, seed); `fill_mask`
-    is the mask the engine filled, cropped to the layer.
+    `provenance` is JSON-friendly (engine, device, params, seed); `fill_masks`
+    is the mask the engine filled, cropped to each patch.
     """
 
     name: str
@@ -48,21 +49,22 @@ class ResultLayer:
     provenance: dict[str, Any] = field(default_factory=dict)
     visible: bool = True
     opacity: float = 1.0  # 0..1, multiplies the patches' alpha
-    fill_mask: MaskCrop | None = None
+    fill_masks: list[MaskCrop] = field(default_factory=list)
     id: int = field(default_factory=lambda: next(_layer_ids))
 
     @property
     def box(self) -> Box:
-        return _union_boxes([(p.x, p.y, p.x + p.width, p.y + p.height) for p in self.patches])
+        return union(self.patch_boxes)
 
     @property
     def nbytes(self) -> int:
-        mask_bytes = self.fill_mask.pixels.nbytes if self.fill_mask is not None else 0
+        mask_bytes = sum(crop.pixels.nbytes for crop in self.fill_masks)
         return sum(p.rgb.nbytes + p.alpha.nbytes for p in self.patches) + mask_bytes
 
-
-def _union_boxes(boxes: list[Box]) -> Box:
-    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+    @property
+    def patch_boxes(self) -> list[Box]:
+        """Where the layer changes the image: tighter than `box` when its patches lie far apart."""
+        return [(p.x, p.y, p.x + p.width, p.y + p.height) for p in self.patches]
 
 
 @dataclass
@@ -88,26 +90,26 @@ class FillCommand:
     """A fill: adds its layer and clears the mask pixels it filled, as one step."""
 
     layer: ResultLayer
-    mask_edit: MaskEdit | None
+    mask_edits: list[MaskEdit]  # one per patch: far-apart regions never cost their union box
     label: str
 
     @property
     def nbytes(self) -> int:
-        return self.layer.nbytes + (self.mask_edit.nbytes if self.mask_edit else 0)
+        return self.layer.nbytes + sum(edit.nbytes for edit in self.mask_edits)
 
     def undo(self, document: "Document") -> None:
         document.layers.remove(self.layer)
-        document.recomposite(self.layer.box)
-        if self.mask_edit:
-            self.mask_edit.undo(document.mask)
-            document.notify("mask", self.mask_edit.box)
+        document.recomposite_boxes(self.layer.patch_boxes)
+        for edit in reversed(self.mask_edits):
+            edit.undo(document.mask)
+            document.notify("mask", edit.box)
 
     def redo(self, document: "Document") -> None:
         document.layers.append(self.layer)
-        document.recomposite(self.layer.box)
-        if self.mask_edit:
-            self.mask_edit.redo(document.mask)
-            document.notify("mask", self.mask_edit.box)
+        document.recomposite_boxes(self.layer.patch_boxes)
+        for edit in self.mask_edits:
+            edit.redo(document.mask)
+            document.notify("mask", edit.box)
 
 
 class Document:
@@ -191,16 +193,21 @@ class Document:
         if not patches:
             return None
         layer = ResultLayer(name, patches, dict(provenance))
-        # Every filled pixel lies inside the layer's patches: look no further than their box.
-        x0, y0, x1, y1 = layer.box
-        layer.fill_mask = MaskCrop(x0, y0, np.array(filled_mask[y0:y1, x0:x1]))
-        region = self.mask[y0:y1, x0:x1]
-        cleared = np.where(filled_mask[y0:y1, x0:x1] > 0, np.uint8(0), region)
-        mask_edit = edit_between(region, cleared)
-        if mask_edit is not None:
-            bx0, by0, bx1, by1 = mask_edit.box
-            mask_edit = MaskEdit((bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), mask_edit.before, mask_edit.after)
-        command = FillCommand(layer, mask_edit, f"Fill ({name})")
+        # Every filled pixel lies inside the layer's patches: look no further than their boxes.
+        mask_edits = []
+        for x0, y0, x1, y1 in layer.patch_boxes:
+            filled = filled_mask[y0:y1, x0:x1]
+            layer.fill_masks.append(MaskCrop(x0, y0, np.array(filled)))
+            region = self.mask[y0:y1, x0:x1]
+            edit = edit_between(region, np.where(filled > 0, np.uint8(0), region))
+            if edit is not None:
+                bx0, by0, bx1, by1 = edit.box
+                edit = MaskEdit((bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), edit.before, edit.after)
+                edit.redo(self.mask)  # patches may overlap: the next one must see this one's result
+                mask_edits.append(edit)
+        for edit in reversed(mask_edits):
+            edit.undo(self.mask)  # the command applies them all below
+        command = FillCommand(layer, mask_edits, f"Fill ({name})")
         command.redo(self)
         self.history.push(command)
         return layer
@@ -214,6 +221,11 @@ class Document:
         return command.label if command else None
 
     # ------------------------------------------------------------ pixels
+
+    def recomposite_boxes(self, boxes: list[Box]) -> None:
+        """Recomposite several regions, each pixel once even where they overlap."""
+        for box in merge_overlapping(boxes):
+            self.recomposite(box)
 
     def recomposite(self, box: Box) -> None:
         """Rebuild `composite` inside `box` from the original and the visible layers."""

@@ -10,24 +10,21 @@ nothing beyond bookkeeping; merges keep the merged layer they create.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.core.boxes import Box, overlap_groups, union
 from inpaint_studio.core.patch import Patch
 
 _PROPERTIES = ("name", "visible", "opacity")
 
 
-def _union(boxes):
-    boxes = list(boxes)
-    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
-
-
 def _refresh(document: Document, layers: list[ResultLayer]) -> None:
-    document.recomposite(_union(layer.box for layer in layers))
+    """Recomposite where `layers` paint (patch by patch, never their union) and tell the panels."""
+    document.recomposite_boxes([box for layer in layers for box in layer.patch_boxes])
     document.notify("layers", None)
 
 
@@ -41,12 +38,17 @@ class _SetProperty:
     nbytes: int = 0
 
     def undo(self, document: Document) -> None:
-        setattr(self.layer, self.name, self.old)
-        _refresh(document, [self.layer])
+        self._set(document, self.old)
 
     def redo(self, document: Document) -> None:
-        setattr(self.layer, self.name, self.new)
-        _refresh(document, [self.layer])
+        self._set(document, self.new)
+
+    def _set(self, document: Document, value: Any) -> None:
+        setattr(self.layer, self.name, value)
+        if self.name == "name":
+            document.notify("layers", None)  # no pixel changes
+        else:
+            _refresh(document, [self.layer])
 
 
 @dataclass
@@ -56,6 +58,7 @@ class _ReplaceLayers:
     before: list[ResultLayer]
     after: list[ResultLayer]
     label: str
+    moved: list[ResultLayer] = field(default_factory=list)  # set for a pure reorder
 
     @property
     def nbytes(self) -> int:
@@ -72,8 +75,15 @@ class _ReplaceLayers:
 
     def _show(self, document: Document, layers: list[ResultLayer]) -> None:
         document.layers[:] = layers
-        if self.before or self.after:
-            _refresh(document, self.before + self.after)
+        _refresh(document, self.changed)
+
+    @property
+    def changed(self) -> list[ResultLayer]:
+        """Layers whose pixels appear or disappear; for a pure reorder, the moved ones."""
+        if self.moved:
+            return self.moved
+        before, after = {id(layer) for layer in self.before}, {id(layer) for layer in self.after}
+        return [layer for layer in self.before + self.after if (id(layer) in before) != (id(layer) in after)]
 
 
 def set_layer_property(document: Document, layer: ResultLayer, name: str, value: Any) -> None:
@@ -91,8 +101,8 @@ def set_layer_property(document: Document, layer: ResultLayer, name: str, value:
     document.history.push(command)
 
 
-def _replace(document: Document, after: list[ResultLayer], label: str) -> None:
-    command = _ReplaceLayers(list(document.layers), after, label)
+def _replace(document: Document, after: list[ResultLayer], label: str, moved: list[ResultLayer] | None = None) -> None:
+    command = _ReplaceLayers(list(document.layers), after, label, moved or [])
     command.redo(document)
     document.history.push(command)
 
@@ -105,7 +115,7 @@ def move_layer(document: Document, layer: ResultLayer, new_index: int) -> None:
     if new_index == old_index:
         return
     layers.insert(new_index, layers.pop(old_index))
-    _replace(document, layers, "Move layer")
+    _replace(document, layers, "Move layer", moved=[layer])
 
 
 def delete_layer(document: Document, layer: ResultLayer) -> None:
@@ -119,7 +129,7 @@ def duplicate_layer(document: Document, layer: ResultLayer) -> ResultLayer:
         copy.deepcopy(layer.provenance),
         layer.visible,
         layer.opacity,
-        layer.fill_mask,  # never modified in place either
+        list(layer.fill_masks),  # never modified in place either
     )
     layers = list(document.layers)
     layers.insert(layers.index(layer) + 1, duplicate)
@@ -128,24 +138,33 @@ def duplicate_layer(document: Document, layer: ResultLayer) -> ResultLayer:
 
 
 def _flattened(layers: list[ResultLayer], name: str) -> ResultLayer:
-    """One layer that looks exactly like `layers` (bottom to top) composited over anything."""
+    """One layer that looks exactly like `layers` (bottom to top) composited over anything.
+
+    It gets one patch per group of overlapping patches, so merging fills in
+    opposite corners does not create a photo-sized layer.
+    """
     visible = [layer for layer in layers if layer.visible and layer.opacity > 0]
-    x0, y0, x1, y1 = _union(layer.box for layer in visible)
-    height, width = y1 - y0, x1 - x0
-    colour = np.zeros((height, width, 3), np.float32)
-    coverage = np.zeros((height, width), np.float32)
-    for layer in visible:
-        for patch in layer.patches:
-            ys = slice(patch.y - y0, patch.y - y0 + patch.height)
-            xs = slice(patch.x - x0, patch.x - x0 + patch.width)
-            a = patch.alpha.astype(np.float32)[..., None] / 255 * layer.opacity
-            # Premultiplied "over": new = patch + old * (1 - a).
-            colour[ys, xs] = patch.rgb * a + colour[ys, xs] * (1 - a)
-            coverage[ys, xs] = a[..., 0] + coverage[ys, xs] * (1 - a[..., 0])
-    rgb = np.where(coverage[..., None] > 0, colour / np.maximum(coverage[..., None], 1e-6), 0)
-    patch = Patch(x0, y0, np.clip(np.rint(rgb), 0, 255).astype(np.uint8), np.rint(coverage * 255).astype(np.uint8))
+    pieces = [(patch, layer.opacity) for layer in visible for patch in layer.patches]  # bottom to top
+    boxes = [(p.x, p.y, p.x + p.width, p.y + p.height) for p, _ in pieces]
+    patches = [_flatten_group([pieces[i] for i in sorted(group)], union(boxes[i] for i in group))
+               for group in overlap_groups(boxes)]
     provenance = {"merged_from": [layer.provenance for layer in visible]}
-    return ResultLayer(name, [patch], provenance)
+    return ResultLayer(name, patches, provenance)
+
+
+def _flatten_group(pieces: list[tuple[Patch, float]], box: Box) -> Patch:
+    x0, y0, x1, y1 = box
+    colour = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    coverage = np.zeros((y1 - y0, x1 - x0), np.float32)
+    for patch, opacity in pieces:
+        ys = slice(patch.y - y0, patch.y - y0 + patch.height)
+        xs = slice(patch.x - x0, patch.x - x0 + patch.width)
+        a = patch.alpha.astype(np.float32)[..., None] / 255 * opacity
+        # Premultiplied "over": new = patch + old * (1 - a).
+        colour[ys, xs] = patch.rgb * a + colour[ys, xs] * (1 - a)
+        coverage[ys, xs] = a[..., 0] + coverage[ys, xs] * (1 - a[..., 0])
+    rgb = np.where(coverage[..., None] > 0, colour / np.maximum(coverage[..., None], 1e-6), 0)
+    return Patch(x0, y0, np.clip(np.rint(rgb), 0, 255).astype(np.uint8), np.rint(coverage * 255).astype(np.uint8))
 
 
 def merge_down(document: Document, layer: ResultLayer) -> ResultLayer | None:

@@ -14,14 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inpaint_studio.core.boxes import Box, intersection, union
 from inpaint_studio.core.document import Document, ResultLayer
-from inpaint_studio.core.mask_edit import Box, BrushStroke
+from inpaint_studio.core.mask_edit import BrushStroke
 from inpaint_studio.core.patch import Patch
-
-
-def _intersection(a: Box, b: Box) -> Box | None:
-    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
 def _patch_box(patch: Patch) -> Box:
@@ -75,7 +71,7 @@ class LayerEraseStroke:
             return None
         dirty = None
         for index, (patch, patch_box) in enumerate(zip(self._before, self._boxes)):
-            overlap = _intersection(box, patch_box)
+            overlap = intersection(box, patch_box)
             if overlap is None:
                 continue
             replacement = self._replaced.get(index)
@@ -87,9 +83,9 @@ class LayerEraseStroke:
             local = (slice(y0 - patch.y, y1 - patch.y), slice(x0 - patch.x, x1 - patch.x))
             keep = 255 - self._erased[y0:y1, x0:x1].astype(np.uint16)
             replacement.alpha[local] = (patch.alpha[local] * keep + 127) // 255
-            dirty = overlap if dirty is None else _union(dirty, overlap)
+            dirty = overlap if dirty is None else union([dirty, overlap])
         if dirty is not None:
-            self._changed = dirty if self._changed is None else _union(self._changed, dirty)
+            self._changed = dirty if self._changed is None else union([self._changed, dirty])
             self.document.recomposite(dirty)
         return dirty
 
@@ -110,6 +106,3 @@ class LayerEraseStroke:
         self.document.notify("layers", None)
         return True
 
-
-def _union(a: Box, b: Box) -> Box:
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])

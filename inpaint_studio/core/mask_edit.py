@@ -15,7 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1, half-open
+from inpaint_studio.core.boxes import Box  # re-exported: callers import Box from here
 
 
 @dataclass(frozen=True)

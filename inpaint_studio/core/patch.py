@@ -33,9 +33,14 @@ class Patch:
         takes the patch's pixel exactly. An alpha channel in `image` is kept.
         """
         region = image[self.y : self.y + self.height, self.x : self.x + self.width, :3]
-        a = self.alpha.astype(np.uint32)[..., None]
-        blended = (region.astype(np.uint32) * (255 - a) + self.rgb.astype(np.uint32) * a + 127) // 255
-        region[...] = blended.astype(np.uint8)
+        _blend()(region, self.rgb, self.alpha)
+
+
+def _blend():
+    """The compiled blend, imported on first use: numba costs start-up time the CLI may not need."""
+    from inpaint_studio.core._blend_kernel import blend
+
+    return blend
 
 
 def apply_patches(image: np.ndarray, patches: list[Patch]) -> np.ndarray:

@@ -114,8 +114,8 @@ def _project_entries(document: Document, original_png: bytes | None) -> Iterator
     yield ORIGINAL_SRC, original_png if original_png is not None else encode_original(document)
     for layer, src in zip(document.layers, layer_srcs):
         yield src, _png_bytes(_layer_rgba(layer)[2])
-        if layer.fill_mask is not None:
-            yield _fill_mask_src(src), _png_bytes(Image.fromarray(layer.fill_mask.pixels, "L"))
+        if layer.fill_masks:
+            yield _fill_mask_src(src), _png_bytes(Image.fromarray(_fill_mask(layer).pixels, "L"))
     merged = Image.fromarray(_with_alpha(document.composite, photo.alpha))
     yield "mergedimage.png", _png_bytes(merged, rgb_icc)
     merged.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
@@ -212,10 +212,24 @@ def _fill_mask_src(layer_src: str) -> str:
     return "inpaint-studio/" + layer_src.rsplit("/", 1)[-1].replace(".png", "-mask.png")
 
 
+def _fill_mask(layer: ResultLayer) -> MaskCrop:
+    """A layer's fill masks as one image over their union box (the rest compresses to nothing)."""
+    crops = layer.fill_masks
+    x0, y0 = min(c.x for c in crops), min(c.y for c in crops)
+    x1 = max(c.x + c.pixels.shape[1] for c in crops)
+    y1 = max(c.y + c.pixels.shape[0] for c in crops)
+    pixels = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for c in crops:
+        region = pixels[c.y - y0 : c.y - y0 + c.pixels.shape[0], c.x - x0 : c.x - x0 + c.pixels.shape[1]]
+        np.maximum(region, c.pixels, out=region)
+    return MaskCrop(x0, y0, pixels)
+
+
 def _layer_json(layer: ResultLayer, src: str) -> dict:
     item = {"src": src, "id": layer.id, "provenance": layer.provenance}
-    if layer.fill_mask is not None:
-        item["fill_mask"] = {"src": _fill_mask_src(src), "x": layer.fill_mask.x, "y": layer.fill_mask.y}
+    if layer.fill_masks:
+        crop = _fill_mask(layer)  # a second pass over small arrays, not worth caching
+        item["fill_mask"] = {"src": _fill_mask_src(src), "x": crop.x, "y": crop.y}
     return item
 
 
@@ -467,7 +481,8 @@ class _Project:
             layer_meta = meta_by_src.get(entry.get("src"), {})
             layer = self.result_layer(entry, layer_meta.get("provenance"), width, height)
             if layer is not None:
-                layer.fill_mask = self.fill_mask(layer_meta.get("fill_mask"), width, height)
+                crop = self.fill_mask(layer_meta.get("fill_mask"), width, height)
+                layer.fill_masks = [crop] if crop is not None else []
                 document.layers.append(layer)
         self.restore_mask(document)
         document.recomposite((0, 0, width, height))
