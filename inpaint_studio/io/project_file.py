@@ -86,7 +86,9 @@ def save_project(document: Document, path: str | os.PathLike, *, original_png: b
         with zipfile.ZipFile(file, "w") as archive:
             for name, data in _project_entries(document, original_png):
                 # The spec wants mimetype first and stored, so `file` can sniff it at offset 38.
-                method = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+                # PNGs are compressed already: deflating them again costs seconds and saves nothing.
+                stored = name == "mimetype" or name.endswith(".png")
+                method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                 archive.writestr(name, data, compress_type=method)
 
     try:
