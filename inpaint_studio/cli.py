@@ -1,4 +1,4 @@
-"""The `inpaint-studio` command line: remove, batch, engines.
+"""The `inpaint-studio` command line: remove, batch, engines, models.
 
 Errors a user can act on are printed as one line (`inpaint-studio: error: ...`)
 with exit status 1; usage errors exit with 2; a cancelled run (Ctrl+C) with 130.
@@ -65,10 +65,12 @@ def _engine_for(args: argparse.Namespace):
 
     cls = engine_class(args.engine)
     device = resolve_device(args.device, cls.info.devices, cls.info.name)
-    engine = create_engine(args.engine, device)
+    store = _model_store(args) if cls.info.models else None
+    engine = create_engine(args.engine, device, model_store=store)
     reason = engine.readiness()
     if reason:
-        raise EngineNotReadyError(reason)
+        hint = f" Run `{PROG} models download {cls.info.models[0]}`." if cls.info.models else ""
+        raise EngineNotReadyError(reason + hint)
     return engine
 
 
@@ -119,6 +121,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     settings = BatchSettings(
         engine_id=args.engine,
         device=engine.device,
+        model_store=engine.model_store,
         params=engine.resolve_params(_parse_params(args.param)),
         quality=args.quality,
         max_pixels=args.max_pixels,
@@ -165,11 +168,12 @@ def cmd_engines(args: argparse.Namespace) -> int:
     from inpaint_studio.engines.registry import DEFAULT_ENGINE, create_engine, engine_class, engine_ids
 
     rows = []
+    store = _model_store(args)
     for engine_id in engine_ids():
         cls = engine_class(engine_id)
         if cls.info.kind == "test":
             continue
-        reason = create_engine(engine_id, "cpu").readiness() if "cpu" in cls.info.devices else None
+        reason = create_engine(engine_id, "cpu", model_store=store).readiness() if "cpu" in cls.info.devices else None
         status = "ready" if reason is None else f"not ready: {reason}"
         default = " (default)" if engine_id == DEFAULT_ENGINE else ""
         rows.append((engine_id + default, cls.info.name, "/".join(cls.info.devices), status, cls.info.description))
@@ -178,6 +182,111 @@ def cmd_engines(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
     return 0
 
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
+
+
+def _model_store(args: argparse.Namespace):
+    """The store in --models-dir, else the folder chosen in the settings, else the default one.
+
+    The mirror likewise: --mirror, the settings, then INPAINT_STUDIO_MODEL_MIRROR.
+    """
+    from inpaint_studio.core.settings import Settings
+    from inpaint_studio.models import ModelStore
+
+    settings = Settings.load()
+    folder = getattr(args, "models_dir", None) or settings.models_dir or None
+    mirror = getattr(args, "mirror", None) or settings.model_mirror or None
+    return ModelStore(folder, mirror=mirror)
+
+
+def _models_list(store, args: argparse.Namespace) -> int:
+    rows = [("ID", "NAME", "ENGINE", "STATUS", "ON DISK", "FOLDER")]
+    for status in store.statuses():
+        state = "not installed"
+        if status.installed:
+            state = "installed, trusted" if status.trusted else "installed, NOT trusted"
+        elif status.bytes_on_disk:
+            state = "incomplete"
+        size = _megabytes(status.bytes_on_disk) if status.bytes_on_disk else "-"
+        info = status.info
+        rows.append((info.id, info.name, info.engine, state, size, str(store.folder(info.id))))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
+    return 0
+
+
+def _models_download(store, args: argparse.Namespace) -> int:
+    info = store.info(args.model_id)
+    bar = ProgressBar(sys.stderr, f"Downloading {info.id}")
+
+    def progress(done: int, total: int | None) -> None:
+        if total:
+            bar.update(done * 100 / total, f"{done / 1e6:.1f}/{_megabytes(total)}")
+        else:
+            bar.update(0, _megabytes(done))
+
+    try:
+        path = store.download(info.id, progress=progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print(
+            f"\n{PROG}: interrupted; the partial download is kept in {store.folder(info.id)} "
+            f"and `{PROG} models download {info.id}` resumes it",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        bar.close()
+    print(f"Installed {info.name} ({_megabytes(path.stat().st_size)}) in {store.folder(info.id)}")
+    return 0
+
+
+def _models_import(store, args: argparse.Namespace) -> int:
+    info = store.info(args.model_id)
+    store.import_file(info.id, args.path, allow_unknown=args.allow_unknown)
+    if store.trust(info.id) == "catalogue":
+        how = "it matches the catalogue's checksum"
+    else:
+        how = "it does not match the catalogue; trusted because you gave --allow-unknown"
+    print(f"Imported {info.name} into {store.folder(info.id)} ({how})")
+    return 0
+
+
+def _models_verify(store, args: argparse.Namespace) -> int:
+    if args.model_id:
+        ids = [store.info(args.model_id).id]
+    else:
+        ids = [model_id for model_id in store.catalogue if store.has_files(model_id)]
+    if not ids:
+        print(f"No models installed in {store.root}.")
+        return 0
+    failed = 0
+    for model_id in ids:
+        problems = store.verify(model_id)
+        failed += bool(problems)
+        print(f"{model_id}: " + ("; ".join(problems) if problems else "OK"))
+    return 1 if failed else 0
+
+
+def _models_remove(store, args: argparse.Namespace) -> int:
+    info = store.info(args.model_id)
+    store.remove(info.id)
+    print(f"Removed {info.name} from {store.folder(info.id)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    actions = {
+        "list": _models_list,
+        "download": _models_download,
+        "import": _models_import,
+        "verify": _models_verify,
+        "remove": _models_remove,
+    }
+    return actions[args.models_command](_model_store(args), args)
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -215,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=_positive_int,
             help="refuse images larger than this many pixels (default: 250 million, or INPAINT_STUDIO_MAX_PIXELS)",
         )
+        sub.add_argument("--models-dir", metavar="DIR", help="where learned engines find their models (default: the one in the settings)")
 
     remove = commands.add_parser("remove", help="fill the masked area of one photo", description="Fill the masked area of one photo and write the result in the same format.")
     remove.add_argument("image", help="the photo")
@@ -236,11 +346,35 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=cmd_batch)
 
     engines = commands.add_parser("engines", help="list engines and whether each is ready")
+    engines.add_argument("--models-dir", metavar="DIR", help="model folder (default: the one in the settings)")
     engines.set_defaults(handler=cmd_engines)
+
+    def models_options(sub: argparse.ArgumentParser, default) -> None:
+        sub.add_argument("--models-dir", metavar="DIR", default=default, help="model folder (default: the one in the settings)")
+        sub.add_argument("--mirror", metavar="URL", default=default, help="download from this server instead of the catalogue's host (default: INPAINT_STUDIO_MODEL_MIRROR)")
+
+    models = commands.add_parser("models", help="download, import, check and remove model weights", description="Manage the model files that learned engines need.")
+    models_options(models, None)
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    # The options are accepted after the action too; SUPPRESS keeps them from resetting the ones given before it.
+    models_list = actions.add_parser("list", help="list known models and whether each is installed")
+    models_download = actions.add_parser("download", help="download a model and check it against the catalogue")
+    models_download.add_argument("model_id", metavar="ID", help="model id (see `models list`)")
+    models_import = actions.add_parser("import", help="copy a model file you downloaded yourself into place")
+    models_import.add_argument("model_id", metavar="ID", help="model id (see `models list`)")
+    models_import.add_argument("path", metavar="PATH", help="the file, or a folder that holds it")
+    models_import.add_argument("--allow-unknown", action="store_true", help="install and trust a file whose checksum is not in the catalogue")
+    models_verify = actions.add_parser("verify", help="recompute checksums of installed models (exit 1 on problems)")
+    models_verify.add_argument("model_id", metavar="ID", nargs="?", help="model id (default: every installed model)")
+    models_remove = actions.add_parser("remove", help="delete an installed model")
+    models_remove.add_argument("model_id", metavar="ID", help="model id (see `models list`)")
+    for sub in (models_list, models_download, models_import, models_verify, models_remove):
+        models_options(sub, argparse.SUPPRESS)
+    models.set_defaults(handler=cmd_models)
     return parser
 
 
-COMMANDS = ("remove", "batch", "engines")
+COMMANDS = ("remove", "batch", "engines", "models")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

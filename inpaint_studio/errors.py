@@ -32,3 +32,15 @@ class DeviceError(EngineError):
 
 class JobCancelled(InpaintStudioError):
     """The user cancelled a running job. Not an error to show, but it unwinds like one."""
+
+
+class ModelError(InpaintStudioError):
+    """A model file is missing, damaged, untrusted or could not be installed."""
+
+
+class ModelMissingError(EngineNotReadyError):
+    """An engine's weights are not installed.
+
+    The message names the exact folder and file name to place by hand and the
+    command `inpaint-studio models download ID` that fetches them.
+    """

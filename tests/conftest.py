@@ -11,6 +11,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
+from model_server import model_server  # noqa: F401 - a fixture for every test module
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 EVAL_DIR = SHARED / "eval"
@@ -18,9 +20,12 @@ EVAL_DIR = SHARED / "eval"
 
 @pytest.fixture(autouse=True)
 def private_autosave_folder(tmp_path, monkeypatch) -> Path:
-    """Windows made by tests autosave into the test's own folder, never the user's."""
+    """Tests autosave, read settings and look for models in their own folders, never the user's."""
     folder = tmp_path / "autosave"
     monkeypatch.setattr("inpaint_studio.io.autosave.autosave_dir", lambda: folder)
+    monkeypatch.setattr("inpaint_studio.core.settings.config_dir", lambda: tmp_path / "config")
+    monkeypatch.setattr("inpaint_studio.models.store.default_models_dir", lambda: tmp_path / "user-models")
+    monkeypatch.delenv("INPAINT_STUDIO_MODEL_MIRROR", raising=False)
     return folder
 
 

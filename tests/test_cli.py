@@ -126,12 +126,14 @@ def test_empty_mask_is_a_no_op_with_a_message(png_case, capsys):
     assert not out.exists()
 
 
-def test_engines_lists_every_engine_as_ready(capsys):
+def test_engines_lists_classical_engines_ready_and_learned_ones_waiting_for_weights(capsys):
     assert main(["engines"]) == 0
-    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     for engine_id in ("patchmatch", "telea", "ns"):
-        assert engine_id in out
-    assert "(default)" in out and "not ready" not in out
+        assert " ready" in lines[engine_id] and "not ready" not in lines[engine_id]
+    assert "(default)" in lines["patchmatch"]
+    for engine_id, model in (("lama", "big-lama"), ("migan", "migan")):
+        assert "not ready" in lines[engine_id] and model in lines[engine_id]
 
 
 def test_module_entry_point_and_version():

@@ -52,6 +52,7 @@ class BatchSettings:
     params: Mapping[str, Any] = field(default_factory=dict)
     quality: int | None = None
     max_pixels: int | None = None
+    model_store: Any = None  # a models.ModelStore (plain data, pickles) for learned engines
 
 
 def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings) -> ItemResult:
@@ -84,13 +85,13 @@ def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings) -> ItemR
 _worker_engine: Engine | None = None
 
 
-def _init_worker(engine_id: str, device: str) -> None:
+def _init_worker(settings: BatchSettings) -> None:
     global _worker_engine
     import cv2
 
     # One OpenCV thread per process: the pool already uses every core.
     cv2.setNumThreads(1)
-    _worker_engine = create_engine(engine_id, device)
+    _worker_engine = create_engine(settings.engine_id, settings.device, model_store=settings.model_store)
 
 
 def _worker_run(item: BatchItem, settings: BatchSettings) -> ItemResult:
@@ -100,7 +101,7 @@ def _worker_run(item: BatchItem, settings: BatchSettings) -> ItemResult:
 
 def prepare_engine(settings: BatchSettings) -> Engine:
     """Create the engine and check it can run, before any file is touched."""
-    engine = create_engine(settings.engine_id, settings.device)
+    engine = create_engine(settings.engine_id, settings.device, model_store=settings.model_store)
     reason = engine.readiness()
     if reason:
         raise EngineNotReadyError(reason)
@@ -140,6 +141,8 @@ def run_batch(
             except OSError as error:
                 raise InpaintStudioError(f"Cannot create the output folder '{folder}': {error.strerror}.") from None
 
+    if settings.device != "cpu":
+        workers = 1  # processes would each load the model into the one GPU's memory
     if workers <= 1 or len(todo) <= 1:
         for item in todo:
             if cancel.cancelled:
@@ -170,7 +173,7 @@ def _run_in_pool(
         alone = bool(suspects)
         queue = suspects if alone else pending
         window = 1 if alone else 2 * workers  # a small window keeps memory flat for huge folders
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings.engine_id, settings.device)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,)) as pool:
             in_flight: dict[Future, BatchItem] = {}
             try:
                 while (queue or in_flight) and not cancel.cancelled:

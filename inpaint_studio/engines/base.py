@@ -106,21 +106,35 @@ class EngineInfo:
     # Fast enough to run on every stroke release (well under a second on a typical object).
     interactive: bool = True
     params: tuple[Param, ...] = field(default_factory=tuple)
+    # Ids of the model files (in the model store) the engine needs before it can run.
+    models: tuple[str, ...] = ()
 
 
 class Engine(ABC):
     """Base class of all engines. Subclasses set `info` and implement `inpaint`."""
 
     info: ClassVar[EngineInfo]
+    # A remark for the user about the last job, e.g. that it fell back to the CPU.
+    # The worker clears it before a job and reports it with the result.
+    notice: str | None = None
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", model_store: Any = None) -> None:
         if device not in self.info.devices:
             raise EngineError(f"{self.info.name} cannot run on '{device}'.")
         self.device = device
+        # Where the engine's model files live (inpaint_studio.models); engines
+        # without `info.models` ignore it.
+        self.model_store = model_store
 
     def readiness(self) -> str | None:
         """None when the engine can run now, else a sentence saying what is missing."""
-        return None
+        store = self.model_store
+        missing = [m for m in self.info.models if store is None or not store.is_installed(m)]
+        if not missing:
+            return None
+        names = ", ".join(f"'{m}'" for m in missing)
+        plural = "s" if len(missing) > 1 else ""
+        return f"{self.info.name} needs the model{plural} {names}, which {'are' if plural else 'is'} not installed."
 
     def resolve_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults overlaid with `params`, each validated; unknown names are refused."""

@@ -8,6 +8,7 @@ package metadata to discover plugins from. Engine modules keep heavy imports
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from inpaint_studio.engines.base import Engine
 from inpaint_studio.errors import EngineError
@@ -18,6 +19,8 @@ _BUILTIN: dict[str, str] = {
     "patchmatch": "inpaint_studio.engines.patchmatch:PatchMatchEngine",
     "telea": "inpaint_studio.engines.opencv_engines:TeleaEngine",
     "ns": "inpaint_studio.engines.opencv_engines:NavierStokesEngine",
+    "lama": "inpaint_studio.engines.lama:LamaEngine",
+    "migan": "inpaint_studio.engines.migan:MiganEngine",
 }
 _extra: dict[str, type[Engine]] = {}
 
@@ -44,5 +47,10 @@ def engine_class(engine_id: str) -> type[Engine]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def create_engine(engine_id: str, device: str = "cpu") -> Engine:
-    return engine_class(engine_id)(device)
+def create_engine(engine_id: str, device: str = "cpu", model_store: Any = None) -> Engine:
+    """A new engine on `device`; engines that need model files find them in `model_store`."""
+    cls = engine_class(engine_id)
+    if cls.info.models:
+        return cls(device, model_store=model_store)
+    # Engines without models may predate the model_store argument (test engines).
+    return cls(device)

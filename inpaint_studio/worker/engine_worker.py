@@ -63,6 +63,8 @@ class JobFinished:
     job_id: int
     patches: list[Patch]
     seconds: float
+    # Something the user should know about the result, e.g. a fall back to the CPU.
+    notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,9 @@ WorkerMessage = Union[JobStarted, JobProgress, JobFinished, JobFailed, JobCancel
 class EngineWorker:
     """Runs fill jobs on one background thread; see the module docstring."""
 
-    def __init__(self, on_message: Callable[[WorkerMessage], None]) -> None:
+    def __init__(self, on_message: Callable[[WorkerMessage], None], model_store: Any = None) -> None:
         self._on_message = on_message
+        self._model_store = model_store  # where learned engines find their model files
         self._lock = threading.Condition()
         self._queued: tuple[int, FillRequest] | None = None
         self._running: tuple[int, CancelToken] | None = None
@@ -168,7 +171,7 @@ class EngineWorker:
             if engine is not None:
                 engine.unload()  # free the old model before loading the next
                 self._engine = None
-            self._engine = create_engine(request.engine_id, request.device)
+            self._engine = create_engine(request.engine_id, request.device, model_store=self._model_store)
         return self._engine
 
     def _run(self, job_id: int, request: FillRequest, token: CancelToken) -> None:
@@ -177,6 +180,7 @@ class EngineWorker:
         started = time.perf_counter()
         try:
             engine = self._engine_for(request)
+            engine.notice = None
             patches = inpaint_patches(
                 engine,
                 request.image,
@@ -195,4 +199,4 @@ class EngineWorker:
         except Exception as error:  # noqa: BLE001 - a bug in an engine must not kill the worker
             send(JobFailed(job_id, f"The engine stopped with an unexpected error: {type(error).__name__}: {error}"))
         else:
-            send(JobFinished(job_id, patches, time.perf_counter() - started))
+            send(JobFinished(job_id, patches, time.perf_counter() - started, notice=engine.notice))

@@ -1,0 +1,102 @@
+"""Which model files the application knows: where to fetch them and how to check them.
+
+The catalogue is data, not discovery: every entry carries its URL and the
+checksum published with it, so a file can be verified before anything loads it.
+Sizes are recorded only where known; a wrong size would refuse a good file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from inpaint_studio.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a model, as published."""
+
+    name: str  # file name on disk, e.g. "big-lama.pt"
+    url: str  # full https URL
+    size: int | None  # bytes, None if unknown
+    md5: str | None = None
+    sha256: str | None = None
+
+    @property
+    def has_checksum(self) -> bool:
+        return bool(self.md5 or self.sha256)
+
+    def mismatch(self, size: int, md5: str, sha256: str) -> str | None:
+        """None when a file with these measurements is this one, else what differs."""
+        if self.size is not None and size != self.size:
+            return f"it has {size} bytes, the catalogue says {self.size}"
+        if self.md5 and md5.lower() != self.md5.lower():
+            return f"its MD5 is {md5}, the catalogue says {self.md5}"
+        if self.sha256 and sha256.lower() != self.sha256.lower():
+            return f"its SHA-256 is {sha256}, the catalogue says {self.sha256}"
+        return None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model an engine can use: one or more files installed together in one folder."""
+
+    id: str  # "big-lama", "migan"
+    name: str  # display name
+    engine: str  # engine id that uses it ("lama", "migan")
+    licence: str
+    description: str
+    files: tuple[ModelFile, ...]
+    format: str  # "torchscript" | "state_dict" | "safetensors" | "config"
+
+
+# Moebius entries (UNet variants and the PixelHacker VAE) come with the Moebius engine.
+CATALOGUE: dict[str, ModelInfo] = {
+    "big-lama": ModelInfo(
+        id="big-lama",
+        name="Big LaMa",
+        engine="lama",
+        licence="Apache-2.0",
+        description="LaMa (FFC ResNet, about 51M parameters) as TorchScript, packaged for IOPaint.",
+        files=(
+            ModelFile(
+                name="big-lama.pt",
+                url="https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
+                size=None,
+                md5="e3aa4aaa15225a33ec84f9f4bc47e500",
+            ),
+        ),
+        format="torchscript",
+    ),
+    "migan": ModelInfo(
+        id="migan",
+        name="MI-GAN",
+        engine="migan",
+        licence="MIT",
+        description="MI-GAN (Picsart, about 5.9M parameters, 512x512) as TorchScript, packaged for IOPaint.",
+        files=(
+            ModelFile(
+                name="migan_traced.pt",
+                url="https://github.com/Sanster/models/releases/download/migan/migan_traced.pt",
+                size=None,
+                md5="76eb3b1a71c400ee3290524f7a11b89c",
+            ),
+        ),
+        format="torchscript",
+    ),
+}
+
+
+def lookup(catalogue: Mapping[str, ModelInfo], model_id: str) -> ModelInfo:
+    """The entry for `model_id` in `catalogue`, or a ModelError naming the known ids."""
+    try:
+        return catalogue[model_id]
+    except KeyError:
+        known = ", ".join(sorted(catalogue)) or "none"
+        raise ModelError(f"Unknown model '{model_id}'. Known models: {known}.") from None
+
+
+def model_info(model_id: str) -> ModelInfo:
+    """The built-in catalogue entry for `model_id`, or a ModelError naming the known ids."""
+    return lookup(CATALOGUE, model_id)

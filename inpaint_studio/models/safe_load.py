@@ -1,0 +1,87 @@
+"""Loading model files without letting them run code.
+
+A `.bin`/`.pt` state dict is a pickle, and unpickling can call any function the
+file names. `load_state_dict` therefore reads safetensors files (plain tensors by
+design) or uses torch's weights-only unpickler, which refuses anything but
+tensors and plain containers. TorchScript archives are programs; `load_torchscript`
+loads one only when the caller says the file is trusted (see ModelStore.is_trusted).
+torch is imported here, inside the functions, so the rest of the app starts fast.
+"""
+
+from __future__ import annotations
+
+
+import pickle
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inpaint_studio.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def load_state_dict(path: Path | str) -> dict[str, "torch.Tensor"]:
+    """Tensors by name from a `.safetensors` file or a weights-only PyTorch file, on the CPU.
+
+    Raises ModelError naming the file when it is missing, damaged, not a
+    mapping of names, or holds objects other than tensors (which would run code).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"The model file {path} does not exist.")
+    if path.suffix.lower() == ".safetensors":
+        state = _load_safetensors(path)
+    else:
+        state = _load_weights_only(path)
+    if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
+        raise ModelError(f"The model file {path} does not hold a state dict (a mapping of parameter names to tensors).")
+    return state
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelError(f"Loading {path} needs the 'safetensors' package; install it with pip.") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+        raise ModelError(f"The model file {path} is damaged or not a safetensors file ({error}).") from None
+
+
+def _load_weights_only(path: Path) -> Any:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelError(
+            f"Refused to load the model file {path}: it is damaged or holds objects other than tensors, "
+            "which could run code on this computer. Use a safetensors or weights-only file."
+        ) from None
+    except Exception as error:  # noqa: BLE001 - torch reports damage as RuntimeError, EOFError, ValueError...
+        raise ModelError(f"The model file {path} is damaged or not a PyTorch file ({error}).") from None
+
+
+def load_torchscript(path: Path | str, *, trusted: bool, map_location: str = "cpu") -> Any:
+    """A TorchScript module in eval mode, or ModelError if the file is untrusted, missing or damaged."""
+    path = Path(path)
+    if not trusted:
+        raise ModelError(
+            f"Refused to load the model file {path}: its checksum does not match the catalogue; "
+            "import it explicitly to use it (`inpaint-studio models import ID FILE --allow-unknown`)."
+        )
+    if not path.is_file():
+        raise ModelError(f"The model file {path} does not exist.")
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript; LaMa and MI-GAN are distributed as TorchScript.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location=map_location)
+    except Exception as error:  # noqa: BLE001 - torch reports damage as RuntimeError and others
+        raise ModelError(f"The model file {path} is damaged or not a TorchScript file ({error}).") from None
+    return module.eval()

@@ -1,0 +1,445 @@
+"""The folder of installed model files: what is there, whether it can be trusted, and changes to it.
+
+Each model lives in `<root>/<model id>/` under its catalogue file names, so a
+user can also put a file there by hand. A small `manifest.json` beside the files
+remembers what each file measured (size, modification time, checksums) and why
+it is trusted: its checksums matched the catalogue, or the user imported it
+knowingly. A file that changed since it was recorded is measured again. Only a
+trusted file may be loaded as TorchScript, which can run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from inpaint_studio.errors import ModelError, ModelMissingError
+from inpaint_studio.io.atomic import atomic_write
+from inpaint_studio.models.catalogue import CATALOGUE, ModelFile, ModelInfo, lookup
+from inpaint_studio.models.download import (
+    DEFAULT_TIMEOUT,
+    Digests,
+    DownloadProgress,
+    by_hand,
+    copy_with_digests,
+    download_file,
+    file_digests,
+    part_path,
+)
+
+if TYPE_CHECKING:  # the engines package imports this one; avoid a cycle at run time
+    from inpaint_studio.engines.base import CancelToken
+
+DEFAULT_MIRROR_ENV = "INPAINT_STUDIO_MODEL_MIRROR"
+MANIFEST_NAME = "manifest.json"
+
+# Why a recorded file is trusted. "none": measured, but it matched nothing.
+TRUST_CATALOGUE = "catalogue"
+TRUST_USER = "user"
+TRUST_NONE = "none"
+
+
+def default_models_dir() -> Path:
+    """Where models go unless the user chose a folder."""
+    return Path(platformdirs.user_data_dir("inpaint-studio", appauthor=False)) / "models"
+
+
+def mirrored_url(url: str, mirror: str | None) -> str:
+    """`url` with its scheme and host replaced by `mirror` (which may carry a path prefix)."""
+    if not mirror:
+        return url
+    base = urlsplit(mirror)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ModelError(f"The model mirror '{mirror}' is not an http(s) address such as https://mirror.example.com.")
+    parts = urlsplit(url)
+    return mirror.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One catalogue entry and how it stands on disk."""
+
+    info: ModelInfo
+    installed: bool
+    trusted: bool
+    bytes_on_disk: int
+
+
+class ModelStore:
+    """Installed models under one root folder; `catalogue` says which models exist."""
+
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        mirror: str | None = None,
+        catalogue: Mapping[str, ModelInfo] = CATALOGUE,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.root = Path(root).expanduser() if root else default_models_dir()
+        if mirror is None:
+            mirror = os.environ.get(DEFAULT_MIRROR_ENV) or None
+        self.mirror = mirror
+        self.catalogue = catalogue
+        self.timeout = timeout
+
+    # -- where things are ---------------------------------------------------------------
+
+    def info(self, model_id: str) -> ModelInfo:
+        """The catalogue entry, or a ModelError naming the known ids."""
+        return lookup(self.catalogue, model_id)
+
+    def folder(self, model_id: str) -> Path:
+        return self.root / self.info(model_id).id
+
+    def file_path(self, model_id: str, name: str | None = None) -> Path:
+        """Where the file `name` (default: the model's first file) lives when installed."""
+        return self.folder(model_id) / self._file(model_id, name).name
+
+    def url_for(self, model_id: str, name: str | None = None) -> str:
+        """The address a file is downloaded from: the catalogue's, or the mirror's copy of it."""
+        return mirrored_url(self._file(model_id, name).url, self.mirror)
+
+    # -- state ----------------------------------------------------------------------------
+
+    def is_installed(self, model_id: str) -> bool:
+        """Every file is present, with the catalogue's or the recorded size where one is known."""
+        records = self._records(model_id)
+        for file in self.info(model_id).files:
+            st = _stat(self.folder(model_id) / file.name)
+            if st is None or st.st_size == 0:
+                return False
+            sizes = {file.size, records.get(file.name, {}).get("size")} - {None}
+            if sizes and st.st_size not in sizes:
+                return False
+        return True
+
+    def is_trusted(self, model_id: str) -> bool:
+        """Installed, and each file matched the catalogue's checksums or was imported knowingly.
+
+        A file not seen before in its current state (placed by hand, or changed) is
+        measured now, which reads it once; the result is remembered.
+        """
+        return self.trust(model_id) is not None
+
+    def trust(self, model_id: str) -> str | None:
+        """Why the installed model is trusted: "catalogue" (every file matched it), "user"
+        (some file was imported with allow_unknown), or None (not installed, or not trusted)."""
+        if not self.is_installed(model_id):
+            return None
+        records = self._records(model_id)
+        before = json.dumps(records, sort_keys=True)
+        reasons = {self._trust(model_id, file, records) for file in self.info(model_id).files}
+        if json.dumps(records, sort_keys=True) != before:
+            try:
+                self._save_records(model_id, records)
+            except ModelError:
+                pass  # a read-only folder: measure again next time
+        if TRUST_NONE in reasons:
+            return None
+        return TRUST_USER if TRUST_USER in reasons else TRUST_CATALOGUE
+
+    def has_files(self, model_id: str) -> bool:
+        """Any of the model's files, or an unfinished download of one, is in its folder."""
+        return any(path.exists() for path in self._own_paths(model_id))
+
+    def require(self, model_id: str) -> Path:
+        """The path of the model's first file, or ModelMissingError saying how to install it."""
+        if self.is_installed(model_id):
+            return self.file_path(model_id)
+        info = self.info(model_id)
+        folder = self.folder(model_id)
+        if len(info.files) == 1:
+            by_hand_text = by_hand(self._shown_url(info.files[0]), folder / info.files[0].name)
+        else:
+            listing = ", ".join(f"{file.name} from {self._shown_url(file)}" for file in info.files)
+            by_hand_text = f"To install it by hand, download {listing} into the folder {folder}."
+        raise ModelMissingError(
+            f"The {info.name} model is not installed. Run `inpaint-studio models download {model_id}`. {by_hand_text}"
+        )
+
+    def statuses(self) -> list[ModelStatus]:
+        result = []
+        for model_id, info in self.catalogue.items():
+            installed = self.is_installed(model_id)
+            trusted = installed and self.is_trusted(model_id)
+            result.append(ModelStatus(info, installed, trusted, _bytes_in(self.folder(model_id))))
+        return result
+
+    # -- changes --------------------------------------------------------------------------
+
+    def download(
+        self,
+        model_id: str,
+        progress: DownloadProgress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Path:
+        """Download the model's files that are not already installed as published; return the first.
+
+        progress(bytes done, total or None) counts over all of the model's files.
+        An interrupted or cancelled download keeps `<name>.part` and resumes from it.
+        """
+        info = self.info(model_id)
+        folder = self._make_folder(model_id)
+        records = self._records(model_id)
+        sizes = [file.size for file in info.files]
+        known_total = sum(sizes) if None not in sizes else None
+        finished = 0
+        for file in info.files:
+            target = folder / file.name
+            if target.is_file() and self._trust(model_id, file, records) == TRUST_CATALOGUE:
+                finished += target.stat().st_size
+                continue
+
+            def report(done: int, total: int | None, before: int = finished) -> None:
+                if progress is not None:
+                    progress(before + done, total if len(info.files) == 1 else known_total)
+
+            try:
+                digests = download_file(file, self.url_for(model_id, file.name), target, report, cancel, self.timeout)
+            except BaseException:
+                _remove_if_empty(folder)  # a failed first download leaves no trace
+                raise
+            finished += digests.size
+            trust = TRUST_CATALOGUE if file.has_checksum else TRUST_NONE
+            records[file.name] = _record(digests, target, trust)
+            self._save_records(model_id, records)
+        return self.file_path(model_id)
+
+    def import_file(self, model_id: str, source: Path | str, allow_unknown: bool = False) -> Path:
+        """Copy a file (or the model's files from a folder) into place; return the first file's path.
+
+        The copy is checked against the catalogue. A file that does not match is
+        refused unless `allow_unknown`, which installs it as trusted by the user.
+        """
+        info = self.info(model_id)
+        source = Path(source).expanduser()
+        pairs = self._import_sources(info, source)
+        folder = self._make_folder(model_id)
+        records = self._records(model_id)
+        for file, path in pairs:
+            target = folder / file.name
+            measured: list[tuple[Digests, str | None]] = []
+
+            def write(out, file: ModelFile = file, path: Path = path) -> None:
+                with open(path, "rb") as src:
+                    digests = copy_with_digests(src, out)
+                if file.has_checksum:
+                    problem = file.mismatch(digests.size, digests.md5, digests.sha256)
+                else:
+                    problem = "the catalogue has no checksum to check it against"
+                if problem and not allow_unknown:
+                    raise ModelError(
+                        f"'{path}' is not the published {info.name} file {file.name}: {problem}. "
+                        f"If you trust it anyway, run `inpaint-studio models import {model_id} FILE --allow-unknown`."
+                    )
+                measured.append((digests, problem))
+
+            try:
+                atomic_write(target, write)
+            except OSError as error:
+                _remove_if_empty(folder)
+                raise ModelError(f"Could not copy '{path}' to {target}: {error.strerror or error}.") from None
+            except ModelError:
+                _remove_if_empty(folder)  # a refused first import leaves no trace
+                raise
+            digests, problem = measured[0]
+            records[file.name] = _record(digests, target, TRUST_USER if problem else TRUST_CATALOGUE)
+        self._save_records(model_id, records)
+        return self.file_path(model_id)
+
+    def verify(self, model_id: str) -> list[str]:
+        """Problems with the installed files (an empty list means none); reads every file."""
+        info = self.info(model_id)
+        folder = self.folder(model_id)
+        records = self._records(model_id)
+        problems = []
+        for file in info.files:
+            path = folder / file.name
+            if not path.is_file():
+                problems.append(f"{file.name} is missing from {folder}")
+                continue
+            digests = file_digests(path)
+            recorded = records.get(file.name, {})
+            as_imported = recorded.get("trust") == TRUST_USER and (
+                recorded.get("size"),
+                recorded.get("md5"),
+                recorded.get("sha256"),
+            ) == (digests.size, digests.md5, digests.sha256)
+            if as_imported:
+                problem, trust = None, TRUST_USER
+            elif file.has_checksum:
+                problem = file.mismatch(digests.size, digests.md5, digests.sha256)
+                if problem and recorded.get("trust") == TRUST_USER:
+                    problem = "it changed since it was imported"
+                trust = TRUST_NONE if problem else TRUST_CATALOGUE
+            else:
+                problem = "the catalogue has no checksum to check it against (import it with --allow-unknown to trust it)"
+                trust = TRUST_NONE
+            if problem:
+                problems.append(f"{file.name}: {problem}")
+            records[file.name] = _record(digests, path, trust)
+        if folder.is_dir():
+            try:
+                self._save_records(model_id, records)
+            except ModelError:
+                pass  # the report is what was asked for
+        return problems
+
+    def remove(self, model_id: str) -> None:
+        """Delete the model's files, unfinished downloads and manifest, then its folder if empty."""
+        info = self.info(model_id)
+        folder = self.folder(model_id)
+        if not self.has_files(model_id) and not (folder / MANIFEST_NAME).exists():
+            raise ModelError(f"{info.name} is not installed in {folder}; there is nothing to remove.")
+        paths = [*self._own_paths(model_id), folder / MANIFEST_NAME]
+        for name in [*(file.name for file in info.files), MANIFEST_NAME]:
+            paths += folder.glob(f".{name}.*.tmp")  # left by an interrupted import (io.atomic)
+        for path in paths:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise ModelError(f"Could not remove {path}: {error.strerror or error}.") from None
+        _remove_if_empty(folder)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _file(self, model_id: str, name: str | None) -> ModelFile:
+        info = self.info(model_id)
+        if name is None:
+            return info.files[0]
+        for file in info.files:
+            if file.name == name:
+                return file
+        raise ModelError(f"{info.name} has no file named '{name}' (its files: {', '.join(f.name for f in info.files)}).")
+
+    def _shown_url(self, file: ModelFile) -> str:
+        """The download address for messages; a broken mirror setting shows the catalogue's."""
+        try:
+            return mirrored_url(file.url, self.mirror)
+        except ModelError:
+            return file.url
+
+    def _own_paths(self, model_id: str) -> list[Path]:
+        folder = self.folder(model_id)
+        targets = [folder / file.name for file in self.info(model_id).files]
+        return targets + [part_path(target) for target in targets]
+
+    def _make_folder(self, model_id: str) -> Path:
+        folder = self.folder(model_id)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ModelError(f"Could not create the model folder {folder}: {error.strerror or error}.") from None
+        return folder
+
+    def _trust(self, model_id: str, file: ModelFile, records: dict[str, dict[str, Any]]) -> str:
+        """Why the installed `file` is trusted; measures it (updating `records`) if it is new or changed.
+
+        Recorded checksums are compared with the catalogue each time, so a catalogue
+        that changes (a new release of the app) is not answered by an old verdict.
+        """
+        path = self.folder(model_id) / file.name
+        st = _stat(path)
+        if st is None:
+            return TRUST_NONE
+        recorded = records.get(file.name) or {}
+        fresh = (
+            recorded.get("size") == st.st_size
+            and recorded.get("mtime_ns") == st.st_mtime_ns
+            and isinstance(recorded.get("md5"), str)
+            and isinstance(recorded.get("sha256"), str)
+        )
+        if fresh and recorded.get("trust") == TRUST_USER:
+            return TRUST_USER
+        if not file.has_checksum:
+            return TRUST_NONE
+        if fresh:
+            digests = Digests(recorded["size"], recorded["md5"], recorded["sha256"])
+        else:
+            digests = file_digests(path)
+        trust = TRUST_NONE if file.mismatch(digests.size, digests.md5, digests.sha256) else TRUST_CATALOGUE
+        if not fresh or recorded.get("trust") != trust:
+            records[file.name] = _record(digests, path, trust)
+        return trust
+
+    def _records(self, model_id: str) -> dict[str, dict[str, Any]]:
+        """The manifest's entries by file name; a missing or damaged manifest records nothing."""
+        try:
+            data = json.loads((self.folder(model_id) / MANIFEST_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        files = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(files, dict):
+            return {}
+        return {name: entry for name, entry in files.items() if isinstance(entry, dict)}
+
+    def _save_records(self, model_id: str, records: dict[str, dict[str, Any]]) -> None:
+        path = self.folder(model_id) / MANIFEST_NAME
+        data = json.dumps({"model": model_id, "files": records}, indent=2, sort_keys=True).encode("utf-8")
+        try:
+            atomic_write(path, lambda out: out.write(data))
+        except OSError as error:
+            raise ModelError(f"Could not write {path}: {error.strerror or error}.") from None
+
+    def _import_sources(self, info: ModelInfo, source: Path) -> list[tuple[ModelFile, Path]]:
+        """Which source file becomes which of the model's files."""
+        if source.is_dir():
+            pairs = []
+            for file in info.files:
+                direct = source / file.name
+                found = [direct] if direct.is_file() else sorted(p for p in source.rglob(file.name) if p.is_file())
+                if not found:
+                    raise ModelError(f"There is no file named {file.name} in '{source}' or its subfolders.")
+                pairs.append((file, found[0]))
+            return pairs
+        if not source.is_file():
+            raise ModelError(f"'{source}' does not exist.")
+        if len(info.files) == 1:
+            return [(info.files[0], source)]  # any name: browsers rename duplicates ("big-lama (1).pt")
+        for file in info.files:
+            if file.name == source.name:
+                return [(file, source)]
+        names = ", ".join(file.name for file in info.files)
+        raise ModelError(f"{info.name} has several files ({names}); import the folder that holds them.")
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """The path's status if it is a regular file, else None."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (or already gone): leave it
+
+
+def _record(digests: Digests, path: Path, trust: str) -> dict[str, Any]:
+    """A manifest entry; the modification time tells later whether the file changed."""
+    return {
+        "size": digests.size,
+        "mtime_ns": path.stat().st_mtime_ns,
+        "md5": digests.md5,
+        "sha256": digests.sha256,
+        "trust": trust,
+    }
+
+
+def _bytes_in(folder: Path) -> int:
+    """Bytes in the files directly inside `folder` (0 if it does not exist)."""
+    try:
+        return sum(st.st_size for st in (_stat(p) for p in folder.iterdir()) if st is not None)
+    except OSError:
+        return 0
