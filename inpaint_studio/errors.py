@@ -38,6 +38,14 @@ class ModelError(InpaintStudioError):
     """A model file is missing, damaged, untrusted or could not be installed."""
 
 
+class UnknownModelFileError(ModelError):
+    """A file offered for import does not match the catalogue's checksum."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem  # what differs, e.g. "its MD5 is ..., expected ..."
+
+
 class ModelMissingError(EngineNotReadyError):
     """An engine's weights are not installed.
 

@@ -125,3 +125,17 @@ def test_messages_come_from_the_worker_thread_not_the_caller(worker):
     finally:
         other.shutdown()
     assert threads == {"engine-worker"}
+
+
+def test_release_engine_unloads_it_once_idle_and_the_next_job_makes_a_new_one(worker, monkeypatch):
+    unloaded = []
+    monkeypatch.setattr(FakeEngine, "unload", lambda self: unloaded.append(self))
+    _until(worker, JobFinished, worker.submit(_request()))
+    first = worker._engine
+    worker.release_engine()
+    deadline = time.monotonic() + 5
+    while not unloaded and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert unloaded == [first] and worker._engine is None
+    _until(worker, JobFinished, worker.submit(_request()))
+    assert worker._engine is not None and worker._engine is not first

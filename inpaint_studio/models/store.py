@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from inpaint_studio.errors import ModelError, ModelMissingError
+from inpaint_studio.errors import ModelError, ModelMissingError, UnknownModelFileError
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.models.catalogue import CATALOGUE, ModelFile, ModelInfo, lookup
 from inpaint_studio.models.download import (
@@ -235,9 +235,10 @@ class ModelStore:
                 else:
                     problem = "the catalogue has no checksum to check it against"
                 if problem and not allow_unknown:
-                    raise ModelError(
+                    raise UnknownModelFileError(
                         f"'{path}' is not the published {info.name} file {file.name}: {problem}. "
-                        f"If you trust it anyway, run `inpaint-studio models import {model_id} FILE --allow-unknown`."
+                        f"If you trust it anyway, run `inpaint-studio models import {model_id} FILE --allow-unknown`.",
+                        problem,
                     )
                 measured.append((digests, problem))
 

@@ -32,15 +32,17 @@ from inpaint_studio.core.document import Document
 from inpaint_studio.core.mask_edit import apply_operation
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.settings import Settings
-from inpaint_studio.engines.registry import engine_class, engine_ids
+from inpaint_studio.engines.registry import DEFAULT_ENGINE, engine_class, engine_ids
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io import default_output_path, load_image, save_image
 from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
+from inpaint_studio.models import ModelStore
 from inpaint_studio.ui.autosave_controller import AutosaveController
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
+from inpaint_studio.ui.models_dialog import ModelsDialog, download_model
 from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.worker_bridge import WorkerBridge
 from inpaint_studio.worker import FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress, JobStarted
@@ -88,7 +90,8 @@ class MainWindow(QMainWindow):
         self.autosave = AutosaveController(self, self.settings.autosave_minutes, autosave_folder)
         self.autosave.failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
-        self.bridge = WorkerBridge(self)
+        self.model_store = self._make_model_store()
+        self.bridge = WorkerBridge(self, model_store=self.model_store)
         self.bridge.message.connect(self._worker_message)
 
         self.layers_panel = LayersPanel(self)
@@ -131,6 +134,7 @@ class MainWindow(QMainWindow):
         self.redo_action = self._action("&Redo", self.redo, QKeySequence("Ctrl+Shift+Z"))
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.run_action = self._action("&Remove masked area", self.run_fill)
+        self.models_action = self._action("&Models…", self.show_models)
         self.cancel_action = self._action("&Cancel", self.cancel_job)
         self.auto_run_action = self._action("Run &automatically on release", self._toggle_auto_run, checkable=True)
         self.auto_run_action.setChecked(self.settings.auto_run)
@@ -185,6 +189,8 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.layers_panel.toggleViewAction(), self.history_panel.toggleViewAction()])
         run_menu = menu.addMenu("&Run")
         run_menu.addActions([self.run_action, self.cancel_action, self.auto_run_action])
+        run_menu.addSeparator()
+        run_menu.addAction(self.models_action)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.about_action)
         self._rebuild_recent_menu()
@@ -230,7 +236,10 @@ class MainWindow(QMainWindow):
         self.engine_combo = QComboBox()
         for engine_id in engine_ids():
             self.engine_combo.addItem(engine_class(engine_id).info.name, engine_id)
-        self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(self.settings.engine), 0))
+        self._label_engines()
+        start = self.settings.engine if self._models_missing(self.settings.engine) == [] else DEFAULT_ENGINE
+        self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(start), 0))
+        self._active_engine = self.current_engine  # the engine in use; kept if a switch is refused
         self.engine_combo.currentIndexChanged.connect(self._engine_changed)
         run.addWidget(self.engine_combo)
         run.addWidget(QLabel(" Device "))
@@ -470,7 +479,8 @@ class MainWindow(QMainWindow):
             if isinstance(message, JobFinished):
                 info = engine_class(request.engine_id).info
                 self.document.add_fill(message.patches, request.mask, info.name, fill_provenance(info, request))
-                self.statusBar().showMessage(f"{info.name}: filled in {message.seconds:.2f} s", 4000)
+                note = f" {message.notice}" if message.notice else ""
+                self.statusBar().showMessage(f"{info.name}: filled in {message.seconds:.2f} s.{note}", 8000 if note else 4000)
             elif isinstance(message, JobFailed):
                 self._rerun_wanted = False
                 self.show_error("The fill failed", message.message)
@@ -499,10 +509,63 @@ class MainWindow(QMainWindow):
         self.engine_combo.setCurrentIndex(index)
 
     def _engine_changed(self) -> None:
-        self.settings.engine = self.current_engine
+        wanted = self.current_engine
+        if wanted == self._active_engine:
+            return
+        if not self._ensure_models(wanted):
+            self.engine_combo.blockSignals(True)
+            self.engine_combo.setCurrentIndex(self.engine_combo.findData(self._active_engine))
+            self.engine_combo.blockSignals(False)
+            return
+        self._active_engine = wanted
+        self.bridge.worker.release_engine()  # free the previous engine's model now, not at the next run
+        self.settings.engine = wanted
         self.engine_params = {}
         self._fill_devices()
         self._refresh()
+
+    # ------------------------------------------------------------ models
+
+    def _make_model_store(self) -> ModelStore:
+        return ModelStore(self.settings.models_dir or None, mirror=self.settings.model_mirror or None)
+
+    def _models_missing(self, engine_id: str) -> list[str]:
+        return [m for m in engine_class(engine_id).info.models if not self.model_store.is_installed(m)]
+
+    def _label_engines(self) -> None:
+        """Engine names in the list, marked where their model still has to be downloaded."""
+        for index in range(self.engine_combo.count()):
+            engine_id = self.engine_combo.itemData(index)
+            name = engine_class(engine_id).info.name
+            self.engine_combo.setItemText(index, f"{name} (download needed)" if self._models_missing(engine_id) else name)
+
+    def _ensure_models(self, engine_id: str) -> bool:
+        """True when the engine's models are installed, after offering to download them if not."""
+        missing = self._models_missing(engine_id)
+        if not missing:
+            return True
+        info = engine_class(engine_id).info
+        names = ", ".join(self.model_store.info(m).name for m in missing)
+        answer = QMessageBox.question(
+            self,
+            "Model needed",
+            f"{info.name} needs its model ({names}), which is not installed yet. Download it now?\n\n"
+            f"It is saved in {self.model_store.root}. A file you already have can be imported in Run > Models.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes,
+        )
+        if answer == QMessageBox.StandardButton.Yes and all(download_model(self, self.model_store, m) for m in missing):
+            self._label_engines()
+            return True
+        kept = engine_class(self._active_engine).info.name
+        self.statusBar().showMessage(
+            f"{info.name} cannot run without its model; still using {kept}. Run > Models… downloads or imports it.", 10000
+        )
+        return False
+
+    def show_models(self) -> None:
+        ModelsDialog(self.model_store, self).exec()
+        self._label_engines()
 
     def _fill_devices(self) -> None:
         devices = engine_class(self.current_engine).info.devices
@@ -517,7 +580,9 @@ class MainWindow(QMainWindow):
         for device in devices:
             self.device_combo.addItem(labels.get(device, device), device)
         preferred = self.device_combo.findData(self.settings.device)
-        self.device_combo.setCurrentIndex(preferred if preferred >= 0 else 0)
+        if preferred < 0:  # "auto" (or a device this engine lacks): CUDA, then MPS, then CPU
+            preferred = next((i for d in ("cuda", "mps") if (i := self.device_combo.findData(d)) >= 0), 0)
+        self.device_combo.setCurrentIndex(preferred)
         self.device_combo.blockSignals(False)
 
     def _device_changed(self) -> None:
@@ -649,6 +714,9 @@ class MainWindow(QMainWindow):
     def apply_preferences(self, dialog: PreferencesDialog) -> None:
         dialog.apply()
         self.autosave.set_interval(self.settings.autosave_minutes)
+        self.model_store = self._make_model_store()
+        self.bridge.worker.release_engine(self.model_store)
+        self._label_engines()
         if self.document is not None:
             self.document.history.budget_bytes = self.settings.history_budget_bytes
 

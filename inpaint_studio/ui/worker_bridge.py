@@ -15,9 +15,9 @@ from inpaint_studio.worker import EngineWorker, FillRequest
 class WorkerBridge(QObject):
     message = Signal(object)  # a WorkerMessage, delivered on the GUI thread
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, model_store=None) -> None:
         super().__init__(parent)
-        self.worker = EngineWorker(self.message.emit)
+        self.worker = EngineWorker(self.message.emit, model_store=model_store)
 
     def submit(self, request: FillRequest) -> int:
         return self.worker.submit(request)

@@ -99,6 +99,7 @@ class EngineWorker:
         self._running: tuple[int, CancelToken] | None = None
         self._next_id = 1
         self._stopping = False
+        self._release_wanted = False
         self._engine: Engine | None = None
         self._thread = threading.Thread(target=self._loop, name="engine-worker", daemon=True)
         self._thread.start()
@@ -130,6 +131,18 @@ class EngineWorker:
         if dropped is not None:
             self._on_message(JobCancelledMessage(dropped))
 
+    def release_engine(self, model_store: Any = None) -> None:
+        """Unload the engine (its model's memory) as soon as no job uses it.
+
+        Called when the user switches engine or model folder; with `model_store`,
+        later engines find their models there.
+        """
+        with self._lock:
+            if model_store is not None:
+                self._model_store = model_store
+            self._release_wanted = True
+            self._lock.notify()
+
     @property
     def busy(self) -> bool:
         with self._lock:
@@ -148,19 +161,27 @@ class EngineWorker:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                while self._queued is None and not self._stopping:
+                while self._queued is None and not self._stopping and not self._release_wanted:
                     self._lock.wait()
                 if self._stopping:
                     break
-                job_id, request = self._queued
-                self._queued = None
-                token = CancelToken()
-                self._running = (job_id, token)
+                release, self._release_wanted = self._release_wanted, False
+                job, self._queued = self._queued, None
+                if job is not None:
+                    token = CancelToken()
+                    self._running = (job[0], token)
+            if release:
+                self._unload_engine()
+            if job is None:
+                continue
             try:
-                self._run(job_id, request, token)
+                self._run(job[0], job[1], token)
             finally:
                 with self._lock:
                     self._running = None
+        self._unload_engine()
+
+    def _unload_engine(self) -> None:
         if self._engine is not None:
             self._engine.unload()
             self._engine = None
@@ -168,9 +189,7 @@ class EngineWorker:
     def _engine_for(self, request: FillRequest) -> Engine:
         engine = self._engine
         if engine is None or engine.info.id != request.engine_id or engine.device != request.device:
-            if engine is not None:
-                engine.unload()  # free the old model before loading the next
-                self._engine = None
+            self._unload_engine()  # free the old model before loading the next
             self._engine = create_engine(request.engine_id, request.device, model_store=self._model_store)
         return self._engine
 

@@ -1,0 +1,249 @@
+"""The models dialog, and downloading a model with a progress dialog.
+
+Downloads run on a thread (`models.ModelStore.download`: resumable, checked
+against the catalogue) while a modal progress dialog shows bytes and offers
+Cancel; a cancelled download keeps its partial file, so the next try resumes.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QEventLoop, QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inpaint_studio.engines.base import CancelToken
+from inpaint_studio.errors import InpaintStudioError, JobCancelled, UnknownModelFileError
+from inpaint_studio.models import ModelStore
+
+
+class _DownloadSignals(QObject):
+    progress = Signal(int, int)  # bytes done, total (-1 when unknown)
+    done = Signal(str)  # "" on success, else the error message; "cancelled" when cancelled
+
+
+def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
+    """Download `model_id` with a progress dialog; True once it is installed.
+
+    Failures are shown to the user (with where to put the file by hand).
+    """
+    info = store.info(model_id)
+    dialog = QProgressDialog(f"Downloading {info.name}…", "Cancel", 0, 0, parent)
+    dialog.setWindowTitle("Downloading a model")
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(0)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    signals = _DownloadSignals()
+    cancel = CancelToken()
+    outcome: list[str] = []
+    loop = QEventLoop()
+
+    def show_progress(done: int, total: int) -> None:
+        if total > 0:
+            dialog.setMaximum(1000)
+            dialog.setValue(int(done * 1000 / total))
+            dialog.setLabelText(f"Downloading {info.name}… {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        else:
+            dialog.setLabelText(f"Downloading {info.name}… {done / 1e6:.1f} MB")
+
+    def finished(message: str) -> None:
+        outcome.append(message)
+        loop.quit()
+
+    def run() -> None:
+        try:
+            store.download(model_id, progress=lambda done, total: signals.progress.emit(done, total or -1), cancel=cancel)
+        except JobCancelled:
+            signals.done.emit("cancelled")
+        except InpaintStudioError as error:
+            signals.done.emit(str(error))
+        except Exception as error:  # noqa: BLE001 - shown to the user, never a crash
+            signals.done.emit(f"The download failed: {type(error).__name__}: {error}")
+        else:
+            signals.done.emit("")
+
+    signals.progress.connect(show_progress)
+    signals.done.connect(finished)
+    dialog.canceled.connect(cancel.cancel)
+    thread = threading.Thread(target=run, name="model-download", daemon=True)
+    thread.start()
+    dialog.show()
+    loop.exec()
+    thread.join()
+    dialog.close()
+    message = outcome[0] if outcome else "cancelled"
+    if message == "cancelled":
+        return False
+    if message:
+        QMessageBox.warning(parent, "Download failed", message)
+        return False
+    return True
+
+
+class ModelsDialog(QDialog):
+    """Every model the app knows: state, size and folder; download, import, verify, remove."""
+
+    COLUMNS = ("Model", "Engine", "Status", "On disk", "Licence")
+
+    def __init__(self, store: ModelStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.resize(760, 320)
+        self.store = store
+
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+
+        self.folder_label = QLabel()
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout()
+        for key, text in (
+            ("download", "Download"),
+            ("import", "Import file…"),
+            ("verify", "Verify"),
+            ("remove", "Remove"),
+            ("folder", "Open folder"),
+            ("close", "Close"),
+        ):
+            button = QPushButton(text)
+            button.clicked.connect(lambda checked=False, k=key: self._clicked(k))
+            row.addWidget(button)
+            self.buttons[key] = button
+        row.insertStretch(5)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.folder_label)
+        layout.addLayout(row)
+        self.refresh()
+
+    @property
+    def selected_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def select(self, model_id: str) -> None:
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == model_id:
+                self.table.selectRow(row)
+
+    def refresh(self) -> None:
+        selected = self.selected_id
+        statuses = self.store.statuses()
+        self.table.setRowCount(len(statuses))
+        for row, status in enumerate(statuses):
+            info = status.info
+            if status.installed:
+                state = "Installed" if status.trusted else "Installed, not verified"
+            else:
+                state = "Incomplete download" if status.bytes_on_disk else "Not installed"
+            size = f"{status.bytes_on_disk / 1e6:.1f} MB" if status.bytes_on_disk else "—"
+            cells = (info.name, info.engine, state, size, info.licence)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(info.description)
+                self.table.setItem(row, column, item)
+            self.table.item(row, 0).setData(Qt.ItemDataRole.UserRole, info.id)
+        self.folder_label.setText(f"Folder: {self.store.root}")
+        if selected:
+            self.select(selected)
+        elif statuses:
+            self.table.selectRow(0)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        model_id = self.selected_id
+        installed = model_id is not None and self.store.is_installed(model_id)
+        present = model_id is not None and self.store.has_files(model_id)
+        self.buttons["download"].setEnabled(model_id is not None and not installed)
+        self.buttons["import"].setEnabled(model_id is not None)
+        self.buttons["verify"].setEnabled(installed)
+        self.buttons["remove"].setEnabled(present)
+
+    def _clicked(self, key: str) -> None:
+        model_id = self.selected_id
+        if key == "close":
+            self.accept()
+        elif key == "folder":
+            self.store.root.mkdir(parents=True, exist_ok=True)
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.store.root)))
+        elif model_id is None:
+            return
+        elif key == "download":
+            download_model(self, self.store, model_id)
+        elif key == "import":
+            self.import_file(model_id)
+        elif key == "verify":
+            problems = self.store.verify(model_id)
+            if problems:
+                QMessageBox.warning(self, "Verify", "\n".join(problems))
+            else:
+                QMessageBox.information(self, "Verify", f"{self.store.info(model_id).name} is intact.")
+        elif key == "remove":
+            self.remove(model_id)
+        self.refresh()
+
+    def import_file(self, model_id: str, path: str | None = None) -> bool:
+        """Copy a model file the user has into place; a file unknown to the catalogue needs a yes."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, f"Import {self.store.info(model_id).name}")
+            if not path:
+                return False
+        name = self.store.info(model_id).name
+        try:
+            self.store.import_file(model_id, path)
+            return True
+        except UnknownModelFileError as error:
+            problem = error.problem
+        except InpaintStudioError as error:
+            QMessageBox.warning(self, "Import failed", str(error))
+            return False
+        answer = QMessageBox.question(
+            self,
+            "Unknown model file",
+            f"'{path}' is not the published {name} file: {problem}.\n\nA model file can run code "
+            "when it is loaded. Install it anyway? Only do this for a file from a source you trust.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            self.store.import_file(model_id, path, allow_unknown=True)
+        except InpaintStudioError as error:
+            QMessageBox.warning(self, "Import failed", str(error))
+            return False
+        return True
+
+    def remove(self, model_id: str) -> None:
+        name = self.store.info(model_id).name
+        answer = QMessageBox.question(self, "Remove model", f"Delete the {name} model files from {self.store.folder(model_id)}?")
+        if answer == QMessageBox.StandardButton.Yes:
+            try:
+                self.store.remove(model_id)
+            except InpaintStudioError as error:
+                QMessageBox.warning(self, "Remove failed", str(error))
