@@ -38,6 +38,7 @@ class PreferencesDialog(QDialog):
         self.autosave_minutes.setToolTip("How often unsaved work is copied to a recovery file.")
 
         self.models_dir = QLineEdit(settings.models_dir)
+        self.models_dir.setMinimumWidth(280)
         self.models_dir.setPlaceholderText("Default folder")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
