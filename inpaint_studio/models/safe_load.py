@@ -10,7 +10,6 @@ torch is imported here, inside the functions, so the rest of the app starts fast
 
 from __future__ import annotations
 
-
 import pickle
 import warnings
 from pathlib import Path
