@@ -1,0 +1,145 @@
+"""DDIM sampling with classifier-free guidance, as the reference inpainting pipeline runs it (SPEC §9.5-9.6).
+
+The schedule is diffusers' DDIMScheduler with the reference's settings
+(scaled-linear betas 0.00085..0.012, 1000 training steps, "leading" spacing,
+eta 0, epsilon prediction, final alpha 1), written out here because only these
+few formulas are used. All arithmetic stays in float32 in the same order as
+the reference, so trajectories agree to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Callable
+
+import torch
+from torch import nn
+
+from inpaint_studio.engines.moebius.inputs import MoebiusInputError, check_tensor
+
+TRAIN_STEPS = 1000
+BETA_START = 0.00085
+BETA_END = 0.012
+LATENT_CHANNELS = 4
+
+StepCallback = Callable[[int, int, torch.Tensor], None]
+
+
+def alphas_cumprod() -> torch.Tensor:
+    """ᾱ_t for t = 0..999 (float32 cumulative product of 1 - β)."""
+    betas = torch.linspace(BETA_START**0.5, BETA_END**0.5, TRAIN_STEPS, dtype=torch.float32) ** 2
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def timesteps_for(num_steps: int, strength: float) -> list[int]:
+    """The timesteps the loop runs: the "leading" grid of `num_steps`, minus the first ones strength skips."""
+    try:
+        num_steps = operator.index(num_steps)
+    except TypeError:
+        num_steps = 0
+    if not 1 <= num_steps <= TRAIN_STEPS:
+        raise MoebiusInputError(f"The number of Moebius steps must be a whole number from 1 to {TRAIN_STEPS}.")
+    if not 0.0 < strength <= 1.0:
+        raise MoebiusInputError("Moebius strength must be above 0 and at most 1.")
+    ratio = TRAIN_STEPS // num_steps
+    grid = [step * ratio for step in reversed(range(num_steps))]
+    run = min(int(num_steps * strength), num_steps)
+    skip = max(num_steps - run, 0)
+    if skip >= num_steps:
+        raise MoebiusInputError(f"Moebius strength {strength} leaves no step to run with {num_steps} steps.")
+    return grid[skip:]
+
+
+def guidance_ids(batch: int, tokens: int = 10) -> torch.Tensor:
+    """Token ids [2 * batch, tokens]: unconditional prompt (rows 10..19) first, then conditional (0..9)."""
+    uncond = torch.arange(tokens, 2 * tokens).expand(batch, tokens)
+    cond = torch.arange(tokens).expand(batch, tokens)
+    return torch.cat([uncond, cond])
+
+
+def ddim_step(eps: torch.Tensor, t: int, t_prev: int, latents: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
+    """One deterministic (eta = 0) DDIM update from t to t_prev; ᾱ is 1 before step 0."""
+    alpha_t = schedule[t]
+    alpha_prev = schedule[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    predicted_x0 = (latents - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
+    return alpha_prev**0.5 * predicted_x0 + (1 - alpha_prev) ** 0.5 * eps
+
+
+def _check_inputs(
+    side: int,
+    clean_latents: torch.Tensor | None,
+    masked_latents: torch.Tensor,
+    latent_mask: torch.Tensor,
+    noise: torch.Tensor,
+    offset_noise: torch.Tensor | None,
+    needs_clean: bool,
+) -> None:
+    masked_latents = check_tensor("masked_latents", masked_latents, (None, LATENT_CHANNELS, side, side))
+    batch = masked_latents.shape[0]
+    check_tensor("latent_mask", latent_mask, (batch, 1, side, side))
+    check_tensor("noise", noise, (batch, LATENT_CHANNELS, side, side))
+    if offset_noise is not None:
+        check_tensor("offset_noise", offset_noise, (batch, LATENT_CHANNELS, 1, 1))
+    if needs_clean or clean_latents is not None:
+        if clean_latents is None:
+            raise MoebiusInputError("Moebius needs clean_latents when strength is below 1.")
+        check_tensor("clean_latents", clean_latents, (batch, LATENT_CHANNELS, side, side))
+
+
+def denoise(
+    model: nn.Module,
+    *,
+    clean_latents: torch.Tensor | None,
+    masked_latents: torch.Tensor,
+    latent_mask: torch.Tensor,
+    noise: torch.Tensor,
+    offset_noise: torch.Tensor | None,
+    num_steps: int = 20,
+    strength: float = 0.99,
+    guidance: float = 2.5,
+    noise_offset: float = 0.0357,
+    callback: StepCallback | None = None,
+) -> torch.Tensor:
+    """Run the guided DDIM loop and return the final (still scaled) latents [B, 4, S, S].
+
+    Latents are VAE latents already multiplied by the scaling factor; the mask
+    is at latent resolution with 1 = hole. `callback(step_index, timestep,
+    latents)` is called after every step (a place to report progress or cancel
+    by raising). The model is put in eval mode: BatchNorm must use its running
+    statistics.
+    """
+    side = getattr(getattr(model, "config", None), "sample_size", None)
+    if side is None:
+        side = masked_latents.shape[-1] if isinstance(masked_latents, torch.Tensor) else 0
+    timesteps = timesteps_for(num_steps, strength)
+    num_steps = operator.index(num_steps)
+    _check_inputs(side, clean_latents, masked_latents, latent_mask, noise, offset_noise, strength < 1.0)
+    model.eval()
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    schedule = alphas_cumprod()
+    ratio = TRAIN_STEPS // num_steps
+    batch = masked_latents.shape[0]
+
+    noise = noise.to(device, dtype)
+    if offset_noise is not None and noise_offset:
+        noise = noise + noise_offset * offset_noise.to(device, dtype)
+    if strength < 1.0:
+        alpha = schedule[timesteps[0]]
+        latents = alpha**0.5 * clean_latents.to(device, dtype) + (1 - alpha) ** 0.5 * noise
+    else:
+        latents = noise
+    # Mask and masked-image latents are the same at every step: build that half of the input once.
+    condition = torch.cat([latent_mask.to(device, dtype), masked_latents.to(device, dtype)], dim=1).repeat(2, 1, 1, 1)
+    ids = guidance_ids(batch, getattr(getattr(model, "config", None), "context_tokens", 10)).to(device)
+
+    with torch.no_grad():
+        for index, t in enumerate(timesteps):
+            model_input = torch.cat([latents.repeat(2, 1, 1, 1), condition], dim=1)
+            eps = model(model_input, torch.tensor([t], dtype=torch.int64, device=device), ids)
+            eps_uncond, eps_cond = eps.chunk(2)
+            eps = eps_uncond + guidance * (eps_cond - eps_uncond)
+            latents = ddim_step(eps, t, t - ratio, latents, schedule.to(device))
+            if callback is not None:
+                callback(index, t, latents)
+    return latents
