@@ -6,9 +6,9 @@ Builds the full-size network (226M parameters, random weights: speed does not
 depend on them) in float32, eval mode, and times one classifier-free-guided
 step: batch 2 (unconditional + conditional), 9x64x64 latent input, as the
 sampler runs it. Prints the median of `--repeat` runs for the current code and
-for the first working version's self-lambda position path (the reference's
-Conv3d, output permuted for the einsum), swapped in within the same process,
-and the largest difference between the two outputs.
+for the first working version's lambda layers (the reference's Conv3d position
+lambda, and cross-lambdas that build one [dk, dv] matrix per position), swapped
+in within the same process, and the largest difference between the outputs.
 """
 
 from __future__ import annotations
@@ -44,6 +44,19 @@ def first_version_forward(self, tokens, height, width):
     return lambda_layers._apply_lambdas(queries, content, position, "bhkn,bkvn->bhvn")
 
 
+def first_version_cross_forward(self, tokens, context, height, width):
+    """CrossLambda.forward as first written: builds the [b, n, dk, dv] position lambdas."""
+    b, n, channels = tokens.shape
+    grid = tokens.transpose(1, 2).reshape(b, channels, height, width)
+    u, dk, dv, m = self.dim_u, self.dim_k, self.dim_v, context.shape[1]
+    queries = lambda_layers._queries(self, grid)
+    keys = self.to_k(context).transpose(1, 2).reshape(b, u, dk, m).softmax(dim=-1)
+    values = self.norm_v(self.to_v(context).transpose(1, 2)).reshape(b, u, dv, m)
+    content = torch.einsum("bukl,buvl->bkv", keys, values)
+    position = torch.einsum("nlku,buvl->bnkv", self.rel_pos_emb, values)
+    return lambda_layers._apply_lambdas(queries, content, position, "bhkn,bnkv->bhvn")
+
+
 def time_step(model, latents, timesteps, ids, repeat: int) -> tuple[float, torch.Tensor]:
     times = []
     with torch.inference_mode():
@@ -69,12 +82,13 @@ def main() -> int:
     ids = guidance_ids(1)
 
     current, out_current = time_step(model, latents, timesteps, ids, args.repeat)
-    original = lambda_layers.LocalSelfLambda.forward
+    originals = lambda_layers.LocalSelfLambda.forward, lambda_layers.CrossLambda.forward
     lambda_layers.LocalSelfLambda.forward = first_version_forward
+    lambda_layers.CrossLambda.forward = first_version_cross_forward
     try:
         first, out_first = time_step(model, latents, timesteps, ids, args.repeat)
     finally:
-        lambda_layers.LocalSelfLambda.forward = original
+        lambda_layers.LocalSelfLambda.forward, lambda_layers.CrossLambda.forward = originals
 
     diff = (out_current - out_first).abs().max().item()
     print(f"Moebius, official size, fp32, batch 2 x 9x64x64, {args.threads} threads, median of {args.repeat}")
