@@ -64,7 +64,7 @@ class ResultLayer:
     @property
     def patch_boxes(self) -> list[Box]:
         """Where the layer changes the image: tighter than `box` when its patches lie far apart."""
-        return [(p.x, p.y, p.x + p.width, p.y + p.height) for p in self.patches]
+        return [p.box for p in self.patches]
 
 
 @dataclass

@@ -145,7 +145,7 @@ def _flattened(layers: list[ResultLayer], name: str) -> ResultLayer:
     """
     visible = [layer for layer in layers if layer.visible and layer.opacity > 0]
     pieces = [(patch, layer.opacity) for layer in visible for patch in layer.patches]  # bottom to top
-    boxes = [(p.x, p.y, p.x + p.width, p.y + p.height) for p, _ in pieces]
+    boxes = [p.box for p, _ in pieces]
     patches = [_flatten_group([pieces[i] for i in sorted(group)], union(boxes[i] for i in group))
                for group in overlap_groups(boxes)]
     provenance = {"merged_from": [layer.provenance for layer in visible]}

@@ -20,10 +20,6 @@ from inpaint_studio.core.mask_edit import BrushStroke
 from inpaint_studio.core.patch import Patch
 
 
-def _patch_box(patch: Patch) -> Box:
-    return patch.x, patch.y, patch.x + patch.width, patch.y + patch.height
-
-
 @dataclass
 class ReplacePatchesCommand:
     """Swap a layer's patches between two lists; only the replaced patches' alpha is new memory."""
@@ -57,10 +53,11 @@ class LayerEraseStroke:
         self.document = document
         self.layer = layer
         self._before = list(layer.patches)
-        self._boxes = [_patch_box(p) for p in self._before]
-        # np.zeros is allocated lazily by the OS: only pages the brush touches cost memory.
+        self._boxes = [p.box for p in self._before]
+        # np.zeros is allocated lazily by the OS: only pages the brush touches cost
+        # memory (the brush keeps no "before" copy of this scratch canvas).
         self._erased = np.zeros(document.mask.shape, np.uint8)
-        self._brush = BrushStroke(self._erased, diameter, hardness)
+        self._brush = BrushStroke(self._erased, diameter, hardness, record=False)
         self._replaced: dict[int, Patch] = {}  # index in the layer -> the patch with the new alpha
         self._changed: Box | None = None
 

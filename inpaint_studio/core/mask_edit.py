@@ -81,14 +81,24 @@ class BrushStroke:
     moves leave no gaps. `add_point` returns the box it changed, for repainting.
     """
 
-    def __init__(self, mask: np.ndarray, diameter: float, hardness: float = 0.8, erase: bool = False, spacing: float = 0.15):
+    def __init__(
+        self,
+        mask: np.ndarray,
+        diameter: float,
+        hardness: float = 0.8,
+        erase: bool = False,
+        spacing: float = 0.15,
+        record: bool = True,
+    ):
         self.mask = mask
         self.diameter = max(float(diameter), 1.0)
         self.hardness = hardness
         self.erase = erase
         self.step = max(self.diameter * spacing, 0.5)
         self._stamp = np.rint(dab_stamp(self.diameter, hardness) * 255).astype(np.uint8)
-        self._backup = mask.copy()  # one copy per stroke: the "before" of whatever it touches
+        # One copy per stroke, the "before" of whatever it touches; not needed when
+        # nobody records the stroke (`finish` then returns None).
+        self._backup = mask.copy() if record else None
         self._last: tuple[float, float] | None = None
         self._carry = 0.0  # path length since the last dab
         self._touched: Box | None = None
@@ -133,7 +143,7 @@ class BrushStroke:
         """End the stroke; the edit to record in the history (None if nothing changed)."""
         box, self._touched = self._touched, None
         backup, self._backup = self._backup, None
-        if box is None:
+        if box is None or backup is None:
             return None
         x0, y0, x1, y1 = box
         before, after = backup[y0:y1, x0:x1], self.mask[y0:y1, x0:x1]

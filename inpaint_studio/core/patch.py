@@ -26,6 +26,11 @@ class Patch:
     def width(self) -> int:
         return self.rgb.shape[1]
 
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1), half-open: the rectangle the patch covers."""
+        return self.x, self.y, self.x + self.width, self.y + self.height
+
     def composite_onto(self, image: np.ndarray) -> None:
         """Blend this patch into `image` (uint8 RGB or RGBA, modified in place).
 
