@@ -136,14 +136,18 @@ class Engine(ABC):
         plural = "s" if len(missing) > 1 else ""
         return f"{self.info.name} needs the model{plural} {names}, which {'are' if plural else 'is'} not installed."
 
-    def resolve_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults overlaid with `params`, each validated; unknown names are refused."""
-        known = {p.name: p for p in self.info.params}
+    @classmethod
+    def resolve_params(cls, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults overlaid with `params`, each validated; unknown names are refused.
+
+        A class method: it needs only `info`, so callers need no engine instance.
+        """
+        known = {p.name: p for p in cls.info.params}
         resolved = {name: p.default for name, p in known.items()}
         for name, value in (params or {}).items():
             if name not in known:
                 valid = ", ".join(known) or "none"
-                raise EngineError(f"{self.info.name} has no parameter '{name}' (valid: {valid}).")
+                raise EngineError(f"{cls.info.name} has no parameter '{name}' (valid: {valid}).")
             resolved[name] = known[name].coerce(value)
         return resolved
 

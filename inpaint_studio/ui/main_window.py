@@ -477,8 +477,9 @@ class MainWindow(QMainWindow):
             self.progress.hide()
             self.cancel_button.hide()
             if isinstance(message, JobFinished):
-                info = engine_class(request.engine_id).info
-                self.document.add_fill(message.patches, request.mask, info.name, fill_provenance(info, request))
+                engine = engine_class(request.engine_id)
+                info = engine.info
+                self.document.add_fill(message.patches, request.mask, info.name, fill_provenance(engine, request))
                 note = f" {message.notice}" if message.notice else ""
                 self.statusBar().showMessage(f"{info.name}: filled in {message.seconds:.2f} s.{note}", 8000 if note else 4000)
             elif isinstance(message, JobFailed):
