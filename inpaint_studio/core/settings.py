@@ -25,6 +25,11 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_DIR_NAME, appauthor=False))
 
 
+def data_dir() -> Path:
+    """The user data folder: models and autosaves live below it."""
+    return Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False))
+
+
 @dataclass
 class Settings:
     engine: str = DEFAULT_ENGINE

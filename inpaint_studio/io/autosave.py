@@ -25,18 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import platformdirs
-
 from inpaint_studio.core.document import Document
+from inpaint_studio.core.settings import data_dir
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.io.project_file import encode_original, load_project, save_project
 
-APP_DIR_NAME = "inpaint-studio"
-
-
 def autosave_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False)) / "autosave"
+    return data_dir() / "autosave"
 
 
 # ---------------------------------------------------------------- file locks

@@ -214,10 +214,14 @@ def _fill_mask_src(layer_src: str) -> str:
     return "inpaint-studio/" + layer_src.rsplit("/", 1)[-1].replace(".png", "-mask.png")
 
 
+def _fill_mask_origin(layer: ResultLayer) -> tuple[int, int]:
+    return min(c.x for c in layer.fill_masks), min(c.y for c in layer.fill_masks)
+
+
 def _fill_mask(layer: ResultLayer) -> MaskCrop:
     """A layer's fill masks as one image over their union box (the rest compresses to nothing)."""
     crops = layer.fill_masks
-    x0, y0 = min(c.x for c in crops), min(c.y for c in crops)
+    x0, y0 = _fill_mask_origin(layer)
     x1 = max(c.x + c.pixels.shape[1] for c in crops)
     y1 = max(c.y + c.pixels.shape[0] for c in crops)
     pixels = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -230,8 +234,8 @@ def _fill_mask(layer: ResultLayer) -> MaskCrop:
 def _layer_json(layer: ResultLayer, src: str) -> dict:
     item = {"src": src, "id": layer.id, "provenance": layer.provenance}
     if layer.fill_masks:
-        crop = _fill_mask(layer)  # a second pass over small arrays, not worth caching
-        item["fill_mask"] = {"src": _fill_mask_src(src), "x": crop.x, "y": crop.y}
+        x, y = _fill_mask_origin(layer)
+        item["fill_mask"] = {"src": _fill_mask_src(src), "x": x, "y": y}
     return item
 
 

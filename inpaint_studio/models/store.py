@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
-import platformdirs
-
+from inpaint_studio.core.settings import data_dir
 from inpaint_studio.errors import ModelError, ModelMissingError, UnknownModelFileError
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.models.catalogue import CATALOGUE, ModelFile, ModelInfo, lookup
@@ -48,7 +47,7 @@ TRUST_NONE = "none"
 
 def default_models_dir() -> Path:
     """Where models go unless the user chose a folder."""
-    return Path(platformdirs.user_data_dir("inpaint-studio", appauthor=False)) / "models"
+    return data_dir() / "models"
 
 
 def mirrored_url(url: str, mirror: str | None) -> str:
