@@ -17,21 +17,11 @@ from safetensors.torch import load_file
 from conftest import SHARED
 from inpaint_studio.engines.moebius import MoebiusInputError, build_model, denoise, timesteps_for
 from inpaint_studio.engines.moebius.sampler import alphas_cumprod, guidance_ids
+from moebius_configs import SMALL_CONFIG
 
 FIXTURES = SHARED / "moebius"
 LATENT_ATOL = 1e-4
 RUNS = ["s4_strength1", "s4_strength099"]
-
-SMALL_CONFIG = {
-    "unet_constructor_args": {
-        "sample_size": 8,
-        "block_out_channels": [16, 24, 32],
-        "attention_head_dim": 4,
-        "norm_num_groups": 8,
-        "cross_attention_dim": 24,
-        "encoder_hid_dim": 40,
-    },
-}
 
 
 @pytest.fixture(scope="module")

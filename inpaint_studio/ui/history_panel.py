@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QDockWidget, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
-from inpaint_studio.core.document import Document
+from inpaint_studio.ui.document_panel import DocumentPanel
 
 
-class HistoryPanel(QDockWidget):
+class HistoryPanel(DocumentPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("History", parent)
         self.setObjectName("history")
-        self.document: Document | None = None
         self.list = QListWidget()
         self.list.itemClicked.connect(self._clicked)
         self.setWidget(self.list)
         self._updating = False
-
-    def set_document(self, document: Document | None) -> None:
-        if self.document is not None and self._document_changed in self.document.listeners:
-            self.document.listeners.remove(self._document_changed)
-        self.document = document
-        if document is not None:
-            document.listeners.append(self._document_changed)
-        self.refresh()
 
     def _document_changed(self, what: str, box) -> None:
         if what == "history" and not self._updating:

@@ -11,7 +11,6 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QDockWidget,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from inpaint_studio.core import layer_commands as ops
 from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.ui.document_panel import DocumentPanel
 
 THUMBNAIL = 48
 _LAYER_ROLE = Qt.ItemDataRole.UserRole
@@ -56,11 +56,10 @@ def _thumbnail(document: Document, layer: ResultLayer | None) -> QIcon:
     return QIcon(pixmap)
 
 
-class LayersPanel(QDockWidget):
+class LayersPanel(DocumentPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Layers", parent)
         self.setObjectName("layers")
-        self.document: Document | None = None
         self._updating = False
 
         self.list = QListWidget()
@@ -101,14 +100,6 @@ class LayersPanel(QDockWidget):
         layout.addLayout(opacity_row)
         layout.addLayout(row)
         self.setWidget(body)
-        self.refresh()
-
-    def set_document(self, document: Document | None) -> None:
-        if self.document is not None and self._document_changed in self.document.listeners:
-            self.document.listeners.remove(self._document_changed)
-        self.document = document
-        if document is not None:
-            document.listeners.append(self._document_changed)
         self.refresh()
 
     def _document_changed(self, what: str, box) -> None:
