@@ -249,6 +249,8 @@ def _models_import(store, args: argparse.Namespace) -> int:
     store.import_file(info.id, args.path, allow_unknown=args.allow_unknown)
     if store.trust(info.id) == "catalogue":
         how = "it matches the catalogue's checksum"
+    elif not any(file.has_checksum for file in info.files) and info.format != "torchscript":
+        how = "no checksum is published for it; weights files are read without running any code"
     else:
         how = "it does not match the catalogue; trusted because you gave --allow-unknown"
     print(f"Imported {info.name} into {store.folder(info.id)} ({how})")

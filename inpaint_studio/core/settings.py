@@ -45,6 +45,7 @@ class Settings:
     autosave_minutes: int = 2  # 0 = never autosave on a timer
     models_dir: str = ""  # "" = the default folder in the user data dir
     model_mirror: str = ""  # base URL replacing the catalogue's hosts; "" = none
+    engine_params: dict = field(default_factory=dict)  # engine id -> the parameters changed from defaults
 
     @property
     def history_budget_bytes(self) -> int:

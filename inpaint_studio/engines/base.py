@@ -54,6 +54,8 @@ class Param:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     help: str = ""
+    # What the minimum means when it is a special value, e.g. "Auto" for steps = 0.
+    minimum_label: str = ""
 
     def coerce(self, value: Any) -> Any:
         """Return `value` converted to this parameter's type, or raise EngineError."""
@@ -117,6 +119,9 @@ class Engine(ABC):
     # A remark for the user about the last job, e.g. that it fell back to the CPU.
     # The worker clears it before a job and reports it with the result.
     notice: str | None = None
+    # Set by the pipeline while a crop runs: engines that can show their work in
+    # progress call it with an RGB image of the working size (slow engines only).
+    preview: Callable[[np.ndarray], None] | None = None
 
     def __init__(self, device: str = "cpu", model_store: Any = None) -> None:
         if device not in self.info.devices:
@@ -126,10 +131,18 @@ class Engine(ABC):
         # without `info.models` ignore it.
         self.model_store = model_store
 
-    def readiness(self) -> str | None:
-        """None when the engine can run now, else a sentence saying what is missing."""
+    @classmethod
+    def required_models(cls, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        """The model ids a run with `params` needs (some engines choose a model by parameter)."""
+        return cls.info.models
+
+    def missing_models(self, params: Mapping[str, Any] | None = None) -> list[str]:
         store = self.model_store
-        missing = [m for m in self.info.models if store is None or not store.is_installed(m)]
+        return [m for m in self.required_models(params) if store is None or not store.is_installed(m)]
+
+    def readiness(self, params: Mapping[str, Any] | None = None) -> str | None:
+        """None when the engine can run now with `params`, else a sentence saying what is missing."""
+        missing = self.missing_models(params)
         if not missing:
             return None
         names = ", ".join(f"'{m}'" for m in missing)
@@ -168,6 +181,13 @@ class Engine(ABC):
         during paste-back, so they may be anything. Calls `progress` with
         fractions of this call and `cancel.raise_if_cancelled()` between steps.
         """
+
+    def paste_alpha(self, work_mask: np.ndarray) -> np.ndarray | None:
+        """uint8 weights (working size) for pasting this engine's result, or None for the pipeline's feather.
+
+        work_mask is the binary working-size mask (255 = fill) the engine was given.
+        """
+        return None
 
     def unload(self) -> None:
         """Free memory held by the engine (models, caches). Classical engines hold none."""

@@ -11,7 +11,7 @@ a small object in a large photo costs a crop, not the whole photo.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import cv2
 import numpy as np
@@ -131,16 +131,27 @@ def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
     return np.rint(alpha * 255).astype(np.uint8)
 
 
-def _run_engine_on_crop(
-    engine: Engine,
-    crop: np.ndarray,
-    crop_mask: np.ndarray,
-    params: Mapping[str, Any],
-    progress: ProgressFn,
-    cancel: CancelToken,
-) -> np.ndarray:
-    """Scale, pad, run the engine, and bring its output back to the crop's size."""
-    info = engine.info
+@dataclass(frozen=True)
+class _WorkImage:
+    """A crop as the engine sees it: scaled to its working size and padded to its multiple."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    height: int  # before padding
+    width: int
+    scale: float
+
+    def back_to_crop(self, array: np.ndarray, crop_width: int, crop_height: int) -> np.ndarray:
+        """A working-size array (image or alpha) without the padding, at the crop's size."""
+        array = array[: self.height, : self.width]
+        if self.scale == 1.0:
+            return array
+        interpolation = cv2.INTER_CUBIC if self.scale < 1.0 else cv2.INTER_AREA
+        return cv2.resize(array, (crop_width, crop_height), interpolation=interpolation)
+
+
+def _to_work(info: EngineInfo, crop: np.ndarray, crop_mask: np.ndarray) -> _WorkImage:
+    """Scale the crop to the engine's working size and pad it to the engine's multiple."""
     height, width = crop_mask.shape
     scale = _scale_for(info, width, height)
     if scale != 1.0:
@@ -166,16 +177,36 @@ def _run_engine_on_crop(
         border = cv2.BORDER_REFLECT if min(work_h, work_w) > 1 else cv2.BORDER_REPLICATE
         work = cv2.copyMakeBorder(work, 0, pad_bottom, 0, pad_right, border)
         work_mask = cv2.copyMakeBorder(work_mask, 0, pad_bottom, 0, pad_right, cv2.BORDER_CONSTANT, value=0)
+    return _WorkImage(np.ascontiguousarray(work), np.ascontiguousarray(work_mask), work_h, work_w, scale)
 
-    result = engine.inpaint(np.ascontiguousarray(work), np.ascontiguousarray(work_mask), params, progress, cancel)
-    if not isinstance(result, np.ndarray) or result.dtype != np.uint8 or result.shape != work.shape:
+
+def _paste_alpha(engine: Engine, work: _WorkImage, crop_mask: np.ndarray, feather: int) -> np.ndarray:
+    """The crop's paste weights: the engine's own blend if it specifies one, else the feathered mask."""
+    alpha = engine.paste_alpha(work.mask)
+    if alpha is None:
+        return feather_alpha(crop_mask, feather)
+    height, width = crop_mask.shape
+    return work.back_to_crop(np.asarray(alpha, dtype=np.uint8), width, height)
+
+
+def _run_engine(
+    engine: Engine,
+    work: _WorkImage,
+    params: Mapping[str, Any],
+    progress: ProgressFn,
+    cancel: CancelToken,
+    preview: Callable[[np.ndarray], None] | None,
+) -> np.ndarray:
+    """The engine's result for the working image, checked."""
+    info = engine.info
+    engine.preview = preview
+    try:
+        result = engine.inpaint(work.image, work.mask, params, progress, cancel)
+    finally:
+        engine.preview = None
+    if not isinstance(result, np.ndarray) or result.dtype != np.uint8 or result.shape != work.image.shape:
         got = getattr(result, "shape", type(result).__name__)
-        raise EngineError(f"{info.name} returned an image of the wrong kind ({got}, expected {work.shape} uint8).")
-
-    result = result[:work_h, :work_w]
-    if scale != 1.0:
-        interpolation = cv2.INTER_CUBIC if scale < 1.0 else cv2.INTER_AREA
-        result = cv2.resize(result, (width, height), interpolation=interpolation)
+        raise EngineError(f"{info.name} returned an image of the wrong kind ({got}, expected {work.image.shape} uint8).")
     return result
 
 
@@ -188,11 +219,13 @@ def inpaint_patches(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
     feather: int = DEFAULT_FEATHER,
+    preview: Callable[[Patch], None] | None = None,
 ) -> list[Patch]:
     """Run `engine` over every mask region of `image`; one Patch per crop.
 
     image: uint8 (H, W, 3) RGB. mask: uint8 (H, W), > 127 = fill. An empty
-    mask gives no patches.
+    mask gives no patches. `preview` receives the work in progress of engines
+    that show it, as a patch of the crop being filled.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise EngineError(f"Expected a uint8 RGB image, got {image.dtype} {image.shape}.")
@@ -206,12 +239,21 @@ def inpaint_patches(
         cancel.raise_if_cancelled()
         crop = np.ascontiguousarray(image[box.slices])
         crop_mask = np.where(mask[box.slices] > MASK_THRESHOLD, np.uint8(255), np.uint8(0))
+        work = _to_work(engine.info, crop, crop_mask)
+        alpha = _paste_alpha(engine, work, crop_mask, feather)
 
         def crop_progress(fraction: float, index: int = index) -> None:
             progress((index + min(max(fraction, 0.0), 1.0)) / len(boxes))
 
-        filled = _run_engine_on_crop(engine, crop, crop_mask, resolved, crop_progress, cancel)
-        patches.append(_trimmed_patch(box.x0, box.y0, filled, feather_alpha(crop_mask, feather)))
+        def as_patch(work_rgb: np.ndarray, box: Box = box, work: _WorkImage = work, alpha: np.ndarray = alpha) -> Patch:
+            return _trimmed_patch(box.x0, box.y0, work.back_to_crop(work_rgb, box.width, box.height), alpha)
+
+        def crop_preview(work_rgb: np.ndarray) -> None:
+            assert preview is not None
+            preview(as_patch(work_rgb))
+
+        result = _run_engine(engine, work, resolved, crop_progress, cancel, crop_preview if preview else None)
+        patches.append(as_patch(result))
     cancel.raise_if_cancelled()
     progress(1.0)
     return patches

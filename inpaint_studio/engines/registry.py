@@ -21,6 +21,7 @@ _BUILTIN: dict[str, str] = {
     "ns": "inpaint_studio.engines.opencv_engines:NavierStokesEngine",
     "lama": "inpaint_studio.engines.lama:LamaEngine",
     "migan": "inpaint_studio.engines.migan:MiganEngine",
+    "moebius": "inpaint_studio.engines.moebius_engine:MoebiusEngine",
 }
 _extra: dict[str, type[Engine]] = {}
 

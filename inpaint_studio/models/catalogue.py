@@ -51,7 +51,32 @@ class ModelInfo:
     format: str  # "torchscript" | "state_dict" | "safetensors" | "config"
 
 
-# Moebius entries (UNet variants and the PixelHacker VAE) come with the Moebius engine.
+_HUB = "https://huggingface.co"
+# Moebius publishes no checksums or sizes. Its files are state dicts (read with
+# weights-only unpickling, never run), so they are accepted as downloaded.
+_MOEBIUS_VARIANTS = {
+    "pretrained": ("pretrained", "pretrained on large-scale data; suits most photos"),
+    "places2": ("ft_places2", "fine-tuned on Places2 scenes"),
+    "celebahq": ("ft_celebahq", "fine-tuned on CelebA-HQ faces"),
+    "ffhq": ("ft_ffhq", "fine-tuned on FFHQ faces"),
+}
+
+
+def _moebius_unet(variant: str) -> "ModelInfo":
+    folder, what = _MOEBIUS_VARIANTS[variant]
+    return ModelInfo(
+        id=f"moebius-{variant}",
+        name=f"Moebius ({variant})",
+        engine="moebius",
+        licence="Apache-2.0",
+        description=f"Moebius inpainting UNet, 0.23B parameters, {what} (hustvl/Moebius).",
+        files=(ModelFile("diffusion_pytorch_model.bin", f"{_HUB}/hustvl/Moebius/resolve/main/{folder}/diffusion_pytorch_model.bin", None),),
+        format="state_dict",
+    )
+
+
+_MOEBIUS_VAE = f"{_HUB}/hustvl/PixelHacker/resolve/main/vae"
+
 CATALOGUE: dict[str, ModelInfo] = {
     "big-lama": ModelInfo(
         id="big-lama",
@@ -84,6 +109,19 @@ CATALOGUE: dict[str, ModelInfo] = {
             ),
         ),
         format="torchscript",
+    ),
+    **{f"moebius-{variant}": _moebius_unet(variant) for variant in _MOEBIUS_VARIANTS},
+    "moebius-vae": ModelInfo(
+        id="moebius-vae",
+        name="Moebius VAE",
+        engine="moebius",
+        licence="Apache-2.0",
+        description="The image encoder/decoder Moebius works through: a diffusers AutoencoderKL, 84M parameters (hustvl/PixelHacker).",
+        files=(
+            ModelFile("config.json", f"{_MOEBIUS_VAE}/config.json", None),
+            ModelFile("diffusion_pytorch_model.bin", f"{_MOEBIUS_VAE}/diffusion_pytorch_model.bin", None),
+        ),
+        format="state_dict",
     ),
 }
 

@@ -39,8 +39,11 @@ if TYPE_CHECKING:  # the engines package imports this one; avoid a cycle at run 
 DEFAULT_MIRROR_ENV = "INPAINT_STUDIO_MODEL_MIRROR"
 MANIFEST_NAME = "manifest.json"
 
-# Why a recorded file is trusted. "none": measured, but it matched nothing.
+# Why a recorded file is trusted. "source": fetched from the catalogue's address,
+# which publishes no checksum (only formats that cannot run code are listed so).
+# "none": measured, but it matched nothing.
 TRUST_CATALOGUE = "catalogue"
+TRUST_SOURCE = "source"
 TRUST_USER = "user"
 TRUST_NONE = "none"
 
@@ -142,7 +145,10 @@ class ModelStore:
                 pass  # a read-only folder: measure again next time
         if TRUST_NONE in reasons:
             return None
-        return TRUST_USER if TRUST_USER in reasons else TRUST_CATALOGUE
+        for reason in (TRUST_USER, TRUST_SOURCE):
+            if reason in reasons:
+                return reason
+        return TRUST_CATALOGUE
 
     def has_files(self, model_id: str) -> bool:
         """Any of the model's files, or an unfinished download of one, is in its folder."""
@@ -206,7 +212,7 @@ class ModelStore:
                 _remove_if_empty(folder)  # a failed first download leaves no trace
                 raise
             finished += digests.size
-            trust = TRUST_CATALOGUE if file.has_checksum else TRUST_NONE
+            trust = TRUST_CATALOGUE if file.has_checksum else TRUST_SOURCE
             records[file.name] = _record(digests, target, trust)
             self._save_records(model_id, records)
         return self.file_path(model_id)
@@ -231,8 +237,10 @@ class ModelStore:
                     digests = copy_with_digests(src, out)
                 if file.has_checksum:
                     problem = file.mismatch(digests.size, digests.md5, digests.sha256)
-                else:
+                elif info.format == "torchscript":
                     problem = "the catalogue has no checksum to check it against"
+                else:
+                    problem = None  # no checksum published, and a weights file cannot run code
                 if problem and not allow_unknown:
                     raise UnknownModelFileError(
                         f"'{path}' is not the published {info.name} file {file.name}: {problem}. "
@@ -250,7 +258,8 @@ class ModelStore:
                 _remove_if_empty(folder)  # a refused first import leaves no trace
                 raise
             digests, problem = measured[0]
-            records[file.name] = _record(digests, target, TRUST_USER if problem else TRUST_CATALOGUE)
+            matched = file.has_checksum and not problem
+            records[file.name] = _record(digests, target, TRUST_CATALOGUE if matched else TRUST_USER)
         self._save_records(model_id, records)
         return self.file_path(model_id)
 
@@ -267,20 +276,22 @@ class ModelStore:
                 continue
             digests = file_digests(path)
             recorded = records.get(file.name, {})
-            as_imported = recorded.get("trust") == TRUST_USER and (
+            as_installed = recorded.get("trust") in (TRUST_USER, TRUST_SOURCE) and (
                 recorded.get("size"),
                 recorded.get("md5"),
                 recorded.get("sha256"),
             ) == (digests.size, digests.md5, digests.sha256)
-            if as_imported:
-                problem, trust = None, TRUST_USER
+            if as_installed:
+                problem, trust = None, recorded["trust"]
             elif file.has_checksum:
                 problem = file.mismatch(digests.size, digests.md5, digests.sha256)
                 if problem and recorded.get("trust") == TRUST_USER:
                     problem = "it changed since it was imported"
                 trust = TRUST_NONE if problem else TRUST_CATALOGUE
+            elif recorded.get("trust") in (TRUST_USER, TRUST_SOURCE):
+                problem, trust = "it changed since it was installed", TRUST_NONE
             else:
-                problem = "the catalogue has no checksum to check it against (import it with --allow-unknown to trust it)"
+                problem = "the catalogue has no checksum to check it against; download or import it through the app"
                 trust = TRUST_NONE
             if problem:
                 problems.append(f"{file.name}: {problem}")
@@ -356,8 +367,8 @@ class ModelStore:
             and isinstance(recorded.get("md5"), str)
             and isinstance(recorded.get("sha256"), str)
         )
-        if fresh and recorded.get("trust") == TRUST_USER:
-            return TRUST_USER
+        if fresh and recorded.get("trust") in (TRUST_USER, TRUST_SOURCE):
+            return recorded["trust"]
         if not file.has_checksum:
             return TRUST_NONE
         if fresh:

@@ -33,6 +33,7 @@ from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QPainter, QPen, QPolygonF, QRegion
 from PySide6.QtWidgets import QPinchGesture, QWidget
 
+from inpaint_studio.core.patch import Patch
 from inpaint_studio.ui.qimage import argb32_qimage
 
 BACKGROUND = QColor(54, 54, 54)
@@ -117,6 +118,7 @@ class CanvasView(QWidget):
         self._overlay_color = QColor(DEFAULT_OVERLAY_COLOR)
         self._overlay_opacity = DEFAULT_OVERLAY_OPACITY
         self._overlay_lut = self._make_overlay_lut()
+        self._preview: tuple[int, int, np.ndarray] | None = None  # x, y, premultiplied BGRA of a fill in progress
 
         self._zoom = 1.0
         self._ox = self._oy = 0.0
@@ -152,6 +154,8 @@ class CanvasView(QWidget):
             raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
         same_size = self._image is not None and self._image.shape == rgb.shape
         self._image = _Pyramid(rgb)
+        if not same_size:
+            self._preview = None
         if self._mask is not None and self._mask.shape != rgb.shape[:2]:
             self._mask = None
         if self._comparison is not None and self._comparison.shape != rgb.shape:
@@ -193,6 +197,19 @@ class CanvasView(QWidget):
         if on != self._show_original:
             self._show_original = on
             self.update()
+
+    def set_preview_patch(self, patch: Patch | None) -> None:
+        """Show a fill in progress over the photo and the mask until it is replaced or cleared (None)."""
+        old = self._preview_rect()
+        if patch is None:
+            self._preview = None
+        else:
+            # Premultiplied B, G, R, A: drawn over the photo with the patch's own alpha.
+            bgra = cv2.cvtColor(patch.rgb, cv2.COLOR_RGB2BGRA)
+            bgra[..., :3] = (bgra[..., :3].astype(np.uint16) * patch.alpha[..., None] // 255).astype(np.uint8)
+            bgra[..., 3] = patch.alpha
+            self._preview = (patch.x, patch.y, bgra)
+        self._update_rects(old, self._preview_rect())
 
     def set_overlay_color(self, color: QColor) -> None:
         self._overlay_color = QColor(color)
@@ -326,6 +343,9 @@ class CanvasView(QWidget):
                 self._draw_pyramid(painter, original, dirty)
                 if self._overlay_shown():
                     self._draw_pyramid(painter, self._mask, dirty, overlay=True)
+                if self._preview is not None and not self._show_original:
+                    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1)
+                    painter.drawImage(self._preview_rect(), argb32_qimage(self._preview[2], alpha=True))
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._draw_path(painter, dirty)
             self._draw_outline(painter)
@@ -357,6 +377,13 @@ class CanvasView(QWidget):
         target = QRectF(self._ox + x0 * step, self._oy + y0 * step, (x1 - x0) * step, (y1 - y0) * step)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.drawImage(target, image)  # synchronous: the temporary pixels outlive the wrapper's use
+
+    def _preview_rect(self) -> QRectF | None:
+        if self._preview is None:
+            return None
+        x, y, pixels = self._preview
+        z = self._zoom
+        return QRectF(self._ox + x * z, self._oy + y * z, pixels.shape[1] * z, pixels.shape[0] * z)
 
     def _covered_rect(self) -> QRect:
         """The whole logical pixels the photo covers: no background needed there."""

@@ -39,13 +39,22 @@ from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_pr
 from inpaint_studio.models import ModelStore
 from inpaint_studio.ui.autosave_controller import AutosaveController
 from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.engine_settings_panel import EngineSettingsPanel, valid_values
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.models_dialog import ModelsDialog, download_model
 from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.worker_bridge import WorkerBridge
-from inpaint_studio.worker import FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress, JobStarted
+from inpaint_studio.worker import (
+    FillRequest,
+    JobCancelledMessage,
+    JobFailed,
+    JobFinished,
+    JobPreview,
+    JobProgress,
+    JobStarted,
+)
 from inpaint_studio.worker.provenance import fill_provenance
 
 OPEN_FILTER = "Photos and projects (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.ora);;All files (*)"
@@ -98,10 +107,15 @@ class MainWindow(QMainWindow):
         self.tools.target_layer = lambda: self.layers_panel.selected_layer
         self.tools.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         self.history_panel = HistoryPanel(self)
+        self.engine_panel = EngineSettingsPanel(self)
+        self.engine_panel.params_changed.connect(self._params_changed)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_panel)
+        # Engine settings share the lower dock with the history: both are looked at now and then.
+        self.tabifyDockWidget(self.history_panel, self.engine_panel)
+        self.history_panel.raise_()
         self.resizeDocks([self.layers_panel], [260], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.layers_panel, self.history_panel], [380, 220], Qt.Orientation.Vertical)
+        self.resizeDocks([self.layers_panel, self.history_panel], [380, 260], Qt.Orientation.Vertical)
 
         self._build_actions()
         self._build_menus()
@@ -237,9 +251,11 @@ class MainWindow(QMainWindow):
         for engine_id in engine_ids():
             self.engine_combo.addItem(engine_class(engine_id).info.name, engine_id)
         self._label_engines()
-        start = self.settings.engine if self._models_missing(self.settings.engine) == [] else DEFAULT_ENGINE
+        start = self.settings.engine if self.settings.engine in engine_ids() else DEFAULT_ENGINE
+        start = start if self._models_missing(start, self._stored_params(start)) == [] else DEFAULT_ENGINE
         self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(start), 0))
         self._active_engine = self.current_engine  # the engine in use; kept if a switch is refused
+        self._show_engine_settings()
         self.engine_combo.currentIndexChanged.connect(self._engine_changed)
         run.addWidget(self.engine_combo)
         run.addWidget(QLabel(" Device "))
@@ -445,6 +461,8 @@ class MainWindow(QMainWindow):
         if self._job is not None:
             self._rerun_wanted = True  # run again with the newest mask when this job ends
             return
+        if not self._ensure_models(self.current_engine, self.engine_params):
+            return
         if engine_class(self.current_engine).info.kind == "learned":
             self.autosave.autosave()  # a GPU driver crash or running out of memory can end the process
         request = FillRequest.snapshot(
@@ -471,9 +489,12 @@ class MainWindow(QMainWindow):
             self.cancel_button.show()
         elif isinstance(message, JobProgress):
             self.progress.setValue(round(message.fraction * 100))
+        elif isinstance(message, JobPreview):
+            self.canvas.set_preview_patch(message.patch)
         else:
             request = self._job[1]
             self._job = None
+            self.canvas.set_preview_patch(None)
             self.progress.hide()
             self.cancel_button.hide()
             if isinstance(message, JobFinished):
@@ -513,7 +534,7 @@ class MainWindow(QMainWindow):
         wanted = self.current_engine
         if wanted == self._active_engine:
             return
-        if not self._ensure_models(wanted):
+        if not self._ensure_models(wanted, self._stored_params(wanted)):
             self.engine_combo.blockSignals(True)
             self.engine_combo.setCurrentIndex(self.engine_combo.findData(self._active_engine))
             self.engine_combo.blockSignals(False)
@@ -521,7 +542,7 @@ class MainWindow(QMainWindow):
         self._active_engine = wanted
         self.bridge.worker.release_engine()  # free the previous engine's model now, not at the next run
         self.settings.engine = wanted
-        self.engine_params = {}
+        self._show_engine_settings()
         self._fill_devices()
         self._refresh()
 
@@ -530,8 +551,22 @@ class MainWindow(QMainWindow):
     def _make_model_store(self) -> ModelStore:
         return ModelStore(self.settings.models_dir or None, mirror=self.settings.model_mirror or None)
 
-    def _models_missing(self, engine_id: str) -> list[str]:
-        return [m for m in engine_class(engine_id).info.models if not self.model_store.is_installed(m)]
+    def _stored_params(self, engine_id: str) -> dict:
+        """The parameters last chosen for `engine_id` that it still accepts."""
+        engine = engine_class(engine_id)
+        return valid_values(engine, self.settings.engine_params.get(engine_id) or {})
+
+    def _show_engine_settings(self) -> None:
+        self.engine_panel.set_engine(engine_class(self.current_engine), self._stored_params(self.current_engine))
+        self.engine_params = self.engine_panel.values()
+
+    def _params_changed(self, values: dict) -> None:
+        self.engine_params = dict(values)
+        self.settings.engine_params[self.current_engine] = dict(values)
+
+    def _models_missing(self, engine_id: str, params: dict | None = None) -> list[str]:
+        required = engine_class(engine_id).required_models(params)
+        return [m for m in required if not self.model_store.is_installed(m)]
 
     def _label_engines(self) -> None:
         """Engine names in the list, marked where their model still has to be downloaded."""
@@ -540,9 +575,9 @@ class MainWindow(QMainWindow):
             name = engine_class(engine_id).info.name
             self.engine_combo.setItemText(index, f"{name} (download needed)" if self._models_missing(engine_id) else name)
 
-    def _ensure_models(self, engine_id: str) -> bool:
-        """True when the engine's models are installed, after offering to download them if not."""
-        missing = self._models_missing(engine_id)
+    def _ensure_models(self, engine_id: str, params: dict | None = None) -> bool:
+        """True when the models a run with `params` needs are installed, after offering to download them if not."""
+        missing = self._models_missing(engine_id, params)
         if not missing:
             return True
         info = engine_class(engine_id).info
@@ -558,9 +593,9 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Yes and all(download_model(self, self.model_store, m) for m in missing):
             self._label_engines()
             return True
-        kept = engine_class(self._active_engine).info.name
+        still = "" if engine_id == self._active_engine else f" still using {engine_class(self._active_engine).info.name}."
         self.statusBar().showMessage(
-            f"{info.name} cannot run without its model; still using {kept}. Run > Models… downloads or imports it.", 10000
+            f"{info.name} cannot run without its model;{still} Run > Models… downloads or imports it.", 10000
         )
         return False
 

@@ -59,6 +59,14 @@ class JobProgress:
 
 
 @dataclass(frozen=True)
+class JobPreview:
+    """The fill as it emerges (slow engines): shown until the job ends, never added to the document."""
+
+    job_id: int
+    patch: Patch
+
+
+@dataclass(frozen=True)
 class JobFinished:
     job_id: int
     patches: list[Patch]
@@ -85,7 +93,7 @@ class JobSuperseded:
     job_id: int
 
 
-WorkerMessage = Union[JobStarted, JobProgress, JobFinished, JobFailed, JobCancelledMessage, JobSuperseded]
+WorkerMessage = Union[JobStarted, JobProgress, JobPreview, JobFinished, JobFailed, JobCancelledMessage, JobSuperseded]
 
 
 class EngineWorker:
@@ -208,6 +216,7 @@ class EngineWorker:
                 progress=lambda fraction: send(JobProgress(job_id, fraction)),
                 cancel=token,
                 feather=request.feather,
+                preview=lambda patch: send(JobPreview(job_id, patch)),
             )
         except JobCancelled:
             send(JobCancelledMessage(job_id))

@@ -1,0 +1,232 @@
+"""The Moebius models at work: load the UNet and the VAE, and fill one 512x512 crop (SPEC §9).
+
+Per crop: encode the photo and the photo with a mid-grey hole with the VAE,
+sample the Moebius UNet with classifier-free-guided DDIM, decode, and return
+the decoded image (the engine pastes it with the §9.8 blurred-mask weights).
+This module imports torch and diffusers; `inpaint_studio.engines.moebius_engine`
+imports it only when a fill runs, so listing engines stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from inpaint_studio.core.devices import free_device_memory, is_out_of_memory
+from inpaint_studio.engines.base import CancelToken, ProgressFn
+from inpaint_studio.engines.moebius import vae as vae_ops
+from inpaint_studio.engines.moebius.config import official_config
+from inpaint_studio.engines.moebius.network import MoebiusModel, build_model
+from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
+from inpaint_studio.engines.moebius_engine import NOISE_OFFSET, PRESETS, SIZE, STRENGTH
+from inpaint_studio.errors import EngineError, ModelError
+from inpaint_studio.models.safe_load import load_state_dict
+
+OOM_NOTICE = "Out of GPU memory; finished on the CPU."
+
+
+def unet_config() -> dict[str, Any]:
+    """The network configuration the published checkpoints need (tests build smaller ones)."""
+    return official_config()
+
+
+class MoebiusRuntime:
+    """The loaded UNet (one variant at a time) and VAE on one device."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.unet: MoebiusModel | None = None
+        self.unet_path: Path | None = None
+        self.vae: torch.nn.Module | None = None
+        # Where the models sit: `device`, or "cpu" after running out of GPU memory.
+        self.model_device = "cpu"
+        self.notice: str | None = None
+
+    def load(self, unet_path: Path, vae_folder: Path) -> None:
+        """Load the VAE (once) and the UNet at `unet_path` (again only when the path changes)."""
+        if self.unet is not None and self.unet_path == unet_path:
+            return
+        self.unet = None  # free the previous variant before reading the next
+        free_device_memory(self.model_device)
+        if self.vae is None:
+            self.vae = vae_ops.load_vae(vae_folder)
+        self.unet, self.unet_path = _load_unet(unet_path), unet_path
+        self._place("cpu")
+        if self.device != "cpu":
+            try:
+                self._place(self.device)
+                return
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+            # Outside `except`, whose traceback would keep GPU tensors alive.
+            self._fall_back_to_cpu()
+
+    def unload(self) -> None:
+        device = self.model_device
+        self.unet = self.vae = self.unet_path = None
+        free_device_memory(device)
+
+    def _place(self, device: str) -> None:
+        # The weights stay float32 everywhere; on CUDA the UNet runs under autocast
+        # (`_precision`), which keeps the sampler's arithmetic in float32.
+        assert self.unet is not None and self.vae is not None
+        self.unet.to(device=device)
+        self.vae.to(device=device)
+        self.model_device = device
+
+    def _fall_back_to_cpu(self) -> None:
+        self._place("cpu")
+        free_device_memory(self.device)
+        self.notice = OOM_NOTICE
+
+    def fill(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        params: Mapping[str, Any],
+        progress: ProgressFn,
+        cancel: CancelToken,
+        preview: Callable[[np.ndarray], None] | None,
+    ) -> np.ndarray:
+        """The decoded 512x512 RGB fill for one crop (outside the decoded window: `image`)."""
+        with torch.inference_mode():
+            if self.model_device != "cpu":
+                try:
+                    return self._fill(image, mask, params, progress, cancel, preview)
+                except Exception as error:
+                    if not is_out_of_memory(error):
+                        raise
+                self._fall_back_to_cpu()
+            return self._fill(image, mask, params, progress, cancel, preview)
+
+    def _fill(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        params: Mapping[str, Any],
+        progress: ProgressFn,
+        cancel: CancelToken,
+        preview: Callable[[np.ndarray], None] | None,
+    ) -> np.ndarray:
+        assert self.unet is not None and self.vae is not None
+        unet, vae, device = self.unet, self.vae, self.model_device
+        preset = PRESETS[params["preset"]]
+        num_steps = params["steps"] or preset.steps
+        timesteps = timesteps_for(num_steps, STRENGTH)
+        # Work units for progress: encodes and decode weigh about as much as a few steps.
+        units = len(timesteps) + 4
+
+        photo = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()[None] / 127.5 - 1.0
+        hole = torch.from_numpy((mask > 127).astype(np.float32))[None, None]
+        masked = photo * (1.0 - hole)
+
+        # Every random draw from one seeded CPU generator in the reference's order
+        # (SPEC §9.9), so a seed gives the same noise on every device.
+        latent_shape = (1, 4, SIZE // vae_ops.DOWNSCALE, SIZE // vae_ops.DOWNSCALE)
+        generator = torch.Generator("cpu").manual_seed(int(params["seed"]))
+        photo_eps = torch.randn(latent_shape, generator=generator)
+        masked_eps = torch.randn(latent_shape, generator=generator)
+        noise = torch.randn(latent_shape, generator=generator)
+        offset_noise = torch.randn(latent_shape[:2] + (1, 1), generator=generator)
+
+        def on_device(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.to(device=device, dtype=torch.float32)
+
+        images = torch.cat([photo, masked]) if preset.encode_photo else masked
+        mean, std = vae_ops.encode_moments(vae, on_device(images))
+        cancel.raise_if_cancelled()
+        progress(2 / units)
+        eps = torch.cat([photo_eps, masked_eps]) if preset.encode_photo else masked_eps
+        latents = vae_ops.to_latents(vae, mean + std * on_device(eps))
+        masked_latents = latents[-1:]
+        clean_latents = latents[:1]  # the masked photo's in the fast preset
+        latent_mask = hole[:, :, :: vae_ops.DOWNSCALE, :: vae_ops.DOWNSCALE]  # PyTorch "nearest" (SPEC §9.4)
+        renderer = _LatentPreview(masked_latents, masked) if preview is not None else None
+
+        def after_step(index: int, timestep: int, current: torch.Tensor) -> None:
+            cancel.raise_if_cancelled()
+            progress((3 + index) / units)
+            if preview is not None and renderer is not None:
+                preview(renderer.render(current))
+
+        with _precision(device):
+            final = denoise(
+                unet,
+                clean_latents=clean_latents,
+                masked_latents=masked_latents,
+                latent_mask=on_device(latent_mask),
+                noise=on_device(noise),
+                offset_noise=on_device(offset_noise),
+                num_steps=num_steps,
+                strength=STRENGTH,
+                guidance=float(params["guidance"]),
+                noise_offset=NOISE_OFFSET,
+                callback=after_step,
+            )
+        if not torch.isfinite(final).all():
+            raise EngineError("Moebius produced invalid numbers (overflow); try the CPU device.")
+        cancel.raise_if_cancelled()
+
+        window = None
+        if preset.window_margin is not None:
+            window = vae_ops.decode_window_for(latent_mask[0, 0], preset.window_margin)
+        decoded = vae_ops.decode(vae, final.float(), window)
+        progress(1.0)
+        # SPEC §9.7: to [0, 1], clamp, scale and truncate (not round) to bytes.
+        pixels = ((decoded[0].float().cpu() + 1.0) / 2.0).clamp_(0.0, 1.0).mul_(255.0).to(torch.uint8)
+        result = image.copy()
+        rows, cols = window.pixels if window is not None else (slice(None), slice(None))
+        result[rows, cols] = pixels.permute(1, 2, 0).numpy()
+        return result
+
+
+def _precision(device: str) -> Any:
+    """Where the UNet runs in half precision: CUDA, bfloat16 where the GPU has it (no overflow), else float16."""
+    if device != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+class _LatentPreview:
+    """A cheap RGB rendering of latents: a linear map fitted on this crop's own encoding.
+
+    The masked photo's latents and the photo scaled to the latent grid give
+    4096 pairs; a least-squares fit of RGB = A * latent + b on them adapts to
+    whatever VAE is installed, and renders a 512 preview in about a millisecond.
+    """
+
+    def __init__(self, latents: torch.Tensor, images: torch.Tensor) -> None:
+        cells = latents.shape[-1]
+        small = torch.nn.functional.adaptive_avg_pool2d(images.float().cpu(), cells)
+        x = latents.float().cpu()[0].reshape(4, -1).T
+        y = small[0].reshape(3, -1).T
+        design = torch.cat([x, torch.ones(x.shape[0], 1)], dim=1)
+        self.weights = torch.linalg.lstsq(design, y).solution  # [5, 3]
+
+    def render(self, latents: torch.Tensor) -> np.ndarray:
+        """uint8 (512, 512, 3) RGB for latents [1, 4, 64, 64]."""
+        x = latents.float().cpu()[0]
+        rgb = torch.einsum("chw,cd->dhw", x, self.weights[:4]) + self.weights[4][:, None, None]
+        rgb = torch.nn.functional.interpolate(rgb[None], size=(SIZE, SIZE), mode="bilinear", align_corners=False)[0]
+        pixels = ((rgb + 1.0) * 127.5).clamp_(0, 255).to(torch.uint8)
+        return np.ascontiguousarray(pixels.permute(1, 2, 0).numpy())
+
+
+def _load_unet(path: Any) -> MoebiusModel:
+    """The wrapper with the checkpoint's weights, float32, eval mode, on the CPU."""
+    state = load_state_dict(path)
+    # Built without allocating random weights, then given the checkpoint's tensors.
+    with torch.device("meta"):
+        model = build_model(unet_config())
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as error:
+        first_line = str(error).splitlines()[0] if str(error) else "names or shapes differ"
+        raise ModelError(f"The Moebius weights {path} do not fit the network: {first_line}") from None
+    return model.float().eval()

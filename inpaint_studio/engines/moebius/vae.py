@@ -1,0 +1,148 @@
+"""The Moebius VAE: diffusers' AutoencoderKL from a local folder, and the encode/decode steps the engine needs.
+
+The published VAE (hustvl/PixelHacker, `vae/`) is a standard AutoencoderKL:
+`config.json` + `diffusion_pytorch_model.bin` (or `.safetensors`). It is built
+from the config and the weights are read with the project's safe loader
+(weights-only unpickling), so a damaged or hostile file is refused with a
+message naming it. diffusers is imported here only, when a Moebius engine
+loads its models.
+
+Decoding can be limited to a window of the latent (`decode(..., window=...)`):
+the decoder is convolutional apart from its GroupNorms and one mid-block
+attention, so a window that covers the mask plus a margin reproduces the
+pixels under the mask closely (not exactly: those layers see only the window)
+at a fraction of the cost of a full 512x512 decode.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from inpaint_studio.errors import ModelError
+from inpaint_studio.models.safe_load import load_state_dict
+
+CONFIG_NAME = "config.json"
+WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+DOWNSCALE = 8
+
+# Attention weights as older diffusers versions saved them -> today's names.
+_OLD_ATTENTION_NAMES = {"query.": "to_q.", "key.": "to_k.", "value.": "to_v.", "proj_attn.": "to_out.0."}
+
+
+@dataclass(frozen=True)
+class LatentWindow:
+    """A half-open rectangle of latent cells [y0, y1) x [x0, x1)."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def pixels(self) -> tuple[slice, slice]:
+        """The image rows and columns this window decodes to."""
+        return slice(self.y0 * DOWNSCALE, self.y1 * DOWNSCALE), slice(self.x0 * DOWNSCALE, self.x1 * DOWNSCALE)
+
+    def covers_all(self, side: int) -> bool:
+        return (self.y0, self.x0, self.y1, self.x1) == (0, 0, side, side)
+
+
+def build_vae(config: Mapping[str, Any]) -> torch.nn.Module:
+    """A freshly initialised AutoencoderKL in eval mode for a diffusers `config.json` dict."""
+    from diffusers import AutoencoderKL
+
+    try:
+        return AutoencoderKL.from_config(dict(config)).eval()
+    except (TypeError, ValueError, KeyError) as error:
+        raise ModelError(f"The VAE configuration cannot be used ({error}).") from None
+
+
+def load_vae(folder: Path | str) -> torch.nn.Module:
+    """The AutoencoderKL in `folder` (config.json + weights), float32, eval mode, on the CPU."""
+    folder = Path(folder)
+    config_path = folder / CONFIG_NAME
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"The VAE configuration {config_path} is missing.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"The VAE configuration {config_path} is damaged ({error}).") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"The VAE configuration {config_path} is not a JSON object.")
+    weights = next((folder / name for name in WEIGHT_NAMES if (folder / name).is_file()), None)
+    if weights is None:
+        raise ModelError(f"The VAE weights ({' or '.join(WEIGHT_NAMES)}) are missing from {folder}.")
+    vae = build_vae(config)
+    state = _current_names(load_state_dict(weights))
+    try:
+        vae.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first_line = str(error).splitlines()[0] if str(error) else "names or shapes differ"
+        raise ModelError(f"The VAE weights {weights} do not fit its configuration: {first_line}") from None
+    return vae
+
+
+def _current_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename mid-block attention weights saved by older diffusers versions."""
+    renamed = {}
+    for key, value in state.items():
+        if ".attentions." in key:
+            for old, new in _OLD_ATTENTION_NAMES.items():
+                marker = f".{old}"
+                if marker in key:
+                    key = key.replace(marker, f".{new}")
+                    break
+        renamed[key] = value
+    return renamed
+
+
+def scaling_factor(vae: torch.nn.Module) -> float:
+    return float(getattr(vae.config, "scaling_factor", None) or 0.18215)
+
+
+def shift_factor(vae: torch.nn.Module) -> float:
+    return float(getattr(vae.config, "shift_factor", None) or 0.0)
+
+
+def encode_moments(vae: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and standard deviation [B, 4, H/8, W/8] of images [B, 3, H, W] in [-1, 1].
+
+    The caller draws the sample (mean + std * eps) itself, so the order of
+    random draws is in one place (SPEC §9.9).
+    """
+    posterior = vae.encode(images).latent_dist
+    return posterior.mean, posterior.std
+
+
+def to_latents(vae: torch.nn.Module, sample: torch.Tensor) -> torch.Tensor:
+    """A posterior sample in the diffusion model's latent scale."""
+    return (sample - shift_factor(vae)) * scaling_factor(vae)
+
+
+def decode(vae: torch.nn.Module, latents: torch.Tensor, window: LatentWindow | None = None) -> torch.Tensor:
+    """Images in [-1, 1] [B, 3, 8h, 8w] for diffusion latents [B, 4, h, w], or for `window` of them only."""
+    if window is not None:
+        latents = latents[:, :, window.y0 : window.y1, window.x0 : window.x1]
+    z = latents / scaling_factor(vae) + shift_factor(vae)
+    return vae.decode(z).sample
+
+
+def decode_window_for(mask_latent: torch.Tensor, margin: int) -> LatentWindow:
+    """The smallest latent window holding every masked cell of `mask_latent` [h, w] plus `margin` cells."""
+    side_h, side_w = mask_latent.shape[-2:]
+    rows = torch.nonzero(mask_latent.reshape(side_h, side_w).any(dim=1)).flatten()
+    cols = torch.nonzero(mask_latent.reshape(side_h, side_w).any(dim=0)).flatten()
+    if rows.numel() == 0:
+        return LatentWindow(0, 0, 0, 0)
+
+    def span(lo: int, hi: int, limit: int) -> tuple[int, int]:
+        return max(0, lo - margin), min(limit, hi + margin)
+
+    y0, y1 = span(int(rows[0]), int(rows[-1]) + 1, side_h)
+    x0, x1 = span(int(cols[0]), int(cols[-1]) + 1, side_w)
+    return LatentWindow(y0, y1, x0, x1)

@@ -1,0 +1,149 @@
+"""The Moebius engine: latent-diffusion inpainting of a 512x512 window around each mask region.
+
+The shared pipeline hands the engine a square crop with context, scaled to
+512x512; `inpaint_studio.engines.moebius.runtime` fills it as the reference
+pipeline does (SPEC §9), and the pipeline pastes the result into the
+full-resolution photo with the reference's blurred-mask weights (§9.8), so
+pixels where the weight is 0 stay exact.
+
+Two presets (figures in benchmarks/README.md):
+* "exact" runs the reference's defaults: a 20-step grid (19 guided UNet
+  evaluations), both VAE encodes, a full decode.
+* "fast" trades measured accuracy for time: fewer steps, no encode of the
+  unmasked photo (the start point uses the masked photo's latents instead;
+  they differ only around the hole, where the start is 88 % noise anyway) and
+  a decode of the latent window around the mask only.
+
+This module stays free of torch so that listing engines is instant; the
+runtime (torch, diffusers) is imported when the first fill runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo, Param, ProgressFn
+from inpaint_studio.errors import EngineError, EngineNotReadyError
+
+SIZE = 512
+STRENGTH = 0.99
+NOISE_OFFSET = 0.0357
+PASTE_BLUR_RADIUS = 3
+VARIANTS = ("pretrained", "places2", "celebahq", "ffhq")
+VAE_MODEL = "moebius-vae"
+
+
+@dataclass(frozen=True)
+class Preset:
+    steps: int
+    encode_photo: bool  # False: start from the masked photo's latents
+    window_margin: int | None  # latent cells decoded around the mask; None = the whole crop
+
+
+PRESETS = {
+    "exact": Preset(steps=20, encode_photo=True, window_margin=None),
+    "fast": Preset(steps=6, encode_photo=False, window_margin=8),
+}
+
+
+def unet_model_id(variant: str) -> str:
+    return f"moebius-{variant}"
+
+
+class MoebiusEngine(Engine):
+    info = EngineInfo(
+        id="moebius",
+        name="Moebius",
+        description=(
+            "Latent-diffusion inpainting (0.2B parameters) for large objects and complex scenes. "
+            "Best quality; a minute or more per fill on a CPU, about a second on a GPU."
+        ),
+        kind="learned",
+        devices=("cpu", "cuda", "mps"),
+        working_size=SIZE,
+        fixed_size=True,
+        square_crop=True,
+        # The model was trained on whole 512 images with holes: give it plenty of scene.
+        context_margin=64,
+        context_ratio=0.5,
+        interactive=False,
+        params=(
+            Param(
+                "preset",
+                "Preset",
+                "exact",
+                choices=tuple(PRESETS),
+                help="exact: the reference's settings; fast: fewer steps and shortcuts, about 3x quicker.",
+            ),
+            Param(
+                "steps", "Steps", 0, minimum=0, maximum=200, help="Denoising steps; 0 uses the preset's.", minimum_label="Auto"
+            ),
+            Param(
+                "guidance",
+                "Guidance",
+                2.5,
+                minimum=1.0,
+                maximum=10.0,
+                help="How strongly the fill follows the inpainting condition; 1 halves the work per step.",
+            ),
+            Param("seed", "Seed", 0, minimum=0, maximum=2**31 - 1, help="Random seed; the same seed gives the same fill."),
+            Param(
+                "variant",
+                "Model",
+                "pretrained",
+                choices=VARIANTS,
+                help="pretrained suits most photos; places2 is tuned on scenes, celebahq and ffhq on faces.",
+            ),
+        ),
+        models=(unet_model_id("pretrained"), VAE_MODEL),
+    )
+
+    def __init__(self, device: str = "cpu", model_store: Any = None) -> None:
+        super().__init__(device, model_store)
+        self._runtime: Any = None  # MoebiusRuntime, created on the first fill
+
+    @classmethod
+    def required_models(cls, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        return (unet_model_id(cls.resolve_params(params)["variant"]), VAE_MODEL)
+
+    def paste_alpha(self, work_mask: np.ndarray) -> np.ndarray:
+        """SPEC §9.8: the binarised mask blurred by Pillow's GaussianBlur(3), as uint8 weights."""
+        binary = Image.fromarray(np.where(work_mask > 127, np.uint8(255), np.uint8(0)))
+        return np.asarray(binary.filter(ImageFilter.GaussianBlur(PASTE_BLUR_RADIUS)))
+
+    def inpaint(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        params: Mapping[str, Any],
+        progress: ProgressFn,
+        cancel: CancelToken,
+    ) -> np.ndarray:
+        if image.shape[:2] != (SIZE, SIZE):
+            raise EngineError(f"Moebius works on {SIZE}x{SIZE} crops, got {image.shape[1]}x{image.shape[0]}.")
+        cancel.raise_if_cancelled()
+        progress(0.0)
+        if self.model_store is None:
+            raise EngineNotReadyError(f"{self.info.name} has no model store to load its models from.")
+        # Raises a user-facing EngineNotReadyError naming what to download.
+        unet_path = self.model_store.require(unet_model_id(params["variant"]))
+        vae_folder = self.model_store.require(VAE_MODEL).parent
+        if self._runtime is None:
+            from inpaint_studio.engines.moebius.runtime import MoebiusRuntime
+
+            self._runtime = MoebiusRuntime(self.device)
+        self._runtime.notice = None
+        self._runtime.load(unet_path, vae_folder)
+        cancel.raise_if_cancelled()
+        result = self._runtime.fill(image, mask, params, progress, cancel, self.preview)
+        self.notice = self._runtime.notice
+        return result
+
+    def unload(self) -> None:
+        if self._runtime is not None:
+            self._runtime.unload()
+            self._runtime = None
