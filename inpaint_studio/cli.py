@@ -78,27 +78,12 @@ def _warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def cmd_remove(args: argparse.Namespace) -> int:
-    from inpaint_studio.batch.file_job import process_file
-    from inpaint_studio.io import default_output_path
-
-    engine = _engine_for(args)
-    params = engine.resolve_params(_parse_params(args.param))
-    output = Path(args.output) if args.output else default_output_path(Path(args.image))
+def _run_file_job(engine, job) -> int:
+    """Run `job(progress)` -> FileOutcome under a progress bar and report it (remove, restore)."""
     bar = ProgressBar(sys.stderr, engine.info.name)
     started = time.perf_counter()
     try:
-        outcome = process_file(
-            engine,
-            Path(args.image),
-            Path(args.mask),
-            output,
-            params,
-            overwrite=args.overwrite,
-            quality=args.quality,
-            max_pixels=args.max_pixels,
-            progress=lambda fraction: bar.update(fraction * 100),
-        )
+        outcome = job(lambda fraction: bar.update(fraction * 100))
     finally:
         bar.close()
     for warning in outcome.warnings:
@@ -112,6 +97,57 @@ def cmd_remove(args: argparse.Namespace) -> int:
         f"engine {outcome.engine_seconds:.2f} s, total {total:.2f} s)"
     )
     return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from inpaint_studio.batch.file_job import process_file
+    from inpaint_studio.io import default_output_path
+
+    engine = _engine_for(args)
+    params = engine.resolve_params(_parse_params(args.param))
+    output = Path(args.output) if args.output else default_output_path(Path(args.image))
+    return _run_file_job(
+        engine,
+        lambda progress: process_file(
+            engine,
+            Path(args.image),
+            Path(args.mask),
+            output,
+            params,
+            overwrite=args.overwrite,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            progress=progress,
+        ),
+    )
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from inpaint_studio.io import default_output_path
+    from inpaint_studio.restore.job import restore_file
+
+    engine = _engine_for(args)
+    params = engine.resolve_params(_parse_params(args.param))
+    output = Path(args.output) if args.output else default_output_path(Path(args.image), "_restored")
+    mask_out = Path(args.mask_out) if args.mask_out else None
+    status = _run_file_job(
+        engine,
+        lambda progress: restore_file(
+            engine,
+            Path(args.image),
+            output,
+            params,
+            sensitivity=args.sensitivity,
+            mask_path=mask_out,
+            overwrite=args.overwrite,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            progress=progress,
+        ),
+    )
+    if mask_out is not None:
+        print(f"Wrote the detected damage mask to {mask_out}")
+    return status
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -297,6 +333,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _sensitivity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not '{text}'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
 def _quality(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 100:
@@ -335,6 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
     engine_options(remove)
     remove.set_defaults(handler=cmd_remove)
+
+    from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY
+
+    restore = commands.add_parser("restore", help="find scratches and dust in a photo and fill them", description="Detect scratches, hairs and dust in one photo, fill them, and write the result in the same format.")
+    restore.add_argument("image", help="the photo")
+    restore.add_argument("-o", "--output", help="output file (default: PHOTO_restored.EXT beside the photo)")
+    restore.add_argument("--mask-out", metavar="MASK", help="also write the detected damage mask here (.png, .tif or .bmp; white = damage)")
+    restore.add_argument("--sensitivity", type=_sensitivity, default=DEFAULT_SENSITIVITY, help=f"0 (only obvious damage) to 1 (also faint damage, more false finds); default {DEFAULT_SENSITIVITY:g}")
+    restore.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
+    engine_options(restore)
+    restore.set_defaults(handler=cmd_restore)
 
     batch = commands.add_parser("batch", help="process every photo in a folder", description="Process every photo in a folder; originals are never modified.")
     batch.add_argument("input_dir", help="folder of photos")
@@ -376,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("remove", "batch", "engines", "models")
+COMMANDS = ("remove", "restore", "batch", "engines", "models")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

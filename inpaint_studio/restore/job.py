@@ -1,0 +1,97 @@
+"""Restore one photo file: detect its damage, fill it, write the result (and the mask).
+
+The unit of work behind `inpaint-studio restore`. It follows `remove`'s rules
+(batch.file_job): the output is written atomically in the input's format, the
+input is never replaced without `overwrite`, and nothing is written unless the
+whole job succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image
+
+from inpaint_studio.batch.file_job import FileOutcome
+from inpaint_studio.core.mask_ops import is_empty
+from inpaint_studio.core.patch import apply_patches
+from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
+from inpaint_studio.engines.pipeline import inpaint_patches
+from inpaint_studio.errors import ImageError
+from inpaint_studio.io import atomic_write, load_image, save_image
+from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY, detect_damage, fill_mask
+
+_MASK_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}  # lossless only
+
+
+def restore_file(
+    engine: Engine,
+    image_path: Path,
+    output_path: Path,
+    params: Mapping[str, Any] | None = None,
+    *,
+    sensitivity: float = DEFAULT_SENSITIVITY,
+    mask_path: Path | None = None,
+    overwrite: bool = False,
+    quality: int | None = None,
+    max_pixels: int | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> FileOutcome:
+    """Detect damage in `image_path`, fill it with `engine`, save to `output_path`.
+
+    `mask_path`, if given, receives the detected mask (255 = damage), even when
+    it is empty. `FileOutcome.regions` is the number of filled crops.
+    """
+    image_path, output_path = Path(image_path), Path(output_path)
+    photo = load_image(image_path, max_pixels=max_pixels)
+    if mask_path is not None:
+        _check_mask_destination(Path(mask_path), image_path, overwrite)
+    mask = detect_damage(photo.rgb, sensitivity)
+    outcome = FileOutcome(image=image_path)
+    if is_empty(mask):
+        outcome.skipped = f"no scratches or dust were found in '{image_path.name}' at sensitivity {sensitivity:g}"
+    else:
+        started = time.perf_counter()
+        patches = inpaint_patches(engine, photo.rgb, fill_mask(mask), params, progress=progress, cancel=cancel)
+        outcome.engine_seconds = time.perf_counter() - started
+        outcome.regions = len(patches)
+        outcome.output = save_image(photo, apply_patches(photo.rgb, patches), output_path, overwrite=overwrite, quality=quality)
+    if mask_path is not None:
+        save_mask(mask, Path(mask_path))
+    return outcome
+
+
+def save_mask(mask: np.ndarray, path: Path) -> Path:
+    """Write a 0/255 mask as a greyscale image (PNG, TIFF or BMP by extension), atomically."""
+    fmt = _mask_format(path)
+    image = Image.fromarray(np.ascontiguousarray(mask), mode="L")
+    try:
+        atomic_write(path, lambda file: image.save(file, format=fmt))
+    except OSError as e:
+        raise ImageError(f"Cannot write the mask '{path}': {(e.strerror or str(e)).rstrip('.')}.") from e
+    return path
+
+
+def _mask_format(path: Path) -> str:
+    fmt = _MASK_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"Cannot write the mask '{path}': use a .png, .tif or .bmp name (a mask must be lossless).")
+    if path.is_dir():
+        raise ImageError(f"Cannot write the mask '{path}': it is a folder.")
+    if not path.parent.is_dir():
+        raise ImageError(f"Cannot write the mask '{path}': the folder '{path.parent}' does not exist.")
+    return fmt
+
+
+def _check_mask_destination(path: Path, image_path: Path, overwrite: bool) -> None:
+    """Fail before any work on a mask name that cannot be written or would replace the photo."""
+    _mask_format(path)
+    if not overwrite and path.exists() and os.path.samefile(path, image_path):
+        raise ImageError(
+            f"Refusing to overwrite the input file '{path}' with the mask; choose another --mask-out or pass --overwrite."
+        )
