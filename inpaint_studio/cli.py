@@ -67,10 +67,11 @@ def _engine_for(args: argparse.Namespace):
     device = resolve_device(args.device, cls.info.devices, cls.info.name)
     store = _model_store(args) if cls.info.models else None
     engine = create_engine(args.engine, device, model_store=store)
-    reason = engine.readiness()
+    params = _parse_params(getattr(args, "param", []))
+    reason = engine.readiness(params)
     if reason:
-        hint = f" Run `{PROG} models download {cls.info.models[0]}`." if cls.info.models else ""
-        raise EngineNotReadyError(reason + hint)
+        downloads = " and ".join(f"`{PROG} models download {m}`" for m in engine.missing_models(params))
+        raise EngineNotReadyError(f"{reason} Run {downloads}.")
     return engine
 
 

@@ -274,3 +274,23 @@ def test_listing_engines_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_command_line_fills_with_moebius_and_names_missing_models(tmp_path, capsys, store):
+    from inpaint_studio.cli import main
+
+    image, mask = photo_and_mask()
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    base = ["remove", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"), "--engine", "moebius"]
+    assert main(base + ["--models-dir", str(tmp_path / "none")]) == 1
+    error = capsys.readouterr().err
+    assert "models download moebius-pretrained` and `inpaint-studio models download moebius-vae`" in error
+    assert main(base + ["--models-dir", str(store.root), "--param", "variant=places2"]) == 1
+    assert "models download moebius-places2`" in capsys.readouterr().err
+
+    out = tmp_path / "out.png"
+    assert main(base + ["--models-dir", str(store.root), "--param", "steps=2", "--param", "seed=3", "-o", str(out)]) == 0
+    result = np.asarray(Image.open(out))
+    assert np.array_equal(result[:100], image[:100])  # rows far above the mask are the photo's
+    assert np.abs(result.astype(int) - image.astype(int))[mask > 0].mean() > 5

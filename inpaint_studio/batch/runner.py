@@ -102,10 +102,10 @@ def _worker_run(item: BatchItem, settings: BatchSettings) -> ItemResult:
 def prepare_engine(settings: BatchSettings) -> Engine:
     """Create the engine and check it can run, before any file is touched."""
     engine = create_engine(settings.engine_id, settings.device, model_store=settings.model_store)
-    reason = engine.readiness()
+    engine.resolve_params(settings.params)  # refuse bad parameters up front
+    reason = engine.readiness(settings.params)
     if reason:
         raise EngineNotReadyError(reason)
-    engine.resolve_params(settings.params)  # refuse bad parameters up front
     return engine
 
 
