@@ -45,6 +45,34 @@ def test_a_single_scratch_and_a_speck_are_found_where_they_are():
     assert not mask[far].any()
 
 
+def test_a_scratch_wider_than_the_disk_is_found_on_a_large_photo():
+    """Damage scales with a scan's resolution: an 8 px scratch is found at a coarser level."""
+    photo = gradient_photo(1100, 1400)
+    cv2.line(photo, (100, 500), (1300, 620), (245, 245, 245), 8)
+    mask = detect_damage(photo) > 127
+    line = np.zeros(mask.shape, np.uint8)
+    cv2.line(line, (150, 505), (1250, 615), 1, 4)  # the scratch's core, away from its ends
+    assert mask[line > 0].mean() > 0.9
+    assert mask.mean() < 0.02  # little beyond the scratch and its rim
+    # At one scale only (a crop too small for coarser levels) the middle of it is missed.
+    crop = detect_damage(np.ascontiguousarray(photo[400:700, 400:1000])) > 127
+    assert crop[line[400:700, 400:1000] > 0].mean() < 0.9
+
+
+def test_neutral_damage_on_saturated_colour_is_found():
+    """A light grey speck on yellow is as bright as the yellow in grey, but lifts its blue channel."""
+    photo = gradient_photo(200, 200)
+    photo[:] = np.clip(photo.astype(int) // 8 + (220, 215, 30), 0, 255).astype(np.uint8)
+    speck = np.zeros((200, 200), np.uint8)
+    cv2.circle(speck, (100, 100), 2, 255, -1)
+    photo[speck > 0] = 215
+    grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(int)
+    assert abs(grey[100, 100] - grey[100, 110]) < 10  # invisible to a grey-only detector
+    mask = detect_damage(photo) > 127
+    assert mask[speck > 0].all()
+    assert mask.sum() < 2 * np.count_nonzero(speck)
+
+
 @pytest.mark.parametrize("photo", [gradient_photo(256, 320), textured_photo()], ids=["smooth", "textured"])
 def test_a_clean_photo_is_left_almost_alone(photo):
     assert np.count_nonzero(detect_damage(photo)) / photo[..., 0].size < 0.002

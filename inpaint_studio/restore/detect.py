@@ -1,9 +1,11 @@
 """Find scratches, hairs and dust in a photo: a mask (255 = damage) to inpaint.
 
-Damage is thin or small and differs sharply from what surrounds it. Per
-brightness polarity (bright damage, dark damage):
+Damage is thin or small, nearly neutral (lost emulsion is white, dirt and hair
+dark) and differs sharply from what surrounds it. Bright damage is searched in
+the weakest colour channel of each pixel (white lifts it even on saturated
+colour), dark damage in the strongest:
 
-1. Residual: the photo minus its morphological opening (bright) or closing
+1. Residual: the plane minus its morphological opening (bright) or closing
    (dark) with a 7 px disk; what is left are structures narrower than the disk.
 2. Lines: the residual opened with 15 px line segments at 8 orientations keeps
    what is long and thin (scratches, hairs), drops short texture. A thin line
@@ -15,14 +17,15 @@ brightness polarity (bright damage, dark damage):
 4. Evidence: line or spot strength divided by the local texture level (the box
    mean of the residual, counting a line only 30 %, so that a wide scratch does
    not hide itself). Busy texture needs stronger evidence than a clear sky.
+5. Scales: on photos with a short side of 1024 px or more the same analysis
+   runs again on the photo halved (and halved again while the short side stays
+   at least 512 px), and each pixel keeps its strongest evidence, so damage as
+   wide as a scan's resolution makes it is found too (24 px scratches on 24 MP).
 
 `DamageMap` keeps that evidence, so a new sensitivity only re-thresholds it
 (hysteresis: evidence above the threshold seeds a region, half of it grows
 it): a slider preview costs milliseconds, and a higher sensitivity always gives
 a superset of the mask of a lower one.
-
-Widths are in pixels: damage up to about 5 px wide is found; wider scratches
-on large scans are found only where they are thin.
 """
 
 from __future__ import annotations
@@ -50,9 +53,12 @@ _EDGE_WEIGHT_SPOT = 0.5
 _TEXTURE_WINDOW = 31  # box over which the texture level is measured
 _LINE_SHARE = 0.3  # how much line residual counts as texture
 _TEXTURE_FLOOR = 1.2  # grey levels: the texture level of a flat area (noise, JPEG)
-_SPOT_AREA = 40  # largest dust blob in pixels
-_SPOT_GATE = 8.5  # evidence at which a spot candidate's size is judged
+_SPOT_AREA = 100  # largest dust blob in pixels (a 4.5 px radius clump with its rim)
+_SPOT_GATE = 11.0  # evidence at which a spot candidate's size is judged
 _GROW = 0.5  # hysteresis: regions grow into evidence above this share of the threshold
+# Coarser levels are added while the halved photo keeps this short side: a
+# 24 MP scan is searched at 1, 1/2, 1/4 and 1/8 size, a 512 px photo only at full size.
+_MIN_LEVEL_SIDE = 512
 _BAND, _MARGIN = 512, 64  # rows per parallel band, and rows of context around it
 # Evidence thresholds at sensitivity 0 and 1 (interpolated geometrically).
 _STRICT, _LOOSE = 24.0, 3.0
@@ -91,24 +97,56 @@ def damage_map(image: np.ndarray) -> DamageMap:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise InpaintStudioError(f"Damage detection needs an 8-bit RGB image; got {got}.")
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    height = grey.shape[0]
-    evidence = np.empty(grey.shape, np.float32)
+    # Damage is nearly neutral: white damage lifts even the weakest channel, dark
+    # damage pulls down even the strongest, which on coloured content stands out
+    # more than in grey.
+    red, green, blue = cv2.split(image)  # OpenCV: 10x faster than numpy's min over the channel axis
+    bright = cv2.min(cv2.min(red, green), blue)
+    dark = cv2.max(cv2.max(red, green), blue)
+    evidence = _banded_evidence(bright, dark)
+    coarse = _coarse_evidence(bright, dark)
+    if coarse is not None:
+        height, width = bright.shape
+        np.maximum(evidence, cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR), out=evidence)
+    return DamageMap(evidence)
+
+
+def _coarse_evidence(bright: np.ndarray, dark: np.ndarray) -> np.ndarray | None:
+    """Evidence from the planes halved once and more, at half size; None when too small.
+
+    Each halving doubles the widest damage found. Levels are combined coarse
+    to fine at their own size, so only one map is scaled to the full photo.
+    """
+    height, width = bright.shape
+    if min(height, width) // 2 < _MIN_LEVEL_SIDE:
+        return None
+    size = (width // 2, height // 2)
+    bright, dark = (cv2.resize(plane, size, interpolation=cv2.INTER_AREA) for plane in (bright, dark))
+    evidence = _banded_evidence(bright, dark)
+    coarser = _coarse_evidence(bright, dark)
+    if coarser is not None:
+        np.maximum(evidence, cv2.resize(coarser, size, interpolation=cv2.INTER_LINEAR), out=evidence)
+    return evidence
+
+
+def _banded_evidence(bright: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """Evidence of one pyramid level (bright damage searched in `bright`, dark in `dark`), in row bands."""
+    height = bright.shape[0]
+    evidence = np.empty(bright.shape, np.float32)
 
     def band(top: int) -> None:
         # Each band is computed with a margin wider than every filter's reach and
         # than a dust blob, so bands join without seams.
         bottom = min(top + _BAND, height)
         lo, hi = max(0, top - _MARGIN), min(height, bottom + _MARGIN)
-        part = grey[lo:hi]
-        result = _evidence(part, cv2.MORPH_OPEN)
-        np.maximum(result, _evidence(part, cv2.MORPH_CLOSE), out=result)
+        result = _evidence(bright[lo:hi], cv2.MORPH_OPEN)
+        np.maximum(result, _evidence(dark[lo:hi], cv2.MORPH_CLOSE), out=result)
         evidence[top:bottom] = result[top - lo : bottom - lo]
 
     # OpenCV and numpy release the GIL, so bands run in parallel on threads.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(band, range(0, height, _BAND)))
-    return DamageMap(evidence)
+    return evidence
 
 
 def detect_damage(image: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -> np.ndarray:

@@ -45,6 +45,7 @@ from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.models_dialog import ModelsDialog, download_model
 from inpaint_studio.ui.preferences_dialog import PreferencesDialog
+from inpaint_studio.ui.restore_dialog import RestoreDialog
 from inpaint_studio.ui.worker_bridge import WorkerBridge
 from inpaint_studio.worker import (
     FillRequest,
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
             self._action("&Grow mask", lambda: self._mask_operation("grow", "Grow mask")),
             self._action("S&hrink mask", lambda: self._mask_operation("shrink", "Shrink mask")),
             self._action("&Feather mask", lambda: self._mask_operation("feather", "Feather mask")),
+            self._action("&Detect damage…", self.detect_damage, QKeySequence("Ctrl+Shift+D")),
         ]
         self.fit_action = self._action("&Fit to window", self.canvas.fit_to_window, QKeySequence("Ctrl+0"))
         self.actual_size_action = self._action("&Actual size (100%)", self.canvas.actual_size, QKeySequence("Ctrl+1"))
@@ -645,6 +647,14 @@ class MainWindow(QMainWindow):
         if self.document is not None:
             edit = apply_operation(self.document.mask, operation, MASK_OPERATION_PIXELS)
             self.document.record_mask_edit(edit, label)
+
+    def detect_damage(self) -> None:
+        """Scratches and dust into the mask, one undoable step, via the preview dialog."""
+        if self.document is None or self.tools.busy:
+            return
+        self.restore_dialog = RestoreDialog(self.document.composite, self)
+        self.restore_dialog.accepted.connect(lambda dialog=self.restore_dialog: dialog.apply_to(self.document))
+        self.restore_dialog.open()  # window-modal, not blocking
 
     def set_tool(self, tool: Tool) -> None:
         self.tools.set_tool(tool)

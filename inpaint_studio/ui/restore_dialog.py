@@ -1,0 +1,168 @@
+"""Detect damage…: find scratches, hairs and dust, preview the mask, add it to the document's mask.
+
+The evidence map (`restore.damage_map`, seconds on a large scan) is computed
+once on a background thread; the sensitivity slider only re-thresholds it, so
+the preview follows the slider. Accepting adds the detected mask, grown as
+`inpaint-studio restore` grows it, to the current mask as one undoable step;
+the user then corrects it with the normal tools and presses Remove.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from inpaint_studio.core.document import Document
+from inpaint_studio.restore import DEFAULT_SENSITIVITY, DamageMap, damage_map
+from inpaint_studio.restore.detect import fill_mask
+from inpaint_studio.ui.qimage import array_to_qimage
+
+PREVIEW_SIZE = (720, 540)  # largest preview in pixels (width, height)
+_OVERLAY = np.array([255, 40, 40], np.float32)  # damage shown in red, like the canvas mask
+_SETTLE_MS = 40  # slider moves within this time are thresholded once (a 24 MP mask takes ~0.3 s)
+
+
+class RestoreDialog(QDialog):
+    """Modal dialog over one photo; `mask()` is what OK adds to the document's mask."""
+
+    _computed = Signal(object)  # a DamageMap, or the exception that stopped it
+
+    def __init__(self, image: np.ndarray, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Detect damage")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.damage: DamageMap | None = None
+        self.error: Exception | None = None
+        self._mask: np.ndarray | None = None
+        height, width = image.shape[:2]
+        scale = min(1.0, PREVIEW_SIZE[0] / width, PREVIEW_SIZE[1] / height)
+        self._preview_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        self._photo = cv2.resize(image, self._preview_size, interpolation=cv2.INTER_AREA)
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setValue(round(DEFAULT_SENSITIVITY * 100))
+        self.slider.setToolTip("Higher finds fainter damage, and more photo detail that is not damage.")
+        self.slider.setEnabled(False)
+        self.sensitivity_label = QLabel()
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(*self._preview_size)
+        self.status = QLabel("Finding scratches and dust…")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add to mask")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Sensitivity"))
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.sensitivity_label)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.preview, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+
+        self._settle = QTimer(self, singleShot=True, interval=_SETTLE_MS)
+        self._settle.timeout.connect(self._update_mask)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self._computed.connect(self._map_ready)
+        self._show(None)
+        self._slider_moved()
+
+        # Busy cursor while the map is computed; the window stays responsive.
+        QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        self._cursor_overridden = True
+        image = image.copy()  # the document may change while the thread reads it
+        threading.Thread(target=self._compute, args=(image,), daemon=True, name="damage-map").start()
+
+    @property
+    def sensitivity(self) -> float:
+        return self.slider.value() / 100
+
+    @property
+    def ready(self) -> bool:
+        return self.damage is not None
+
+    def mask(self) -> np.ndarray | None:
+        """The mask to add at the current sensitivity (uint8, 255 = damage, grown for filling)."""
+        if self.damage is None:
+            return None
+        if self._mask is None or self._settle.isActive():
+            self._update_mask()
+        return self._mask
+
+    def apply_to(self, document: Document) -> bool:
+        """Add the detected mask to `document.mask` as one undoable step; False if nothing was added."""
+        mask = self.mask()
+        if mask is None or not mask.any():
+            return False
+        combined = np.maximum(document.mask, mask)  # keeps what the user had already masked
+        if np.array_equal(combined, document.mask):
+            return False
+        document.replace_mask(combined, "Detect damage")
+        return True
+
+    def done(self, result: int) -> None:  # Qt override: OK, Cancel, Escape and closing all end here
+        self._restore_cursor()
+        super().done(result)  # emits accepted, which applies the mask
+        self.damage = self._mask = None  # a 24 MP map is ~100 MB: do not keep it with the window
+
+    # ------------------------------------------------------------ internals
+
+    def _compute(self, image: np.ndarray) -> None:
+        try:
+            result: object = damage_map(image)
+        except Exception as error:  # shown in the dialog; the document is untouched
+            result = error
+        try:
+            self._computed.emit(result)  # queued to the GUI thread
+        except RuntimeError:  # the dialog was closed and deleted meanwhile
+            pass
+
+    def _map_ready(self, result: object) -> None:
+        self._restore_cursor()
+        if isinstance(result, Exception):
+            self.error = result
+            self.status.setText(f"Damage detection failed: {result}")
+            return
+        self.damage = result
+        self.slider.setEnabled(True)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(True)
+        self._update_mask()
+
+    def _slider_moved(self) -> None:
+        self.sensitivity_label.setText(f"{self.sensitivity:.2f}")
+        if self.damage is not None:
+            self._settle.start()
+
+    def _update_mask(self) -> None:
+        self._settle.stop()
+        if self.damage is None:
+            return
+        self._mask = fill_mask(self.damage.mask(self.sensitivity))
+        share = np.count_nonzero(self._mask) / self._mask.size
+        self.status.setText(f"{share:.2%} of the photo marked as damage. Check it, then add it to the mask.")
+        self._show(self._mask)
+
+    def _show(self, mask: np.ndarray | None) -> None:
+        view = self._photo
+        if mask is not None:
+            # INTER_AREA keeps thin scratches visible as fainter lines when the preview is smaller.
+            small = cv2.resize(mask, self._preview_size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+            alpha = np.minimum(small * 2.0, 0.85)[..., None]  # thin lines stay visible at reduced size
+            view = (self._photo * (1 - alpha) + _OVERLAY * alpha).astype(np.uint8)
+        self._view = np.ascontiguousarray(view)  # the QImage wraps this memory
+        self.preview.setPixmap(QPixmap.fromImage(array_to_qimage(self._view)))
+
+    def _restore_cursor(self) -> None:
+        if self._cursor_overridden:
+            self._cursor_overridden = False
+            QApplication.restoreOverrideCursor()

@@ -1,0 +1,79 @@
+"""Edit > Detect damage…: the real dialog over a photo with drawn damage, its slider, OK and undo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+from conftest import gradient_photo
+from inpaint_studio.restore import degrade, score_detection
+from inpaint_studio.ui.mask_tools import Tool
+from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
+
+
+@pytest.fixture
+def damaged(window, tmp_path):
+    """The window with a photo damaged by `restore.degrade` open."""
+    result = degrade(gradient_photo(200, 300, seed=3), seed=5)
+    path = tmp_path / "damaged.png"
+    Image.fromarray(result.image).save(path)
+    assert window.open_file(path, confirm=False)
+    return result
+
+
+def open_dialog(qtbot, window):
+    qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    dialog = window.restore_dialog
+    assert dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.ready, timeout=20000)
+    assert QApplication.overrideCursor() is None  # the busy cursor is gone once the map is there
+    return dialog
+
+
+def set_sensitivity(qtbot, dialog, value: int) -> np.ndarray:
+    dialog.slider.setValue(value)
+    qtbot.waitUntil(lambda: not dialog._settle.isActive(), timeout=2000)  # the preview caught up
+    return dialog.mask().copy()
+
+
+def test_detected_damage_goes_into_the_mask_as_one_undoable_step(qtbot, window, damaged):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(10, 10), (40, 40)])  # something the user had masked already
+    before = window.document.mask.copy()
+    steps = window.document.history.position
+
+    dialog = open_dialog(qtbot, window)
+    pixmap_before = dialog.preview.pixmap().toImage()
+    strict = set_sensitivity(qtbot, dialog, 0)
+    loose = set_sensitivity(qtbot, dialog, 100)
+    assert np.count_nonzero(strict) < np.count_nonzero(loose)
+    assert not (strict & ~loose).any()  # a higher sensitivity only adds
+    assert dialog.preview.pixmap().toImage() != pixmap_before  # the preview follows the slider
+    chosen = set_sensitivity(qtbot, dialog, 40)
+
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    mask = window.document.mask
+    assert score_detection(mask, damaged.mask).recall > 0.8  # the drawn damage is in the mask
+    assert (mask[chosen > 0] == 255).all()
+    assert (mask[before > 0] == before[before > 0]).all()  # what was masked before stays
+    assert window.document.history.undo_label == "Detect damage"
+    assert window.document.history.position == steps + 1  # one step, however many regions
+
+    window.activateWindow()  # back from the dialog: window shortcuts need the window active
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(window.document.mask, before)
+    assert window.document.history.undo_label == "Rectangle"
+
+
+def test_cancel_leaves_the_mask_and_history_alone(qtbot, window, damaged):
+    before = window.document.mask.copy()
+    label = window.document.history.undo_label
+    dialog = open_dialog(qtbot, window)
+    set_sensitivity(qtbot, dialog, 80)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    assert np.array_equal(window.document.mask, before)
+    assert window.document.history.undo_label == label
