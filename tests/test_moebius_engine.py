@@ -294,3 +294,22 @@ def test_the_command_line_fills_with_moebius_and_names_missing_models(tmp_path, 
     result = np.asarray(Image.open(out))
     assert np.array_equal(result[:100], image[:100])  # rows far above the mask are the photo's
     assert np.abs(result.astype(int) - image.astype(int))[mask > 0].mean() > 5
+
+
+def test_cancel_takes_effect_inside_a_step_and_leaves_no_hooks(store):
+    image, mask = photo_and_mask()
+    engine = create_engine("moebius", "cpu", model_store=store)
+    inpaint_patches(engine, image, mask, {"steps": 2})  # loads the models
+    unet = engine._runtime.unet
+    token = CancelToken()
+    # Cancel as the first transformer of the first step finishes, as a click on Cancel would.
+    handle = unet.diff_model.down_blocks[0].attentions[0].register_forward_hook(lambda *args: token.cancel())
+    fractions = []
+    try:
+        with pytest.raises(JobCancelled):
+            inpaint_patches(engine, image, mask, {"steps": 20}, progress=fractions.append, cancel=token)
+    finally:
+        handle.remove()
+    assert len(fractions) == 2  # start and the encodes: the first step never reported
+    hooked = [m for m in unet.modules() if m._forward_pre_hooks] + [m for m in engine._runtime.vae.modules() if m._forward_pre_hooks]
+    assert hooked == []

@@ -94,7 +94,8 @@ class MoebiusRuntime:
         preview: Callable[[np.ndarray], None] | None,
     ) -> np.ndarray:
         """The decoded 512x512 RGB fill for one crop (outside the decoded window: `image`)."""
-        with torch.inference_mode():
+        assert self.unet is not None and self.vae is not None
+        with torch.inference_mode(), _cancellable_inside(cancel, self.unet, self.vae):
             if self.model_device != "cpu":
                 try:
                     return self._fill(image, mask, params, progress, cancel, preview)
@@ -183,6 +184,30 @@ class MoebiusRuntime:
         rows, cols = window.pixels if window is not None else (slice(None), slice(None))
         result[rows, cols] = pixels.permute(1, 2, 0).numpy()
         return result
+
+
+@contextlib.contextmanager
+def _cancellable_inside(cancel: CancelToken, *models: torch.nn.Module):
+    """Check `cancel` before every resnet/transformer block, not only between steps.
+
+    On a CPU one guided step or a decode takes several seconds; a cancel (or
+    closing the window) should not wait for it to end.
+    """
+
+    def check(_module: torch.nn.Module, _inputs: Any) -> None:
+        cancel.raise_if_cancelled()
+
+    handles = [
+        module.register_forward_pre_hook(check)
+        for model in models
+        for name, module in model.named_modules()
+        if name.rsplit(".", 2)[-2:-1] in (["resnets"], ["attentions"])
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _precision(device: str) -> Any:
