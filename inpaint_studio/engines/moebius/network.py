@@ -20,6 +20,7 @@ from inpaint_studio.engines.moebius.blocks import (
     SinusoidalTimesteps,
     TimestepEmbedding,
     Upsample,
+    tile_rows,
 )
 from inpaint_studio.engines.moebius.config import MoebiusConfig
 from inpaint_studio.engines.moebius.inputs import MoebiusInputError, batch_timesteps, check_latent_side, check_tensor
@@ -87,7 +88,7 @@ class UpBlock(_LevelBlock):
         self, h: torch.Tensor, skips: list[torch.Tensor], emb: torch.Tensor, context: torch.Tensor
     ) -> torch.Tensor:
         for resnet, attention in zip(self.resnets, self.attentions):
-            h = attention(resnet(torch.cat([h, skips.pop()], dim=1), emb), context)
+            h = attention(resnet(torch.cat([h, tile_rows(skips.pop(), h.shape[0])], dim=1), emb), context)
         if self.upsamplers is not None:
             h = self.upsamplers[0](h)
         return h
@@ -126,16 +127,24 @@ class MoebiusUNet(nn.Module):
     def forward(
         self, sample: torch.Tensor, timesteps: torch.Tensor, encoder_hidden_states: torch.Tensor
     ) -> torch.Tensor:
+        """Noise [B', 4, S, S] for `sample` [B, 9, S, S] and condition tokens [B', 10, D].
+
+        B' is B, or a multiple of it when every sample row is shared by B' / B prompts
+        (copy 0 first, as tile_rows repeats): the layers before the first cross-lambda
+        then run once per sample row.
+        """
         emb = self.time_embedding(self.time_proj(batch_timesteps(timesteps, sample.shape[0])).to(sample.dtype))
         context = self.encoder_hid_proj(encoder_hidden_states)
-        h = self.conv_in(sample)
+        # Channels-last throughout: the transformers' tokens are then views of the grid,
+        # and the 1x1 and depthwise convs run faster in this layout.
+        h = self.conv_in(sample.contiguous(memory_format=torch.channels_last))
         skips = [h]
         for block in self.down_blocks:
             h, states = block(h, emb, context)
             skips += states
         for block in self.up_blocks:
             h = block(h, skips, emb, context)
-        return self.conv_out(F.silu(self.conv_norm_out(h)))
+        return self.conv_out(F.silu(self.conv_norm_out(h))).contiguous()
 
 
 class MoebiusModel(nn.Module):
@@ -149,13 +158,36 @@ class MoebiusModel(nn.Module):
 
     def forward(self, latent_model_input: torch.Tensor, timesteps: Any, input_ids: torch.Tensor) -> torch.Tensor:
         """The noise prediction [B, 4, S, S] for latents [B, 9, S, S] and token ids [B, 10]."""
-        cfg = self.config
-        latents = check_latent_side("the latent input", latent_model_input, cfg.sample_size, cfg.in_channels)
-        batch = latents.shape[0]
-        ids = check_tensor("input_ids", input_ids, (batch, cfg.context_tokens), floating=False)
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= cfg.embedding_rows):
-            raise MoebiusInputError(f"Moebius input_ids must lie in 0..{cfg.embedding_rows - 1}.")
+        latents = self._check_latents(latent_model_input)
+        ids = self._check_ids("input_ids", input_ids, latents.shape[0])
         return self.diff_model(latents, timesteps, self.embedding_layer(ids))
+
+    def guided_noise(
+        self, latent_model_input: torch.Tensor, timesteps: Any, uncond_ids: torch.Tensor, cond_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(unconditional, conditional) noise for the same latents [B, 9, S, S]: one guided step.
+
+        Equal to `forward(cat([x, x]), t, cat([uncond_ids, cond_ids])).chunk(2)`, but the
+        condition enters only at the cross-lambdas, so everything before the first one
+        (conv_in, the first resnet, the first self-lambda) runs on B rows, not 2B.
+        """
+        latents = self._check_latents(latent_model_input)
+        batch = latents.shape[0]
+        uncond = self._check_ids("uncond_ids", uncond_ids, batch)
+        cond = self._check_ids("cond_ids", cond_ids, batch)
+        eps = self.diff_model(latents, timesteps, self.embedding_layer(torch.cat([uncond, cond])))
+        return eps[:batch], eps[batch:]
+
+    def _check_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        return check_latent_side("the latent input", latents, cfg.sample_size, cfg.in_channels)
+
+    def _check_ids(self, name: str, input_ids: torch.Tensor, batch: int) -> torch.Tensor:
+        cfg = self.config
+        ids = check_tensor(name, input_ids, (batch, cfg.context_tokens), floating=False)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= cfg.embedding_rows):
+            raise MoebiusInputError(f"Moebius {name} must lie in 0..{cfg.embedding_rows - 1}.")
+        return ids
 
 
 def build_model(config: Mapping[str, Any]) -> MoebiusModel:

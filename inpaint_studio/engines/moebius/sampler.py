@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from inpaint_studio.engines.moebius.blocks import frozen_weights
 from inpaint_studio.engines.moebius.inputs import MoebiusInputError, check_tensor
 
 TRAIN_STEPS = 1000
@@ -55,6 +56,23 @@ def guidance_ids(batch: int, tokens: int = 10) -> torch.Tensor:
     uncond = torch.arange(tokens, 2 * tokens).expand(batch, tokens)
     cond = torch.arange(tokens).expand(batch, tokens)
     return torch.cat([uncond, cond])
+
+
+def guided_prediction(
+    model: nn.Module, model_input: torch.Tensor, timestep: torch.Tensor, ids: torch.Tensor, guidance: float
+) -> torch.Tensor:
+    """ê = e_u + g · (e_c − e_u) for latents [B, 9, S, S] and guidance_ids(B) (SPEC §9.6).
+
+    At g = 1 that is e_c, so only the conditional half is run (half the work).
+    """
+    uncond_ids, cond_ids = ids.chunk(2)
+    if guidance == 1.0:
+        return model(model_input, timestep, cond_ids)
+    if hasattr(model, "guided_noise"):  # shares the condition-free first layers between the halves
+        eps_uncond, eps_cond = model.guided_noise(model_input, timestep, uncond_ids, cond_ids)
+    else:
+        eps_uncond, eps_cond = model(model_input.repeat(2, 1, 1, 1), timestep, ids).chunk(2)
+    return eps_uncond + guidance * (eps_cond - eps_uncond)
 
 
 def ddim_step(eps: torch.Tensor, t: int, t_prev: int, latents: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
@@ -106,7 +124,7 @@ def denoise(
     is at latent resolution with 1 = hole. `callback(step_index, timestep,
     latents)` is called after every step (a place to report progress or cancel
     by raising). The model is put in eval mode: BatchNorm must use its running
-    statistics.
+    statistics. At guidance 1 only the conditional half runs (ê = e_c), half the work.
     """
     side = getattr(getattr(model, "config", None), "sample_size", None)
     if side is None:
@@ -129,16 +147,16 @@ def denoise(
         latents = alpha**0.5 * clean_latents.to(device, dtype) + (1 - alpha) ** 0.5 * noise
     else:
         latents = noise
-    # Mask and masked-image latents are the same at every step: build that half of the input once.
-    condition = torch.cat([latent_mask.to(device, dtype), masked_latents.to(device, dtype)], dim=1).repeat(2, 1, 1, 1)
+    # Mask and masked-image latents are the same at every step: build that part of the input once.
+    condition = torch.cat([latent_mask.to(device, dtype), masked_latents.to(device, dtype)], dim=1)
     ids = guidance_ids(batch, getattr(getattr(model, "config", None), "context_tokens", 10)).to(device)
 
-    with torch.no_grad():
+    # The weights do not change during the loop: derived ones (folded BatchNorms, ...) are built once.
+    with torch.no_grad(), frozen_weights(model):
         for index, t in enumerate(timesteps):
-            model_input = torch.cat([latents.repeat(2, 1, 1, 1), condition], dim=1)
-            eps = model(model_input, torch.tensor([t], dtype=torch.int64, device=device), ids)
-            eps_uncond, eps_cond = eps.chunk(2)
-            eps = eps_uncond + guidance * (eps_cond - eps_uncond)
+            model_input = torch.cat([latents, condition], dim=1)
+            timestep = torch.tensor([t], dtype=torch.int64, device=device)
+            eps = guided_prediction(model, model_input, timestep, ids, guidance)
             latents = ddim_step(eps, t, t - ratio, latents, schedule.to(device))
             if callback is not None:
                 callback(index, t, latents)

@@ -4,6 +4,9 @@ The layout is that of diffusers' Transformer2DModel (GroupNorm, 1x1 proj_in,
 blocks on row-major tokens, 1x1 proj_out, residual) around one
 BasicTransformerBlock (pre-LayerNorm, residual after each part), with the
 attention and feed-forward children replaced (SPEC §5.4).
+
+Tokens [b, n, C] are the channels-last layout of the grid [b, C, H, W]: the
+network runs channels-last, so going between the two is a view, not a copy.
 """
 
 from __future__ import annotations
@@ -12,10 +15,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inpaint_studio.engines.moebius.blocks import tile_rows
 from inpaint_studio.engines.moebius.lambda_layers import CrossLambda, LocalSelfLambda
 
 # The reference ignores its mix_mlp_ratio argument and always widens by 2.5 (SPEC §2).
 MIX_FFN_RATIO = 2.5
+
+
+def to_tokens(grid: torch.Tensor) -> torch.Tensor:
+    """[b, C, H, W] -> row-major tokens [b, H * W, C] (a view when the grid is channels-last)."""
+    b, channels, height, width = grid.shape
+    return grid.permute(0, 2, 3, 1).reshape(b, height * width, channels)
+
+
+def to_grid(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Row-major tokens [b, H * W, C] -> a channels-last grid [b, C, H, W] (a view)."""
+    b, _, channels = tokens.shape
+    return tokens.reshape(b, height, width, channels).permute(0, 3, 1, 2)
 
 
 class _Conv(nn.Module):
@@ -43,11 +59,11 @@ class MixFFN(nn.Module):
         self.point_conv = _Conv(self.hidden, dim, 1, bias=False)
 
     def forward(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        b, n, channels = tokens.shape
-        grid = tokens.transpose(1, 2).reshape(b, channels, height, width)
-        value, gate = self.depth_conv(F.silu(self.inverted_conv(grid))).chunk(2, dim=1)
-        out = self.point_conv(value * F.silu(gate))
-        return out.reshape(b, channels, n).transpose(1, 2)
+        expand = self.inverted_conv.conv
+        hidden = F.silu(F.linear(tokens, expand.weight.flatten(1), expand.bias), inplace=True)
+        value, gate = self.depth_conv(to_grid(hidden, height, width)).chunk(2, dim=1)
+        gated = to_tokens(F.silu(gate).mul_(value))  # in place on this layer's own intermediate
+        return F.linear(gated, self.point_conv.conv.weight.flatten(1))
 
 
 class MixTransformerBlock(nn.Module):
@@ -63,7 +79,10 @@ class MixTransformerBlock(nn.Module):
         self.ff = MixFFN(dim)
 
     def forward(self, tokens: torch.Tensor, context: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """`tokens` may have fewer rows than `context` (shared by its prompts, see tile_rows)."""
         tokens = tokens + self.attn1(self.norm1(tokens), height, width)
+        # The condition enters here: from now on there is one row per prompt.
+        tokens = tile_rows(tokens, context.shape[0])
         tokens = tokens + self.attn2(self.norm2(tokens), context, height, width)
         return tokens + self.ff(self.norm3(tokens), height, width)
 
@@ -85,11 +104,8 @@ class MixTransformer2D(nn.Module):
         self.proj_out = nn.Conv2d(inner, dim, 1)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        b, _, height, width = x.shape
-        h = self.proj_in(self.norm(x))
-        inner = h.shape[1]
-        tokens = h.reshape(b, inner, height * width).transpose(1, 2)
+        _, _, height, width = x.shape
+        tokens = to_tokens(self.proj_in(self.norm(x)))
         for block in self.transformer_blocks:
             tokens = block(tokens, context, height, width)
-        h = tokens.transpose(1, 2).reshape(b, inner, height, width)
-        return self.proj_out(h) + x
+        return self.proj_out(to_grid(tokens, height, width)) + tile_rows(x, tokens.shape[0])
