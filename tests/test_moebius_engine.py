@@ -242,8 +242,8 @@ def test_fast_preset_skips_work_and_keeps_the_photo_outside_its_window(store, mo
     engine.inpaint(image, mask, engine.resolve_params({"preset": "fast"}), lambda f: None, CancelToken())
     fast = engine._runtime.fill(image, mask, engine.resolve_params({"preset": "fast"}), lambda f: None, CancelToken(), None)
     exact = engine._runtime.fill(image, mask, engine.resolve_params({}), lambda f: None, CancelToken(), None)
-    assert steps_run == [6, 6, 20]
-    assert encoded_batches == [1, 1, 2]  # the fast preset encodes the masked photo only
+    assert steps_run == [4, 4, 20]
+    assert encoded_batches == [1, 1, 2]  # the fast preset (strength 1) encodes the masked photo only
     window = decode_window_for(torch.from_numpy(mask[::8, ::8] > 0), 8)
     rows, cols = window.pixels
     outside = np.ones(mask.shape, bool)

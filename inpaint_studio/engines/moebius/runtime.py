@@ -22,7 +22,7 @@ from inpaint_studio.engines.moebius import vae as vae_ops
 from inpaint_studio.engines.moebius.config import official_config
 from inpaint_studio.engines.moebius.network import MoebiusModel, build_model
 from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
-from inpaint_studio.engines.moebius_engine import NOISE_OFFSET, PRESETS, SIZE, STRENGTH
+from inpaint_studio.engines.moebius_engine import NOISE_OFFSET, PRESETS, SIZE
 from inpaint_studio.errors import EngineError, ModelError
 from inpaint_studio.models.safe_load import load_state_dict
 
@@ -118,7 +118,7 @@ class MoebiusRuntime:
         unet, vae, device = self.unet, self.vae, self.model_device
         preset = PRESETS[params["preset"]]
         num_steps = params["steps"] or preset.steps
-        timesteps = timesteps_for(num_steps, STRENGTH)
+        timesteps = timesteps_for(num_steps, preset.strength)
         # Work units for progress: encodes and decode weigh about as much as a few steps.
         units = len(timesteps) + 4
 
@@ -138,14 +138,15 @@ class MoebiusRuntime:
         def on_device(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.to(device=device, dtype=torch.float32)
 
-        images = torch.cat([photo, masked]) if preset.encode_photo else masked
+        encode_photo = preset.strength < 1.0
+        images = torch.cat([photo, masked]) if encode_photo else masked
         mean, std = vae_ops.encode_moments(vae, on_device(images))
         cancel.raise_if_cancelled()
         progress(2 / units)
-        eps = torch.cat([photo_eps, masked_eps]) if preset.encode_photo else masked_eps
+        eps = torch.cat([photo_eps, masked_eps]) if encode_photo else masked_eps
         latents = vae_ops.to_latents(vae, mean + std * on_device(eps))
         masked_latents = latents[-1:]
-        clean_latents = latents[:1]  # the masked photo's in the fast preset
+        clean_latents = latents[:1]  # unused at strength 1
         latent_mask = hole[:, :, :: vae_ops.DOWNSCALE, :: vae_ops.DOWNSCALE]  # PyTorch "nearest" (SPEC §9.4)
         renderer = _LatentPreview(masked_latents, masked) if preview is not None else None
 
@@ -164,7 +165,7 @@ class MoebiusRuntime:
                 noise=on_device(noise),
                 offset_noise=on_device(offset_noise),
                 num_steps=num_steps,
-                strength=STRENGTH,
+                strength=preset.strength,
                 guidance=float(params["guidance"]),
                 noise_offset=NOISE_OFFSET,
                 callback=after_step,
