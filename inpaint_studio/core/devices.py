@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gc
 import sys
+from typing import Callable, TypeVar
 
 from inpaint_studio.errors import DeviceError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+T = TypeVar("T")
 
 
 def gpu_devices() -> list[str]:
@@ -58,6 +60,24 @@ def is_out_of_memory(error: BaseException) -> bool:
     if oom_type is not None and isinstance(error, oom_type):
         return True
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def try_on_gpu(device: str, attempt: Callable[[], T], fall_back: Callable[[], None]) -> T | None:
+    """`attempt()` when `device` is a GPU; if it runs out of memory, call `fall_back()` and return None.
+
+    Any other error propagates. On the CPU nothing is attempted (None). The
+    fall-back runs outside the `except` block, whose traceback would keep the
+    failed attempt's GPU tensors alive.
+    """
+    if device == "cpu":
+        return None
+    try:
+        return attempt()
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+    fall_back()
+    return None
 
 
 def free_device_memory(device: str) -> None:

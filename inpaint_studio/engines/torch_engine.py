@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 
-from inpaint_studio.core.devices import free_device_memory, is_out_of_memory
+from inpaint_studio.core.devices import free_device_memory, try_on_gpu
 from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn
 from inpaint_studio.errors import EngineError, EngineNotReadyError
 
@@ -77,18 +77,8 @@ class TorchEngine(Engine):
         model = load_torchscript(path, trusted=self.model_store.is_trusted(self.model_id), map_location="cpu")
         model.eval()
         self._model, self._model_device = model, "cpu"
-        if self.device == "cpu":
-            return
-        try:
-            self._model = self._place(model, self.device)
-            self._model_device = self.device
-            return
-        except Exception as error:
-            if not is_out_of_memory(error):
-                raise
-        # The model does not even fit: it stays on the CPU (and `_forward` says so).
-        # Done outside `except`, whose traceback would keep GPU tensors alive.
-        self._fall_back_to_cpu()
+        # A model that does not even fit stays on the CPU (and `_forward` says so).
+        try_on_gpu(self.device, lambda: self._move_to(self.device), self._fall_back_to_cpu)
 
     def unload(self) -> None:
         """Drop the model and hand its memory back (GPU memory included)."""
@@ -124,24 +114,24 @@ class TorchEngine(Engine):
 
     def _forward(self, inputs: tuple["torch.Tensor", ...]) -> "torch.Tensor":
         """Run the network where the model sits; on a GPU out-of-memory, move it to the CPU and rerun."""
-        if self._model_device != "cpu":
-            try:
-                return self._run_on_device(self._model_device, inputs)
-            except Exception as error:
-                if not is_out_of_memory(error):
-                    raise
-            # Done outside `except`, whose traceback would keep GPU tensors alive.
-            self._fall_back_to_cpu()
+        output = try_on_gpu(
+            self._model_device or "cpu", lambda: self._run_on_device(self._model_device, inputs), self._fall_back_to_cpu
+        )
+        if output is not None:
+            return output
         if self.device != "cpu":
             # The model stays on the CPU until the engine is unloaded: retrying the
             # GPU on every crop would mostly fail again, slower.
             self.notice = OOM_NOTICE
         return self._run_on_device("cpu", inputs)
 
+    def _move_to(self, device: str) -> None:
+        self._model = self._place(self._model, device)
+        self._model_device = device
+
     def _fall_back_to_cpu(self) -> None:
         # A failed move can leave some weights on the GPU: move the whole model back.
-        self._model = self._place(self._model, "cpu")
-        self._model_device = "cpu"
+        self._move_to("cpu")
         free_device_memory(self.device)
 
     def _run_on_device(self, device: str, inputs: tuple["torch.Tensor", ...]) -> "torch.Tensor":

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from inpaint_studio.core.devices import free_device_memory, is_out_of_memory
+from inpaint_studio.core.devices import free_device_memory, try_on_gpu
 from inpaint_studio.engines.base import CancelToken, ProgressFn
 from inpaint_studio.engines.moebius import vae as vae_ops
 from inpaint_studio.engines.moebius.config import official_config
@@ -56,15 +56,7 @@ class MoebiusRuntime:
             self.vae = vae_ops.load_vae(vae_folder)
         self.unet, self.unet_path = _load_unet(unet_path), unet_path
         self._place("cpu")
-        if self.device != "cpu":
-            try:
-                self._place(self.device)
-                return
-            except Exception as error:
-                if not is_out_of_memory(error):
-                    raise
-            # Outside `except`, whose traceback would keep GPU tensors alive.
-            self._fall_back_to_cpu()
+        try_on_gpu(self.device, lambda: self._place(self.device), self._fall_back_to_cpu)
 
     def unload(self) -> None:
         device = self.model_device
@@ -96,14 +88,11 @@ class MoebiusRuntime:
         """The decoded 512x512 RGB fill for one crop (outside the decoded window: `image`)."""
         assert self.unet is not None and self.vae is not None
         with torch.inference_mode(), _cancellable_inside(cancel, self.unet, self.vae):
-            if self.model_device != "cpu":
-                try:
-                    return self._fill(image, mask, params, progress, cancel, preview)
-                except Exception as error:
-                    if not is_out_of_memory(error):
-                        raise
-                self._fall_back_to_cpu()
-            return self._fill(image, mask, params, progress, cancel, preview)
+            def attempt() -> np.ndarray:
+                return self._fill(image, mask, params, progress, cancel, preview)
+
+            result = try_on_gpu(self.model_device, attempt, self._fall_back_to_cpu)
+            return result if result is not None else attempt()
 
     def _fill(
         self,
