@@ -164,6 +164,22 @@ class Engine(ABC):
             resolved[name] = known[name].coerce(value)
         return resolved
 
+    @classmethod
+    def accepted_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Like `resolve_params`, but values the engine refuses (or does not know) fall back to the defaults.
+
+        For stored choices that may predate a change of the engine, such as settings.
+        """
+        known = {p.name: p for p in cls.info.params}
+        resolved = {name: p.default for name, p in known.items()}
+        for name, value in params.items():
+            if name in known:
+                try:
+                    resolved[name] = known[name].coerce(value)
+                except EngineError:
+                    pass
+        return resolved
+
     @abstractmethod
     def inpaint(
         self,

@@ -62,7 +62,7 @@ class EngineSettingsPanel(QDockWidget):
             self.form.removeRow(0)
         self._editors = {}
         self.description.setText(engine.info.description)
-        valid = valid_values(engine, values or {})
+        valid = engine.accepted_params(values or {})
         for param in engine.info.params:
             editor = self._editor_for(param)
             self._editors[param.name] = editor
@@ -155,15 +155,3 @@ class EngineSettingsPanel(QDockWidget):
 def _bound(value: float | None, fallback: int) -> int:
     return int(min(max(value, -_INT_LIMIT), _INT_LIMIT)) if value is not None else fallback
 
-
-def valid_values(engine: type[Engine], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with each stored value the engine accepts (settings may predate a change of engine)."""
-    known = {p.name: p for p in engine.info.params}
-    resolved = {name: p.default for name, p in known.items()}
-    for name, value in values.items():
-        if name in known:
-            try:
-                resolved[name] = known[name].coerce(value)
-            except EngineError:
-                pass
-    return resolved

@@ -39,7 +39,7 @@ from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_pr
 from inpaint_studio.models import ModelStore
 from inpaint_studio.ui.autosave_controller import AutosaveController
 from inpaint_studio.ui.canvas import CanvasView
-from inpaint_studio.ui.engine_settings_panel import EngineSettingsPanel, valid_values
+from inpaint_studio.ui.engine_settings_panel import EngineSettingsPanel
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
@@ -555,8 +555,7 @@ class MainWindow(QMainWindow):
 
     def _stored_params(self, engine_id: str) -> dict:
         """The parameters last chosen for `engine_id` that it still accepts."""
-        engine = engine_class(engine_id)
-        return valid_values(engine, self.settings.engine_params.get(engine_id) or {})
+        return engine_class(engine_id).accepted_params(self.settings.engine_params.get(engine_id) or {})
 
     def _show_engine_settings(self) -> None:
         self.engine_panel.set_engine(engine_class(self.current_engine), self._stored_params(self.current_engine))
