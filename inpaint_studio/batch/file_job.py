@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.patch import apply_patches
 from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
 from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
 from inpaint_studio.io import load_image, load_mask, save_image
+from inpaint_studio.io.image_file import LoadedImage
 
 
 @dataclass
@@ -54,11 +56,31 @@ def process_file(
         outcome.skipped = f"the mask '{Path(mask_path).name}' is empty, so there is nothing to remove"
         return outcome
 
+    fill_and_save(
+        engine, photo, mask, output_path, outcome, params,
+        overwrite=overwrite, quality=quality, feather=feather, progress=progress, cancel=cancel,
+    )
+    return outcome
+
+
+def fill_and_save(
+    engine: Engine,
+    photo: LoadedImage,
+    mask: np.ndarray,
+    output_path: Path,
+    outcome: FileOutcome,
+    params: Mapping[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+    quality: int | None = None,
+    feather: int = DEFAULT_FEATHER,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> None:
+    """Fill every region of a non-empty `mask` in `photo`, save the result, and record it in `outcome`."""
     started = time.perf_counter()
     patches = inpaint_patches(engine, photo.rgb, mask, params, progress=progress, cancel=cancel, feather=feather)
     outcome.engine_seconds = time.perf_counter() - started
     outcome.regions = len(patches)
-
     result = apply_patches(photo.rgb, patches)
     outcome.output = save_image(photo, result, output_path, overwrite=overwrite, quality=quality)
-    return outcome

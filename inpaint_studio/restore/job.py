@@ -9,20 +9,17 @@ whole job succeeds.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image
 
-from inpaint_studio.batch.file_job import FileOutcome
+from inpaint_studio.batch.file_job import FileOutcome, fill_and_save
 from inpaint_studio.core.mask_ops import is_empty
-from inpaint_studio.core.patch import apply_patches
 from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
-from inpaint_studio.engines.pipeline import inpaint_patches
 from inpaint_studio.errors import ImageError
-from inpaint_studio.io import atomic_write, load_image, save_image
+from inpaint_studio.io import atomic_write, load_image
 from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY, detect_damage, fill_mask
 
 _MASK_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}  # lossless only
@@ -56,11 +53,10 @@ def restore_file(
     if is_empty(mask):
         outcome.skipped = f"no scratches or dust were found in '{image_path.name}' at sensitivity {sensitivity:g}"
     else:
-        started = time.perf_counter()
-        patches = inpaint_patches(engine, photo.rgb, fill_mask(mask), params, progress=progress, cancel=cancel)
-        outcome.engine_seconds = time.perf_counter() - started
-        outcome.regions = len(patches)
-        outcome.output = save_image(photo, apply_patches(photo.rgb, patches), output_path, overwrite=overwrite, quality=quality)
+        fill_and_save(
+            engine, photo, fill_mask(mask), output_path, outcome, params,
+            overwrite=overwrite, quality=quality, progress=progress, cancel=cancel,
+        )
     if mask_path is not None:
         save_mask(mask, Path(mask_path))
     return outcome
