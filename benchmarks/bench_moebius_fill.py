@@ -7,8 +7,9 @@ Builds the official-size UNet (226M parameters) and the VAE of SPEC §9.3
 engine's own fill (`MoebiusRuntime.fill`) on a 512x512 crop of the bundled
 sample photo with its mask. Prints, per preset, the time of the VAE encode,
 the UNet steps and the decode, and the total. The baseline is the first
-working version of the UNet in the same process (from bench_moebius_step.py,
-the network as of commit b8d0901); the VAE calls are the same in both.
+working version in the same process: the UNet as of commit b8d0901 (from
+bench_moebius_step.py), the VAE's 3x3 convolutions run by PyTorch instead of
+Winograd, and glibc's default allocator settings.
 
 Also prints how far the fast preset's windowed decode is from a full decode
 of the same latents, in 8-bit levels over the pixels the paste uses.
@@ -111,6 +112,18 @@ def run_fill(runtime, image, mask, preset: str) -> tuple[dict[str, float], int, 
     return clock.seconds, steps, total, result
 
 
+@contextlib.contextmanager
+def as_first_version():
+    """The VAE's convolutions as PyTorch runs them (no Winograd) and glibc's default allocator settings."""
+    saved = vae_ops.winograd_convolutions, moebius_runtime.reusing_freed_memory
+    vae_ops.winograd_convolutions = lambda vae: contextlib.nullcontext(0)
+    moebius_runtime.reusing_freed_memory = contextlib.nullcontext
+    try:
+        yield
+    finally:
+        vae_ops.winograd_convolutions, moebius_runtime.reusing_freed_memory = saved
+
+
 def window_decode_error(vae, image, mask) -> tuple[float, float, int]:
     """Max and mean 8-bit difference, windowed vs full decode, where the paste weights are > 0."""
     preset = moebius_runtime.PRESETS["fast"]
@@ -156,7 +169,7 @@ def main() -> int:
     if not args.skip_baseline:
         from bench_moebius_step import first_version  # noqa: E402 - the first version's UNet layers
 
-        with first_version(runtime):
+        with first_version(runtime), as_first_version():
             phases, steps, total, baseline = run_fill(runtime, image, mask, "exact")
         split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
         print(f" first: {total:6.1f} s  ({steps} UNet steps, {phases['steps'] / steps:.2f} s/step; {split})")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from inpaint_studio.core.devices import free_device_memory, try_on_gpu
+from inpaint_studio.core.heap import reusing_freed_memory
 from inpaint_studio.engines.base import CancelToken, ProgressFn
 from inpaint_studio.engines.moebius import vae as vae_ops
 from inpaint_studio.engines.moebius.config import official_config
@@ -87,7 +88,8 @@ class MoebiusRuntime:
     ) -> np.ndarray:
         """The decoded 512x512 RGB fill for one crop (outside the decoded window: `image`)."""
         assert self.unet is not None and self.vae is not None
-        with torch.inference_mode(), _cancellable_inside(cancel, self.unet, self.vae):
+        # Each step allocates the same large activations again: keep freed memory for them (core/heap.py).
+        with torch.inference_mode(), _cancellable_inside(cancel, self.unet, self.vae), reusing_freed_memory():
             def attempt() -> np.ndarray:
                 return self._fill(image, mask, params, progress, cancel, preview)
 

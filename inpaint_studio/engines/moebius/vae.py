@@ -12,10 +12,14 @@ the decoder is convolutional apart from its GroupNorms and one mid-block
 attention, so a window that covers the mask plus a margin reproduces the
 pixels under the mask closely (not exactly: those layers see only the window)
 at a fraction of the cost of a full 512x512 decode.
+
+On the CPU in float32, encode and decode run the VAE's 3x3 convolutions by
+Winograd's algorithm (winograd.py): the same results to rounding, twice as fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ from typing import Any, Mapping
 
 import torch
 
+from inpaint_studio.engines.moebius.winograd import winograd_convolutions
 from inpaint_studio.errors import ModelError
 from inpaint_studio.models.safe_load import load_state_dict
 
@@ -115,7 +120,7 @@ def encode_moments(vae: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Te
     The caller draws the sample (mean + std * eps) itself, so the order of
     random draws is in one place (SPEC §9.9).
     """
-    posterior = vae.encode(images).latent_dist
+    posterior = _run(vae, vae.encode, images).latent_dist
     return posterior.mean, posterior.std
 
 
@@ -129,7 +134,18 @@ def decode(vae: torch.nn.Module, latents: torch.Tensor, window: LatentWindow | N
     if window is not None:
         latents = latents[:, :, window.y0 : window.y1, window.x0 : window.x1]
     z = latents / scaling_factor(vae) + shift_factor(vae)
-    return vae.decode(z).sample
+    return _run(vae, vae.decode, z).sample.contiguous()
+
+
+def _run(vae: torch.nn.Module, method, x: torch.Tensor):
+    """vae.encode or vae.decode of `x`; on the CPU in float32 with Winograd 3x3 convolutions (see winograd.py)."""
+    weight = next(vae.parameters())
+    if weight.device.type != "cpu" or weight.dtype != torch.float32:
+        return method(x)
+    with winograd_convolutions(vae) as replaced:
+        if replaced:  # the Winograd kernels read and write channels-last; PyTorch's layers keep it when given it
+            x = x.contiguous(memory_format=torch.channels_last)
+        return method(x)
 
 
 def decode_window_for(mask_latent: torch.Tensor, margin: int) -> LatentWindow:
