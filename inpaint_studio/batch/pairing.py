@@ -1,7 +1,9 @@
-"""Which files of a folder are photos, and which mask goes with each."""
+"""Which files of a folder are photos, which mask goes with each, and what each output is called."""
 
 from __future__ import annotations
 
+import os
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +11,18 @@ from inpaint_studio.errors import InpaintStudioError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
 
+# Output file names: the pattern gives the stem, the photo's own extension (so its format) is kept.
+DEFAULT_NAME = "{stem}"
+
 
 @dataclass(frozen=True)
 class BatchItem:
+    """One photo to process. Only paths and a flag: items cross process boundaries."""
+
     image: Path
-    mask: Path | None  # None: no mask was found for this photo
+    mask: Path | None  # None: no mask was found for this photo, or `detect` finds it
     output: Path
+    detect: bool = False  # the worker detects scratches and dust (as `inpaint-studio restore` does)
 
 
 def find_images(folder: Path) -> list[Path]:
@@ -26,6 +34,37 @@ def find_images(folder: Path) -> list[Path]:
         (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()),
         key=lambda p: p.name.lower(),
     )
+
+
+def check_name_pattern(pattern: str) -> str:
+    """Return `pattern` when it names output files safely, else raise InpaintStudioError saying why.
+
+    `{stem}` stands for the photo's name without its extension and must appear
+    (every photo needs its own output); nothing else may be in braces, and the
+    result must stay a plain file name inside the output folder.
+    """
+    problem = None
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(pattern) if name is not None]
+    except ValueError:  # an unmatched brace
+        fields, problem = [], "it has an unmatched '{' or '}' (write {stem} for the photo's name)"
+    if problem is None:
+        if any(name != "stem" or spec or conversion for name, spec, conversion in fields):
+            problem = "the only placeholder it may hold is {stem}"
+        elif not fields:
+            problem = "it must contain {stem}, or every photo would get the same name"
+        elif any(sep in pattern for sep in ("/", "\\", os.sep, "\0")):
+            problem = "it must be a file name, without folders"
+        elif pattern.startswith("."):
+            problem = "a name starting with '.' would hide the files"
+    if problem:
+        raise InpaintStudioError(f"The output name pattern '{pattern}' cannot be used: {problem}.")
+    return pattern
+
+
+def output_name(image: Path, pattern: str = DEFAULT_NAME) -> str:
+    """The output file name of `image`: the pattern with {stem} filled in, and the photo's extension."""
+    return pattern.format(stem=Path(image).stem) + Path(image).suffix
 
 
 def _masks_by_stem(mask_dir: Path, *, suffixed_only: bool) -> dict[str, Path]:
@@ -45,17 +84,53 @@ def _masks_by_stem(mask_dir: Path, *, suffixed_only: bool) -> dict[str, Path]:
     return masks
 
 
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _refuse_outputs_over_inputs(items: list[BatchItem], inputs: list[Path]) -> None:
+    """No output may be one of the input files (photos or masks), whatever path leads to it.
+
+    Files are compared by device and inode, so a symlinked folder, a hard link or a
+    case-insensitive file system cannot make an output replace an original.
+    """
+    keys = {key: path for path in inputs if (key := _file_key(path)) is not None}
+    for item in items:
+        key = _file_key(item.output)
+        if key is not None and key in keys:
+            raise InpaintStudioError(
+                f"The output '{item.output}' would replace the input '{keys[key]}'; choose another output folder "
+                "or name pattern so the originals stay untouched."
+            )
+
+
 def plan_batch(
     input_dir: Path,
     output_dir: Path,
     *,
     mask: Path | None = None,
     mask_dir: Path | None = None,
+    detect: bool = False,
+    name_pattern: str = DEFAULT_NAME,
 ) -> list[BatchItem]:
-    """One item per photo in `input_dir`: one `mask` for all, or masks matched by stem in `mask_dir`."""
+    """One item per photo in `input_dir`, written to `output_dir` as `name_pattern` + the photo's extension.
+
+    The mask source is exactly one of: `mask`, one file for all (scaled to each
+    photo); `mask_dir`, masks matched by stem; `detect`, scratches and dust found
+    in each photo by the worker. Raises InpaintStudioError for a folder without
+    photos and for any plan that would write over an input.
+    """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if (mask is None) == (mask_dir is None):
-        raise InpaintStudioError("Give exactly one of a mask file (--mask) or a mask folder (--mask-dir).")
+    if (mask is not None) + (mask_dir is not None) + bool(detect) != 1:
+        raise InpaintStudioError(
+            "Give exactly one mask source: a mask file (--mask), a mask folder (--mask-dir) "
+            "or scratch detection (--auto-scratches)."
+        )
+    check_name_pattern(name_pattern)
     images = find_images(input_dir)
     if output_dir.exists() and output_dir.resolve() == input_dir.resolve():
         raise InpaintStudioError(
@@ -65,13 +140,24 @@ def plan_batch(
         mask = Path(mask)
         if not mask.is_file():
             raise InpaintStudioError(f"Mask file '{mask}' not found.")
-        mask_files = {mask.resolve()}
+        mask_files = protected = [mask]
         pick = lambda image: mask  # noqa: E731
-    else:
+    elif mask_dir is not None:
         mask_dir = Path(mask_dir)
+        if not mask_dir.is_dir():
+            raise InpaintStudioError(f"Mask folder '{mask_dir}' not found.")
         masks = _masks_by_stem(mask_dir, suffixed_only=mask_dir.resolve() == input_dir.resolve())
-        mask_files = {m.resolve() for m in masks.values()}
+        mask_files = list(masks.values())
+        protected = find_images(mask_dir)  # every file there, matched or not
         pick = lambda image: masks.get(image.stem.lower())  # noqa: E731
+    else:
+        mask_files = protected = []
+        pick = lambda image: None  # noqa: E731
     # Masks kept beside the photos are not photos to process.
-    photos = [image for image in images if image.resolve() not in mask_files]
-    return [BatchItem(image, pick(image), output_dir / image.name) for image in photos]
+    resolved_masks = {m.resolve() for m in mask_files}
+    photos = [image for image in images if image.resolve() not in resolved_masks]
+    if not photos:
+        raise InpaintStudioError(f"No photos found in '{input_dir}'.")
+    items = [BatchItem(image, pick(image), output_dir / output_name(image, name_pattern), detect) for image in photos]
+    _refuse_outputs_over_inputs(items, images + protected)
+    return items

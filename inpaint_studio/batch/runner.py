@@ -4,6 +4,11 @@ Each worker process loads the engine once and handles one file at a time;
 only paths and short reports cross process boundaries, and at most a few
 items are in flight, so memory stays flat however large the folder is.
 A failure is recorded against its file and the batch goes on.
+
+An item's mask is a file (`batch.file_job.process_file`, as `inpaint-studio
+remove` does) or, for `BatchItem.detect`, the scratches and dust the worker
+finds in the photo (`restore.job.restore_file`, as `inpaint-studio restore`
+does). The CLI and the GUI's batch dialog both run `plan_batch` + `run_batch`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from inpaint_studio.batch.file_job import process_file
 from inpaint_studio.batch.pairing import BatchItem
 from inpaint_studio.engines.base import CancelToken, Engine
 from inpaint_studio.engines.registry import create_engine
-from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError
+from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError, JobCancelled
+from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY, threshold_for
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
 
@@ -53,22 +59,29 @@ class BatchSettings:
     quality: int | None = None
     max_pixels: int | None = None
     model_store: Any = None  # a models.ModelStore (plain data, pickles) for learned engines
+    sensitivity: float = DEFAULT_SENSITIVITY  # scratch detection, for items with `detect`
+
+    def __post_init__(self) -> None:
+        threshold_for(self.sensitivity)  # a bad value fails here, not once per photo
 
 
-def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings) -> ItemResult:
+def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: CancelToken | None = None) -> ItemResult:
+    """Process one item; every error becomes a FAILED result except JobCancelled, which the caller handles."""
     started = time.perf_counter()
-    if item.mask is None:
+    if item.mask is None and not item.detect:
         return ItemResult(item, FAILED, f"no mask named '{item.image.stem}.*' or '{item.image.stem}_mask.*' was found")
+    options = dict(quality=settings.quality, max_pixels=settings.max_pixels, cancel=cancel)
     try:
-        outcome = process_file(
-            engine,
-            item.image,
-            item.mask,
-            item.output,
-            settings.params,
-            quality=settings.quality,
-            max_pixels=settings.max_pixels,
-        )
+        if item.detect:
+            from inpaint_studio.restore.job import restore_file  # imports batch.file_job: not at module level
+
+            outcome = restore_file(
+                engine, item.image, item.output, settings.params, sensitivity=settings.sensitivity, **options
+            )
+        else:
+            outcome = process_file(engine, item.image, item.mask, item.output, settings.params, **options)
+    except JobCancelled:
+        raise
     except InpaintStudioError as error:
         return ItemResult(item, FAILED, str(error), time.perf_counter() - started)
     except MemoryError:
@@ -118,7 +131,12 @@ def run_batch(
     on_result: Callable[[ItemResult], None] = lambda result: None,
     cancel: CancelToken | None = None,
 ) -> BatchReport:
-    """Process `items`; `on_result` is called (in this thread) as each one finishes."""
+    """Process `items`; `on_result` is called (in this thread) as each one finishes.
+
+    `cancel` stops the batch: no new photo is started; in this process the photo
+    being filled is dropped (nothing is written for it), in worker processes the
+    photos already running finish. Outputs are written atomically either way.
+    """
     cancel = cancel or CancelToken()
     engine = prepare_engine(settings)
     report = BatchReport()
@@ -147,7 +165,11 @@ def run_batch(
         for item in todo:
             if cancel.cancelled:
                 break
-            record(_run_item(engine, item, settings))
+            try:
+                result = _run_item(engine, item, settings, cancel)
+            except JobCancelled:
+                break  # the photo in progress is dropped; nothing was written for it
+            record(result)
     else:
         _run_in_pool(todo, settings, workers, record, cancel)
 
