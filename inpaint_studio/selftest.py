@@ -1,0 +1,314 @@
+"""`inpaint-studio --self-test`: does this installation (or frozen app) work?
+
+Headless and self-contained: it opens the bundled sample photo and mask, runs
+the default engine through the real background worker, writes the result
+atomically into a temporary folder and checks it (same size, pixels away from
+the mask unchanged, the masked object gone and replaced by something like its
+surroundings). It then checks that the window can be built (offscreen, so no
+display is needed: Qt's platform and image plugins are present) and that the
+runtime of the learned engines (torch, and diffusers for Moebius) loads and
+computes. Each check prints one line with its time; the exit status is 0 when
+all pass, 1 otherwise, with what failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import queue
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TextIO
+
+import numpy as np
+
+from inpaint_studio import APP_NAME, __version__
+
+log = logging.getLogger("inpaint_studio.selftest")
+
+WORKER_TIMEOUT_S = 300.0  # a cold numba cache compiles PatchMatch's kernels first
+
+
+class CheckFailed(Exception):
+    """A check's own verdict, in words."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+@dataclass
+class _State:
+    """What one check hands to the next."""
+
+    temp: Path
+    photo: object = None  # LoadedImage
+    mask: np.ndarray | None = None
+    patches: list | None = None
+    result_path: Path | None = None
+
+
+def _check_sample(state: _State) -> str:
+    from inpaint_studio.io import load_image, load_mask
+    from inpaint_studio.resources import SAMPLE_MASK, SAMPLE_PHOTO, resource_path
+
+    photo_path, mask_path = resource_path(SAMPLE_PHOTO), resource_path(SAMPLE_MASK)
+    for path in (photo_path, mask_path):
+        if not path.is_file():
+            raise CheckFailed(f"{path} is missing from the installation")
+    state.photo = load_image(photo_path)
+    state.mask, warnings = load_mask(mask_path, size=(state.photo.width, state.photo.height))
+    if warnings:
+        raise CheckFailed("; ".join(warnings))
+    masked = float(np.count_nonzero(state.mask)) / state.mask.size
+    if masked == 0:
+        raise CheckFailed(f"the sample mask {mask_path} is empty")
+    return f"{photo_path.name} {state.photo.width}x{state.photo.height}, {masked:.1%} masked"
+
+
+def _check_worker(state: _State) -> str:
+    from inpaint_studio.engines.registry import DEFAULT_ENGINE, engine_class
+    from inpaint_studio.worker import EngineWorker, FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress
+
+    messages: queue.Queue = queue.Queue()
+    worker = EngineWorker(messages.put)
+    try:
+        job_id = worker.submit(FillRequest.snapshot(state.photo.rgb, state.mask, DEFAULT_ENGINE, device="cpu"))
+        deadline = time.monotonic() + WORKER_TIMEOUT_S
+        progress = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CheckFailed(f"no result from the worker after {WORKER_TIMEOUT_S:.0f} s")
+            try:
+                message = messages.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if getattr(message, "job_id", None) != job_id:
+                continue
+            if isinstance(message, JobProgress):
+                progress += 1
+            elif isinstance(message, JobFinished):
+                state.patches = message.patches
+                break
+            elif isinstance(message, JobFailed):
+                raise CheckFailed(f"the worker reported: {message.message}")
+            elif isinstance(message, JobCancelledMessage):
+                raise CheckFailed("the job was cancelled")
+    finally:
+        worker.shutdown()
+    if not state.patches:
+        raise CheckFailed("the engine returned no patches for a non-empty mask")
+    name = engine_class(DEFAULT_ENGINE).info.name
+    return f"{name} (default engine): {len(state.patches)} patch(es), {progress} progress message(s), engine {message.seconds:.2f} s"
+
+
+def _check_write(state: _State) -> str:
+    from inpaint_studio.core.patch import apply_patches
+    from inpaint_studio.io import save_image
+
+    result = apply_patches(state.photo.rgb, state.patches)
+    path = state.temp / "sample_result.png"  # lossless, so unchanged pixels can be compared exactly
+    save_image(state.photo, result, path)
+    leftovers = sorted(p.name for p in state.temp.iterdir() if p != path)
+    if not path.is_file():
+        raise CheckFailed(f"{path} was not written")
+    if leftovers:
+        raise CheckFailed(f"the atomic save left files behind: {', '.join(leftovers)}")
+    state.result_path = path
+    return f"{path} ({path.stat().st_size / 1024:.0f} KiB)"
+
+
+def _disk(mask: np.ndarray, radius: int) -> np.ndarray:
+    import cv2
+
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+
+
+def _check_result(state: _State) -> str:
+    from inpaint_studio.engines.pipeline import DEFAULT_FEATHER
+    from inpaint_studio.io import load_image
+
+    before = state.photo.rgb
+    after = load_image(state.result_path).rgb
+    if after.shape != before.shape:
+        raise CheckFailed(f"the result is {after.shape[1]}x{after.shape[0]}, the photo {before.shape[1]}x{before.shape[0]}")
+    hole = state.mask > 0
+    near = _disk(hole, DEFAULT_FEATHER + 1)
+    outside_changed = int(np.count_nonzero(np.any(after != before, axis=2) & ~near))
+    if outside_changed:
+        raise CheckFailed(f"{outside_changed} pixel(s) away from the mask changed; they must stay bit-identical")
+    changed = float(np.mean(np.any(after[hole] != before[hole], axis=1)))
+    if changed < 0.5:
+        raise CheckFailed(f"only {changed:.0%} of the masked pixels changed")
+    # Plausible: the filled area now looks like the ring of photo around it, more than the object did.
+    ring = _disk(hole, 12) & ~_disk(hole, DEFAULT_FEATHER + 2)
+    surround = before[ring].astype(np.float64).mean(axis=0)
+    was = float(np.abs(before[hole].astype(np.float64).mean(axis=0) - surround).mean())
+    now = float(np.abs(after[hole].astype(np.float64).mean(axis=0) - surround).mean())
+    if not now < was or now > 20.0:
+        raise CheckFailed(
+            f"the fill does not match its surroundings: mean colour distance {now:.1f} (the object's was {was:.1f})"
+        )
+    return (
+        f"same size, 0 pixels changed away from the mask, {changed:.0%} of the mask filled, "
+        f"colour distance to surroundings {was:.1f} -> {now:.1f}"
+    )
+
+
+def _platform_plugins() -> tuple[list[str], list[str]]:
+    """Desktop platform plugins this OS needs (required, optional)."""
+    if sys.platform.startswith("linux"):
+        return ["xcb"], ["wayland"]
+    if sys.platform == "darwin":
+        return ["cocoa"], []
+    if sys.platform == "win32":
+        return ["windows"], []
+    return [], []
+
+
+def _check_gui(state: _State) -> str:
+    # Never needs a display: a self-test process shows no window, so it draws offscreen.
+    from PySide6.QtCore import QLibraryInfo
+    from PySide6.QtGui import QImageReader
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from inpaint_studio.app import configure_application
+    from inpaint_studio.core.settings import Settings
+    from inpaint_studio.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "inpaint-studio"])
+    configure_application(app)
+    plugin_root = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+    available = sorted(p.name for p in (plugin_root / "platforms").glob("*") if p.is_file())
+    required, optional = _platform_plugins()
+
+    def present(name: str) -> bool:
+        return any(f"q{name}" in file for file in available)
+
+    missing = [name for name in required if not present(name)]
+    if missing:
+        raise CheckFailed(f"Qt platform plugin(s) {', '.join(missing)} missing from {plugin_root / 'platforms'}")
+    formats = {bytes(f).decode() for f in QImageReader.supportedImageFormats()}
+    if not {"jpeg", "png"} <= formats:
+        raise CheckFailed(f"Qt image format plugins missing (have: {', '.join(sorted(formats))})")
+    if app.windowIcon().isNull():
+        raise CheckFailed("the application icon could not be loaded")
+    window = MainWindow(Settings(), settings_path=state.temp / "settings.json", autosave_folder=state.temp / "autosave")
+    try:
+        window.open_file(state.result_path, confirm=False)
+        app.processEvents()
+        title = window.windowTitle()
+        if f"{APP_NAME} {__version__}" not in title:
+            raise CheckFailed(f"unexpected window title '{title}'")
+        if window.document is None or window.document.photo.width != state.photo.width:
+            raise CheckFailed("the window did not open the result")
+    finally:
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    extra = [name for name in optional if present(name)]
+    plugins = ", ".join(required + extra) or "none needed"
+    return f"main window built offscreen; platform plugins: {plugins}; image formats: {len(formats)}"
+
+
+def _check_learned_runtime(state: _State) -> str:
+    import torch
+
+    from inpaint_studio.engines.moebius.vae import build_vae
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 3, 3, padding=1)
+    with torch.no_grad():
+        out = conv(torch.rand(1, 4, 32, 32))
+        if out.shape != (1, 3, 32, 32) or not torch.isfinite(out).all():
+            raise CheckFailed("a convolution gave a wrong result")
+        # The Moebius VAE is diffusers' AutoencoderKL: build a tiny one and round-trip a patch.
+        vae = build_vae(
+            {
+                "in_channels": 3,
+                "out_channels": 3,
+                "latent_channels": 4,
+                "block_out_channels": [8, 16],
+                "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"],
+                "layers_per_block": 1,
+                "norm_num_groups": 4,
+                "sample_size": 32,
+            }
+        )
+        latent = vae.encode(torch.rand(1, 3, 32, 32) * 2 - 1).latent_dist.mode()
+        decoded = vae.decode(latent).sample
+    if decoded.shape != (1, 3, 32, 32) or not torch.isfinite(decoded).all():
+        raise CheckFailed("the diffusers VAE gave a wrong result")
+    import diffusers
+
+    return f"torch {torch.__version__.split('+')[0]}, diffusers {diffusers.__version__}: convolution and VAE round trip"
+
+
+CHECKS: list[tuple[str, Callable[[_State], str], tuple[str, ...]]] = [
+    ("sample photo and mask", _check_sample, ()),
+    ("default engine through the background worker", _check_worker, ("sample photo and mask",)),
+    ("result written atomically", _check_write, ("default engine through the background worker",)),
+    ("result checked", _check_result, ("result written atomically",)),
+    ("window (offscreen)", _check_gui, ("result written atomically",)),
+    ("learned-engine runtime", _check_learned_runtime, ()),
+]
+
+
+def run_self_test(out: TextIO | None = None, skip: tuple[str, ...] = ()) -> int:
+    """Run every check (but those named in `skip`), print one line each, return the exit status."""
+    out = out or sys.stdout
+    started = time.perf_counter()
+    kind = "frozen app" if getattr(sys, "frozen", False) else "Python install"
+    print(f"{APP_NAME} {__version__} self-test ({kind}; Python {platform.python_version()}, {platform.system()})", file=out)
+    results: list[CheckResult] = []
+    passed: set[str] = set()
+    width = max(len(name) for name, _, _ in CHECKS)
+    with tempfile.TemporaryDirectory(prefix="inpaint-studio-selftest-") as temp:
+        state = _State(Path(temp))
+        for name, check, needs in CHECKS:
+            if name in skip:
+                continue
+            check_started = time.perf_counter()
+            blocked = [need for need in needs if need not in passed]
+            if blocked:
+                result = CheckResult(name, False, f"not run: needs '{blocked[0]}'", 0.0)
+            else:
+                try:
+                    result = CheckResult(name, True, check(state), 0.0)
+                except CheckFailed as failure:
+                    result = CheckResult(name, False, str(failure), 0.0)
+                except Exception as error:  # noqa: BLE001 - a broken installation shows up as any exception
+                    log.error("self-test check '%s' failed:\n%s", name, traceback.format_exc())
+                    result = CheckResult(name, False, f"{type(error).__name__}: {error}", 0.0)
+            result.seconds = time.perf_counter() - check_started
+            results.append(result)
+            if result.ok:
+                passed.add(name)
+            status = "ok  " if result.ok else "FAIL"
+            print(f"  {status} {name.ljust(width)} {result.seconds:6.2f} s  {result.detail}", file=out, flush=True)
+    total = time.perf_counter() - started
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(
+            f"Self-test FAILED: {len(failed)} of {len(results)} checks in {total:.1f} s: " + "; ".join(f"{r.name}: {r.detail}" for r in failed),
+            file=out,
+        )
+        log.error("self-test failed: %s", "; ".join(f"{r.name}: {r.detail}" for r in failed))
+        return 1
+    print(f"Self-test passed: {len(results)} checks in {total:.1f} s.", file=out)
+    log.info("self-test passed in %.1f s", total)
+    return 0
