@@ -2,23 +2,87 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 from inpaint_studio import APP_NAME, __version__
 
+DESKTOP_FILE_NAME = "inpaint-studio"  # resources/inpaint-studio.desktop; the Wayland app id
+LICENCE = "Apache-2.0"
+# Set to 1 to print how long after process start the main window was first shown, then quit
+# (benchmarks/bench_frozen_app.py measures start-up with it).
+STARTUP_PROBE_ENV = "INPAINT_STUDIO_STARTUP_PROBE"
+_IMPORTED = time.perf_counter()
 
-def run_gui(paths: list[str]) -> int:
-    """Open the main window (and the first photo in `paths`), run until it closes."""
-    from PySide6.QtWidgets import QApplication
 
-    from inpaint_studio.ui.main_window import MainWindow
+def configure_application(app) -> None:
+    """Name, version and icon of the QApplication `app` (the window and the self-test share this)."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QIcon
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from inpaint_studio.resources import icon_paths
+
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Inpaint Studio")
+    app.setDesktopFileName(DESKTOP_FILE_NAME)
+    icon = QIcon()
+    for size, path in icon_paths().items():
+        icon.addFile(str(path), QSize(size, size))
+    app.setWindowIcon(icon)
+
+
+def seconds_since_process_start() -> float:
+    """Wall time since this process started (Linux: from /proc; elsewhere since this module was imported)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time in ticks after boot
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _IMPORTED
+
+
+def _probe_startup(app, window) -> None:
+    """Print the time to the window's first exposure on stdout, then quit."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class ExposeProbe(QObject):
+        def eventFilter(self, watched, event):  # noqa: N802
+            if event.type() == QEvent.Type.Expose and watched.isExposed():
+                watched.removeEventFilter(self)
+                print(f"startup-probe: window shown {seconds_since_process_start():.3f} s after process start", flush=True)
+                QTimer.singleShot(0, window.close)
+                QTimer.singleShot(0, app.quit)
+            return False
+
+    # Expose goes to the native window (QWindow), not the widget: create it now to watch it.
+    window.winId()
+    window._startup_probe = ExposeProbe(window)
+    window.windowHandle().installEventFilter(window._startup_probe)
+
+
+def run_gui(paths: list[str]) -> int:
+    """Open the main window (and the first photo in `paths`), run until it closes."""
+    from inpaint_studio.logs import install_crash_handlers, setup_logging
+
+    setup_logging()
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    configure_application(app)
+    from inpaint_studio.ui.crash_dialog import CrashNotifier
+
+    # Uncaught exceptions (in slots, on threads, while starting) go to the log and a message box.
+    notifier = CrashNotifier(app)
+    install_crash_handlers(notifier.notify)
+    from inpaint_studio.ui.main_window import MainWindow
+
     window = MainWindow()
+    if os.environ.get(STARTUP_PROBE_ENV):
+        _probe_startup(app, window)
     window.show()
     recovered = window.offer_recovery()  # after a crash, the autosaved work comes first
     if paths and not recovered:

@@ -152,8 +152,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from inpaint_studio.batch import FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, run_batch
+    from inpaint_studio.batch import DEFAULT_NAME, FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, run_batch
+    from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY
 
+    if args.sensitivity is not None and not args.auto_scratches:
+        raise InpaintStudioError("--sensitivity applies only with --auto-scratches.")
     engine = _engine_for(args)  # fail fast on a bad engine or device, before any work
     settings = BatchSettings(
         engine_id=args.engine,
@@ -162,15 +165,20 @@ def cmd_batch(args: argparse.Namespace) -> int:
         params=engine.resolve_params(_parse_params(args.param)),
         quality=args.quality,
         max_pixels=args.max_pixels,
+        sensitivity=DEFAULT_SENSITIVITY if args.sensitivity is None else args.sensitivity,
     )
-    items = plan_batch(
+    if args.suffix is not None:
+        name_pattern = "{stem}" + args.suffix
+    else:
+        name_pattern = args.name or DEFAULT_NAME
+    items = plan_batch(  # refuses a folder without photos and any output that would replace an input
         Path(args.input_dir),
         Path(args.output),
         mask=Path(args.mask) if args.mask else None,
         mask_dir=Path(args.mask_dir) if args.mask_dir else None,
+        detect=args.auto_scratches,
+        name_pattern=name_pattern,
     )
-    if not items:
-        raise InpaintStudioError(f"No photos found in '{args.input_dir}'.")
 
     bar = ProgressBar(sys.stderr, "Batch", total=len(items))
     counts = {"done": 0, "failed": 0}
@@ -361,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation without a display: fill the bundled sample with the default engine "
+        "through the background worker, check the result, the window (offscreen) and the learned-engine runtime",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def engine_options(sub: argparse.ArgumentParser) -> None:
@@ -394,12 +408,37 @@ def build_parser() -> argparse.ArgumentParser:
     engine_options(restore)
     restore.set_defaults(handler=cmd_restore)
 
-    batch = commands.add_parser("batch", help="process every photo in a folder", description="Process every photo in a folder; originals are never modified.")
+    batch = commands.add_parser(
+        "batch",
+        help="process every photo in a folder",
+        description="Process every photo in a folder with one mask for all, masks matched by name, or the "
+        "scratches and dust found in each photo; originals are never modified.",
+    )
     batch.add_argument("input_dir", help="folder of photos")
     source = batch.add_mutually_exclusive_group(required=True)
     source.add_argument("--mask", help="one mask for every photo (scaled when sizes differ)")
     source.add_argument("--mask-dir", help="folder of masks matched by file name (photo.jpg <- photo.png or photo_mask.png)")
-    batch.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    source.add_argument(
+        "--auto-scratches",
+        action="store_true",
+        help="find scratches, hairs and dust in each photo (as `restore` does) and fill them; "
+        "a photo where none is found is skipped",
+    )
+    batch.add_argument(
+        "--sensitivity",
+        type=_sensitivity,
+        metavar="S",
+        help=f"with --auto-scratches: 0 (only obvious damage) to 1 (also faint damage); default {DEFAULT_SENSITIVITY:g}",
+    )
+    batch.add_argument("-o", "--output", required=True, help="output folder (created if missing; not the input folder)")
+    naming = batch.add_mutually_exclusive_group()
+    naming.add_argument(
+        "--name",
+        metavar="PATTERN",
+        help="output file name, {stem} being the photo's name without extension; the photo's extension "
+        "and format are kept (default: {stem}, the photo's own name)",
+    )
+    naming.add_argument("--suffix", metavar="TEXT", help="add TEXT to each output name: --suffix _clean is --name '{stem}_clean'")
     batch.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1), help="worker processes (default: CPU cores, at most 4)")
     batch.add_argument("--skip-existing", action="store_true", help="skip photos whose output already exists")
     engine_options(batch)
@@ -446,6 +485,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_gui(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    from inpaint_studio.logs import setup_logging
+
+    setup_logging()  # never fails: without a log file, unexpected errors go to stderr only
+    if args.self_test:
+        from inpaint_studio.selftest import run_self_test
+
+        return run_self_test()
     if args.command is None:
         parser.print_help()
         return 0
@@ -466,5 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a bug: say so in one line unless --debug
         if args.debug:
             raise
-        print(f"{PROG}: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        from inpaint_studio.logs import active_log_file, log
+
+        log.exception("internal error in `%s %s`", PROG, args.command)
+        where = f"; the traceback is in {active_log_file()}" if active_log_file() else ""
+        print(f"{PROG}: internal error: {type(error).__name__}: {error} (run with --debug for details{where})", file=sys.stderr)
         return 1

@@ -19,14 +19,21 @@ EVAL_DIR = SHARED / "eval"
 
 
 @pytest.fixture(autouse=True)
-def private_autosave_folder(tmp_path, monkeypatch) -> Path:
-    """Tests autosave, read settings and look for models in their own folders, never the user's."""
+def private_autosave_folder(tmp_path, tmp_path_factory, monkeypatch) -> Path:
+    """Tests autosave, read settings, cache thumbnails and look for models in their own folders, never the user's."""
     folder = tmp_path / "autosave"
     monkeypatch.setattr("inpaint_studio.io.autosave.autosave_dir", lambda: folder)
     monkeypatch.setattr("inpaint_studio.core.settings.config_dir", lambda: tmp_path / "config")
     monkeypatch.setattr("inpaint_studio.models.store.default_models_dir", lambda: tmp_path / "user-models")
+    monkeypatch.setattr("inpaint_studio.io.thumbnails.default_cache_dir", lambda: tmp_path / "thumbnail-cache")
     monkeypatch.delenv("INPAINT_STUDIO_MODEL_MIRROR", raising=False)
-    return folder
+    # The log goes to a folder of its own (not inside tmp_path, whose contents tests check); the
+    # variable reaches the CLI run as a subprocess too.
+    monkeypatch.setenv("INPAINT_STUDIO_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
+    yield folder
+    from inpaint_studio.logs import shutdown_logging
+
+    shutdown_logging()
 
 
 @pytest.fixture

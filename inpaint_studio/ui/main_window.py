@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.document import Document
+from inpaint_studio.core.folder_session import FolderSession
 from inpaint_studio.core.mask_edit import apply_operation
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.settings import Settings
@@ -38,8 +39,10 @@ from inpaint_studio.io import default_output_path, load_image, save_image
 from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
 from inpaint_studio.models import ModelStore
 from inpaint_studio.ui.autosave_controller import AutosaveController
+from inpaint_studio.ui.batch_dialog import BatchDialog
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.engine_settings_panel import EngineSettingsPanel
+from inpaint_studio.ui.folder_strip import FolderStrip
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
@@ -84,7 +87,10 @@ class MainWindow(QMainWindow):
         self.export_path: Path | None = None
         self.project_path: Path | None = None
         self._job: tuple[int, FillRequest] | None = None  # the job in flight and what it was given
+        # The document the job fills: its result lands there even if another photo of the folder is shown now.
+        self._job_document: Document | None = None
         self._rerun_wanted = False  # a run was asked for while one was in flight
+        self.folder_session: FolderSession | None = None  # the open folder, when browsing one
         self.engine_params: dict = {}  # parameters for the selected engine; defaults when absent
 
         self.canvas = CanvasView(self)
@@ -119,6 +125,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.layers_panel, self.history_panel], [380, 260], Qt.Orientation.Vertical)
 
         self._build_actions()
+        self._build_folder_browsing()
         self._build_menus()
         self._build_toolbars()
         self._build_status_bar()
@@ -144,6 +151,7 @@ class MainWindow(QMainWindow):
         self.save_as_action = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
         self.save_project_action = self._action("Save &Project…", self.save_project_as)
         self.quality_action = self._action("Export &quality…", self.ask_quality)
+        self.batch_action = self._action("&Batch process…", self.batch_process, QKeySequence("Ctrl+Shift+B"))
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = self._action("&Undo", self.undo, QKeySequence("Ctrl+Z"))
         self.redo_action = self._action("&Redo", self.redo, QKeySequence("Ctrl+Shift+Z"))
@@ -186,9 +194,12 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.open_action)
+        file_menu.addAction(self.open_folder_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addSeparator()
         file_menu.addActions([self.save_action, self.save_as_action, self.save_project_action, self.quality_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.batch_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = menu.addMenu("&Edit")
@@ -203,6 +214,11 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.original_action)
         view_menu.addSeparator()
         view_menu.addActions([self.layers_panel.toggleViewAction(), self.history_panel.toggleViewAction()])
+        view_menu.addAction(self.folder_strip.toggleViewAction())
+        go_menu = menu.addMenu("&Go")
+        go_menu.addActions([self.next_photo_action, self.previous_photo_action])
+        go_menu.addSeparator()
+        go_menu.addActions([self.first_photo_action, self.last_photo_action])
         run_menu = menu.addMenu("&Run")
         run_menu.addActions([self.run_action, self.cancel_action, self.auto_run_action])
         run_menu.addSeparator()
@@ -307,6 +323,8 @@ class MainWindow(QMainWindow):
 
     def open_file(self, path: Path, confirm: bool = True) -> bool:
         """Open `path`; on failure show why and keep the current photo."""
+        if Path(path).is_dir():  # dropped, on the command line or from a menu: browse it
+            return self.open_folder(Path(path), confirm=confirm)
         if confirm and not self._confirm_discard():
             return False
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
@@ -323,6 +341,7 @@ class MainWindow(QMainWindow):
             return False
         QApplication.restoreOverrideCursor()
         self.cancel_job()
+        self._close_folder()  # a single photo replaces the folder being browsed
         self._set_document(document)
         self.autosave.set_document(document, str(path))
         self.export_path = None
@@ -347,6 +366,8 @@ class MainWindow(QMainWindow):
 
     def _set_document(self, document: Document) -> None:
         document.history.budget_bytes = self.settings.history_budget_bytes
+        if self.document is not None and self._document_changed in self.document.listeners:
+            self.document.listeners.remove(self._document_changed)  # it may live on, in the folder
         self.document = document
         document.listeners.append(self._document_changed)
         self.canvas.set_image(document.composite)
@@ -417,11 +438,14 @@ class MainWindow(QMainWindow):
             return False
         self.export_path = Path(path)
         self.document.mark_saved()
+        self._folder_photo_exported(Path(path))
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
     def _confirm_discard(self) -> bool:
         """True when there are no unsaved changes or the user chose to save or discard them."""
+        if self.folder_session is not None:
+            return self._confirm_discard_folder()
         if self.document is None or not self.document.modified:
             return True
         answer = QMessageBox.question(
@@ -453,6 +477,217 @@ class MainWindow(QMainWindow):
             # Opening may show dialogs; do it after the drop has finished.
             QTimer.singleShot(0, lambda: self.open_file(files[0]))
 
+    # ------------------------------------------------------------ folders
+
+    def _build_folder_browsing(self) -> None:
+        """The filmstrip dock, the Open Folder and Go actions, and the position in the status bar."""
+        self.folder_strip = FolderStrip(self)
+        self.folder_strip.toggleViewAction().setText("&Filmstrip")
+        self.folder_strip.photo_activated.connect(self.show_folder_photo)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.folder_strip)
+        self.folder_strip.hide()  # until a folder is open
+        self.open_folder_action = self._action("Open &Folder…", self.open_folder_dialog, QKeySequence("Ctrl+Shift+O"))
+        self.next_photo_action = self._action("&Next photo", lambda: self.step_photo(1), QKeySequence("PgDown"))
+        self.previous_photo_action = self._action("&Previous photo", lambda: self.step_photo(-1), QKeySequence("PgUp"))
+        self.first_photo_action = self._action("&First photo", lambda: self.go_to_photo(0), QKeySequence("Home"))
+        self.last_photo_action = self._action("&Last photo", lambda: self.go_to_photo(-1), QKeySequence("End"))
+        self.folder_label = QLabel()
+        self.statusBar().addPermanentWidget(self.folder_label)
+        self._update_folder_status()
+
+    def open_folder_dialog(self) -> None:
+        if not self._confirm_discard():
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_folder)
+        if folder:
+            self.open_folder(Path(folder), confirm=False)
+
+    def open_folder(self, folder: Path, confirm: bool = True) -> bool:
+        """Browse the photos in `folder`: the filmstrip lists them and the first readable one opens."""
+        if confirm and not self._confirm_discard():
+            return False
+        try:
+            session = FolderSession.open(folder, on_change=self._folder_marks_changed)
+        except InpaintStudioError as error:
+            self.show_error("Cannot open the folder", str(error))
+            return False
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            document, skipped = self._show_first_readable(session, 0, 1)
+        finally:
+            QApplication.restoreOverrideCursor()
+        if document is None:
+            session.close()
+            self.show_error("Cannot open the folder", f"None of the {len(session)} photos in '{folder}' can be opened.")
+            return False
+        self.cancel_job()  # a fill for the previous photo would land in a document that is closing
+        self._close_folder()
+        self.folder_session = session
+        self.folder_strip.set_session(session)
+        self.folder_strip.show()
+        self.resizeDocks([self.folder_strip], [self.folder_strip.preferred_height()], Qt.Orientation.Vertical)
+        self._show_folder_document(document)
+        self.settings.last_folder = str(Path(folder).resolve())
+        if skipped:
+            self.statusBar().showMessage(f"Skipped {', '.join(skipped)}: cannot be opened.", 8000)
+        return True
+
+    def _show_first_readable(self, session: FolderSession, start: int, direction: int) -> tuple[Document | None, list[str]]:
+        """Show the first photo from `start` on, in `direction`, that opens; the names of those that did not."""
+        skipped = []
+        index = start
+        while 0 <= index < len(session):
+            try:
+                return session.show(index), skipped
+            except InpaintStudioError:
+                skipped.append(session.photos[index].name)
+                if session is self.folder_session:
+                    self.folder_strip.refresh_row(index)  # its row shows the bad-file picture
+            index += direction
+        return None, skipped
+
+    def show_folder_photo(self, index: int) -> bool:
+        """Switch to photo `index` of the folder; its document keeps its mask, layers and history."""
+        session = self.folder_session
+        if session is None or not 0 <= index < len(session):
+            return False
+        if index == session.index:
+            return True
+        self._remember_folder_paths()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            document = session.show(index)
+        except InpaintStudioError as error:
+            self.statusBar().showMessage(str(error), 8000)
+            self.folder_strip.refresh_row(index)
+            self.folder_strip.set_current(session.index)
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        # A run queued for the previous photo is not one for this photo; its job in flight still
+        # finishes and lands on its own photo (see _worker_message).
+        self._rerun_wanted = False
+        self._show_folder_document(document)
+        return True
+
+    def step_photo(self, delta: int) -> None:
+        """Next (+1) or previous (-1) photo, stepping over photos that cannot be opened; stops at the ends."""
+        session = self.folder_session
+        if session is None:
+            return
+        target = session.step(delta)
+        if target is None:
+            self.statusBar().showMessage("This is the last photo." if delta > 0 else "This is the first photo.", 2000)
+            return
+        self._go_from(target, 1 if delta > 0 else -1)
+
+    def go_to_photo(self, index: int) -> None:
+        """First (0) or last (-1) photo of the folder."""
+        if self.folder_session is not None:
+            self._go_from(index % len(self.folder_session), 1 if index >= 0 else -1)
+
+    def _go_from(self, start: int, direction: int) -> None:
+        session = self.folder_session
+        self._remember_folder_paths()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            current = session.index
+            document, skipped = self._show_first_readable(session, start, direction)
+        finally:
+            QApplication.restoreOverrideCursor()
+        if document is not None and session.index != current:
+            self._rerun_wanted = False
+            self._show_folder_document(document)
+        if skipped:
+            self.statusBar().showMessage(f"Skipped {', '.join(skipped)}: cannot be opened.", 8000)
+
+    def _show_folder_document(self, document: Document) -> None:
+        photo = self.folder_session.current
+        self._set_document(document)
+        self.autosave.set_document(document, str(photo.path))
+        self.export_path, self.project_path = photo.export_path, photo.project_path
+        self.folder_strip.set_current(photo.index)
+        self._update_folder_status()
+
+    def _remember_folder_paths(self) -> None:
+        """Where the shown photo was saved is its own: Save writes there again when it comes back."""
+        photo = self.folder_session.current if self.folder_session is not None else None
+        if photo is not None and photo.document is self.document:
+            photo.export_path, photo.project_path = self.export_path, self.project_path
+
+    def _folder_marks_changed(self, index: int) -> None:
+        self.folder_strip.refresh_row(index)
+
+    def _folder_photo_exported(self, path: Path) -> None:
+        session = self.folder_session
+        if session is not None and session.current is not None and session.current.document is self.document:
+            session.mark_exported(session.index, path)
+
+    def _update_folder_status(self) -> None:
+        session = self.folder_session
+        self.folder_label.setText(session.position_text() if session is not None else "")
+        self.folder_label.setVisible(session is not None)
+        index = session.index if session is not None else None
+        self.next_photo_action.setEnabled(index is not None and index + 1 < len(session))
+        self.previous_photo_action.setEnabled(index is not None and index > 0)
+        self.first_photo_action.setEnabled(index is not None)
+        self.last_photo_action.setEnabled(index is not None)
+
+    def _close_folder(self) -> None:
+        if self.folder_session is None:
+            return
+        self.folder_session.close()
+        self.folder_session = None
+        self.folder_strip.set_session(None)
+        self.folder_strip.hide()
+        self._update_folder_status()
+
+    def _confirm_discard_folder(self) -> bool:
+        """One question for every photo of the folder with changes not exported; Save All writes them all."""
+        edited = self.folder_session.edited()
+        if not edited:
+            return True
+        names = ", ".join(f"'{photo.name}'" for photo in edited[:3])
+        if len(edited) > 3:
+            names += f" and {len(edited) - 3} more"
+        count = f"{len(edited)} photo{'s' if len(edited) != 1 else ''}"
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"{count} in this folder {'have' if len(edited) != 1 else 'has'} changes that are not exported: {names}.\n\n"
+            "Save All writes each one where it was last saved, or beside its photo as NAME_inpainted.",
+            QMessageBox.StandardButton.SaveAll | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.SaveAll,
+        )
+        if answer == QMessageBox.StandardButton.SaveAll:
+            return self._save_all(edited)
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _save_all(self, photos) -> bool:
+        """Export each of `photos` without asking for names; False (after saying why) if any failed."""
+        self._remember_folder_paths()
+        failures = []
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            for photo in photos:
+                document = photo.document
+                path = photo.export_path or default_output_path(photo.path)
+                try:
+                    save_image(document.photo, document.composite, path, overwrite=False, quality=self._quality())
+                except InpaintStudioError as error:
+                    failures.append(str(error))
+                    continue
+                document.mark_saved()
+                self.folder_session.mark_exported(photo.index, path)
+                if document is self.document:
+                    self.export_path = path
+        finally:
+            QApplication.restoreOverrideCursor()
+        if failures:
+            self.show_error("Cannot save", "\n".join(failures))
+            return False
+        return True
+
     # ------------------------------------------------------------ running engines
 
     def run_fill(self) -> None:
@@ -475,12 +710,18 @@ class MainWindow(QMainWindow):
             params=self.engine_params,
         )
         self._job = (self.bridge.submit(request), request)
+        self._job_document = self.document
         self._rerun_wanted = False
 
     def cancel_job(self) -> None:
         self._rerun_wanted = False
         if self._job is not None:
             self.bridge.cancel(self._job[0])
+
+    def _cancel_job_of(self, document: Document) -> None:
+        """Cancel the job in flight if it fills `document` (an undo there would make its result stale)."""
+        if self._job is None or self._job_document is document:
+            self.cancel_job()
 
     def _worker_message(self, message) -> None:
         if self._job is None or message.job_id != self._job[0]:
@@ -492,9 +733,11 @@ class MainWindow(QMainWindow):
         elif isinstance(message, JobProgress):
             self.progress.setValue(round(message.fraction * 100))
         elif isinstance(message, JobPreview):
-            self.canvas.set_preview_patch(message.patch)
+            if self._job_document is self.document:  # never drawn over another photo of the folder
+                self.canvas.set_preview_patch(message.patch)
         else:
             request = self._job[1]
+            document, self._job_document = self._job_document or self.document, None
             self._job = None
             self.canvas.set_preview_patch(None)
             self.progress.hide()
@@ -502,9 +745,10 @@ class MainWindow(QMainWindow):
             if isinstance(message, JobFinished):
                 engine = engine_class(request.engine_id)
                 info = engine.info
-                self.document.add_fill(message.patches, request.mask, info.name, fill_provenance(engine, request))
+                document.add_fill(message.patches, request.mask, info.name, fill_provenance(engine, request))
                 note = f" {message.notice}" if message.notice else ""
-                self.statusBar().showMessage(f"{info.name}: filled in {message.seconds:.2f} s.{note}", 8000 if note else 4000)
+                where = "" if document is self.document else f" {document.photo.path.name}"
+                self.statusBar().showMessage(f"{info.name}: filled{where} in {message.seconds:.2f} s.{note}", 8000 if note else 4000)
             elif isinstance(message, JobFailed):
                 self._rerun_wanted = False
                 self.show_error("The fill failed", message.message)
@@ -630,14 +874,14 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         if self.document is not None and not self.tools.busy:
-            self.cancel_job()
+            self._cancel_job_of(self.document)
             label = self.document.undo()
             if label:
                 self.statusBar().showMessage(f"Undid {label}", 2000)
 
     def redo(self) -> None:
         if self.document is not None and not self.tools.busy:
-            self.cancel_job()
+            self._cancel_job_of(self.document)
             label = self.document.redo()
             if label:
                 self.statusBar().showMessage(f"Redid {label}", 2000)
@@ -654,6 +898,26 @@ class MainWindow(QMainWindow):
         self.restore_dialog = RestoreDialog(self.document.composite, self)
         self.restore_dialog.accepted.connect(lambda dialog=self.restore_dialog: dialog.apply_to(self.document))
         self.restore_dialog.open()  # window-modal, not blocking
+
+    def batch_process(self) -> None:
+        """File > Batch process…: the current mask, a mask folder or detected damage over a whole folder."""
+        document = self.document
+        session = self.folder_session  # the open folder, when the window browses one
+        folder = session.folder if session is not None else (document.photo.path.parent if document is not None else None)
+        if getattr(self, "batch_dialog", None) is not None:
+            self.batch_dialog.deleteLater()  # the previous one (the dialog is modal, so it has finished)
+        self.batch_dialog = BatchDialog(
+            folder=folder or self.settings.last_folder or None,
+            engine_id=self.current_engine,
+            device=self.current_device,
+            params=dict(self.engine_params),
+            model_store=self.model_store,
+            mask=document.mask if document is not None else None,
+            mask_name=document.photo.path.name if document is not None else "",
+            quality=self._quality(),
+            parent=self,
+        )
+        self.batch_dialog.open()  # window-modal; the batch runs on a thread, nothing blocks
 
     def set_tool(self, tool: Tool) -> None:
         self.tools.set_tool(tool)
@@ -738,11 +1002,11 @@ class MainWindow(QMainWindow):
             self.undo_action.setText(f"&Undo {undo}" if undo else "&Undo")
             self.redo_action.setText(f"&Redo {redo}" if redo else "&Redo")
             self.size_label.setText(f"{document.photo.width} × {document.photo.height}")
-            self.setWindowTitle(f"{document.photo.path.name}[*] — {APP_NAME}")
+            self.setWindowTitle(f"{document.photo.path.name}[*] — {APP_NAME} {__version__}")
             self.setWindowModified(document.modified)
         else:
             self.size_label.setText("")
-            self.setWindowTitle(APP_NAME)
+            self.setWindowTitle(f"{APP_NAME} {__version__}")
         self.engine_label.setText(f"{self.engine_combo.currentText()} · {self.device_combo.currentText()}")
 
     def _show_zoom(self, zoom: float) -> None:
@@ -769,16 +1033,16 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, title, message)
 
     def about(self) -> None:
-        QMessageBox.about(
-            self,
-            f"About {APP_NAME}",
-            f"<b>{APP_NAME}</b> {__version__}<br>Remove objects and repair photos with local inpainting engines.",
-        )
+        from inpaint_studio.ui.about import about_text
+
+        QMessageBox.about(self, f"About {APP_NAME}", about_text())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._confirm_discard():
             event.ignore()
             return
+        self._close_folder()
+        self.folder_strip.shutdown()
         self.bridge.shutdown()
         self.autosave.shutdown()
         try:
