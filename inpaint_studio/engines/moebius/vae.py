@@ -19,7 +19,6 @@ Winograd's algorithm (winograd.py): the same results to rounding, twice as fast.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path

@@ -24,7 +24,6 @@ from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from inpaint_studio.engines.moebius import _winograd_kernels as kernels
