@@ -381,3 +381,33 @@ def test_in_a_narrow_side_dock_the_strip_is_a_column(qtbot, window, folder):
     assert rects[0].left() == rects[1].left() and rects[1].top() > rects[0].top()
     qtbot.keyClick(window, Qt.Key.Key_End)
     assert strip.view.visualRect(strip.model.index(4)).intersects(strip.view.viewport().rect())
+
+
+def test_every_edited_photo_of_the_folder_is_autosaved_not_only_the_one_shown(qtbot, window, folder):
+    from inpaint_studio.io.autosave import autosave_dir, find_recoverable
+
+    window.open_folder(folder)
+    draw_rectangle(qtbot, window, (20, 20, 80, 70))  # a.jpg edited
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    draw_rectangle(qtbot, window, (150, 100, 200, 150))  # b.png edited and shown
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)  # c.png shown, untouched
+    assert window.autosave.autosave() is False  # c.png has nothing to keep...
+    window.autosave.wait(10)
+    for kept in window.autosave._kept.values():
+        kept.autosaver.wait(10)
+    # ...but a crash now must still find a.jpg's and b.png's work (their sessions' locks are held by
+    # this process, so read the info files the way a later start would).
+    saved = sorted(path.read_text(encoding="utf-8") for path in autosave_dir().glob("*.json"))
+    assert len(saved) == 2 and "a.jpg" in saved[0] + saved[1] and "b.png" in saved[0] + saved[1]
+    assert find_recoverable() == []  # still running: nothing to recover yet
+
+    # Going back to a.jpg uses its own session again; saving it drops that autosave.
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert shown_name(window) == "a.jpg"
+    window.document.mark_saved()
+    qtbot.waitUntil(lambda: len(list(autosave_dir().glob("*.json"))) == 1, timeout=10000)
+    assert "b.png" in next(autosave_dir().glob("*.json")).read_text(encoding="utf-8")
+
+    # Closing the folder (the user discarded its changes) leaves no autosave behind.
+    window.open_file(folder / "e.png", confirm=False)
+    qtbot.waitUntil(lambda: list(autosave_dir().glob("*.json")) == [], timeout=10000)

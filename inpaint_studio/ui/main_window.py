@@ -604,7 +604,7 @@ class MainWindow(QMainWindow):
     def _show_folder_document(self, document: Document) -> None:
         photo = self.folder_session.current
         self._set_document(document)
-        self.autosave.set_document(document, str(photo.path))
+        self.autosave.set_document(document, str(photo.path), keep_previous=True)  # edited photos keep theirs
         self.export_path, self.project_path = photo.export_path, photo.project_path
         self.folder_strip.set_current(photo.index)
         self._update_folder_status()
@@ -638,6 +638,9 @@ class MainWindow(QMainWindow):
             return
         self.folder_session.close()
         self.folder_session = None
+        # Every photo's changes were saved or discarded when the user was asked: no autosave keeps them.
+        self.autosave.set_document(None, "")
+        self.autosave.forget_kept()
         self.folder_strip.set_session(None)
         self.folder_strip.hide()
         self._update_folder_status()
