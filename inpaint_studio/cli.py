@@ -139,6 +139,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             output,
             params,
             sensitivity=args.sensitivity,
+            detector=args.detector,
             mask_path=mask_out,
             overwrite=args.overwrite,
             quality=args.quality,
@@ -153,10 +154,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from inpaint_studio.batch import DEFAULT_NAME, FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, run_batch
-    from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY
+    from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY
 
-    if args.sensitivity is not None and not args.auto_scratches:
-        raise InpaintStudioError("--sensitivity applies only with --auto-scratches.")
+    if (args.sensitivity is not None or args.detector is not None) and not args.auto_scratches:
+        raise InpaintStudioError("--sensitivity and --detector apply only with --auto-scratches.")
     engine = _engine_for(args)  # fail fast on a bad engine or device, before any work
     settings = BatchSettings(
         engine_id=args.engine,
@@ -166,6 +167,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         quality=args.quality,
         max_pixels=args.max_pixels,
         sensitivity=DEFAULT_SENSITIVITY if args.sensitivity is None else args.sensitivity,
+        detector=args.detector or DEFAULT_DETECTOR,
     )
     if args.suffix is not None:
         name_pattern = "{stem}" + args.suffix
@@ -397,13 +399,18 @@ def build_parser() -> argparse.ArgumentParser:
     engine_options(remove)
     remove.set_defaults(handler=cmd_remove)
 
-    from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY
+    from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, DETECTORS
 
+    detector_help = (
+        f"how damage is found: {' or '.join(DETECTORS)} (default {DEFAULT_DETECTOR}: a small network trained "
+        "on synthetic scratches and dust; classical: filters, no weights)"
+    )
     restore = commands.add_parser("restore", help="find scratches and dust in a photo and fill them", description="Detect scratches, hairs and dust in one photo, fill them, and write the result in the same format.")
     restore.add_argument("image", help="the photo")
     restore.add_argument("-o", "--output", help="output file (default: PHOTO_restored.EXT beside the photo)")
     restore.add_argument("--mask-out", metavar="MASK", help="also write the detected damage mask here (.png, .tif or .bmp; white = damage)")
     restore.add_argument("--sensitivity", type=_sensitivity, default=DEFAULT_SENSITIVITY, help=f"0 (only obvious damage) to 1 (also faint damage, more false finds); default {DEFAULT_SENSITIVITY:g}")
+    restore.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=detector_help)
     restore.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
     engine_options(restore)
     restore.set_defaults(handler=cmd_restore)
@@ -430,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"with --auto-scratches: 0 (only obvious damage) to 1 (also faint damage); default {DEFAULT_SENSITIVITY:g}",
     )
+    batch.add_argument("--detector", choices=sorted(DETECTORS), help=f"with --auto-scratches: {detector_help}")
     batch.add_argument("-o", "--output", required=True, help="output folder (created if missing; not the input folder)")
     naming = batch.add_mutually_exclusive_group()
     naming.add_argument(

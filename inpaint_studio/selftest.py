@@ -7,7 +7,8 @@ the mask unchanged, the masked object gone and replaced by something like its
 surroundings). It then checks that the window can be built (offscreen, so no
 display is needed: Qt's platform and image plugins are present) and that the
 runtime of the learned engines (torch, and diffusers for Moebius) loads and
-computes. Each check prints one line with its time; the exit status is 0 when
+computes, and that the shipped damage detector finds scratches drawn on the
+sample photo. Each check prints one line with its time; the exit status is 0 when
 all pass, 1 otherwise, with what failed.
 """
 
@@ -258,6 +259,20 @@ def _check_learned_runtime(state: _State) -> str:
     return f"torch {torch.__version__.split('+')[0]}, diffusers {diffusers.__version__}: convolution and VAE round trip"
 
 
+def _check_damage_detector(state: _State) -> str:
+    from inpaint_studio.restore import degrade, detect_damage, score_detection
+    from inpaint_studio.restore.damage_net import default_weights
+
+    weights = default_weights()
+    if not weights.is_file():
+        raise CheckFailed(f"{weights} is missing from the installation")
+    damaged = degrade(np.ascontiguousarray(state.photo.rgb[:384, :384]), seed=1)
+    score = score_detection(detect_damage(damaged.image), damaged.mask)
+    if score.f1 < 0.6:  # 0.7-0.9 on this photo; a broken network or wrong weights score near 0
+        raise CheckFailed(f"it found drawn scratches and dust with F1 {score.f1:.2f} only (expected at least 0.6)")
+    return f"{weights.name}: drawn scratches and dust found with F1 {score.f1:.2f}"
+
+
 CHECKS: list[tuple[str, Callable[[_State], str], tuple[str, ...]]] = [
     ("sample photo and mask", _check_sample, ()),
     ("default engine through the background worker", _check_worker, ("sample photo and mask",)),
@@ -265,6 +280,7 @@ CHECKS: list[tuple[str, Callable[[_State], str], tuple[str, ...]]] = [
     ("result checked", _check_result, ("result written atomically",)),
     ("window (offscreen)", _check_gui, ("result written atomically",)),
     ("learned-engine runtime", _check_learned_runtime, ()),
+    ("damage detector", _check_damage_detector, ("sample photo and mask",)),
 ]
 
 

@@ -98,6 +98,21 @@ def test_sensitivity_changes_what_is_found_and_is_checked(damaged_folder, tmp_pa
         BatchSettings("telea", sensitivity=1.5)
 
 
+def test_batch_uses_the_chosen_detector_as_restore_does(damaged_folder, tmp_path):
+    folder, _ = damaged_folder
+    engine = create_engine("telea")
+    for detector in ("learned", "classical"):
+        out = tmp_path / detector
+        items = [i for i in plan_batch(folder, out, detect=True) if i.image.name == "a.png"]
+        report = run_batch(items, BatchSettings("telea", detector=detector))
+        assert report.results[0].status == WRITTEN
+        direct = restore_file(engine, folder / "a.png", tmp_path / f"direct-{detector}.png", detector=detector)
+        assert direct.output is not None
+        assert np.array_equal(np.asarray(Image.open(out / "a.png")), np.asarray(Image.open(tmp_path / f"direct-{detector}.png")))
+    with pytest.raises(InpaintStudioError, match="Unknown damage detector"):
+        BatchSettings("telea", detector="magic")
+
+
 def test_output_names_keep_the_format_and_need_the_stem(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -281,7 +296,7 @@ def test_cli_batch_name_pattern_and_option_errors(damaged_folder, tmp_path, caps
     assert main(["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--name", "same", "-o", str(out), "--engine", "telea"]) == 1
     assert "must contain {stem}" in capsys.readouterr().err
     assert main(["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--sensitivity", "0.5", "-o", str(out), "--engine", "telea"]) == 1
-    assert "--sensitivity applies only with --auto-scratches" in capsys.readouterr().err
+    assert "--sensitivity and --detector apply only with --auto-scratches" in capsys.readouterr().err
     # The output folder is the input folder: refused before any work, whatever the names.
     assert main(["batch", str(folder), "--auto-scratches", "-o", str(folder), "--suffix", "_x", "--engine", "telea"]) == 1
     assert "input folder" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def test_the_bundle_passes_its_self_test(frozen_app, user_env, tmp_path):
     print(f"\n{result.stdout}(frozen self-test: {time.perf_counter() - started:.1f} s with an empty numba cache)")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test (frozen app;" in result.stdout
-    assert "Self-test passed: 6 checks" in result.stdout
+    assert "Self-test passed: 7 checks" in result.stdout
     # numba cached the compiled kernels in the user cache folder, not inside the bundle.
     cache = Path(user_env["XDG_CACHE_HOME"]) / "inpaint-studio" / "numba"
     assert any(cache.rglob("*.nbi"))

@@ -100,3 +100,25 @@ def test_unreadable_photo_and_bad_sensitivity(tmp_path, capsys):
         main(["restore", str(broken), "--sensitivity", "high"])
     assert exit_info.value.code == 2
     assert "between 0 and 1" in capsys.readouterr().err
+
+
+def test_detector_option_picks_the_classical_filters(damaged_png):
+    from inpaint_studio.restore import detect_damage
+
+    path, _, damaged = damaged_png
+    masks = {}
+    for detector in ("learned", "classical"):
+        mask_path = path.with_name(f"{detector}.png")
+        assert main(["restore", str(path), "--detector", detector, "--mask-out", str(mask_path), "--engine", "telea"]) == 0
+        masks[detector] = np.asarray(Image.open(mask_path))
+    assert np.array_equal(masks["classical"], detect_damage(damaged.image, 0.4, "classical"))
+    assert np.array_equal(masks["learned"], detect_damage(damaged.image, 0.4, "learned"))
+    assert not np.array_equal(masks["learned"], masks["classical"])
+
+
+def test_unknown_detector_is_refused_by_the_parser(damaged_png, capsys):
+    path, _, _ = damaged_png
+    with pytest.raises(SystemExit) as exit_info:
+        main(["restore", str(path), "--detector", "magic"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'magic'" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from inpaint_studio.selftest import CHECKS, run_self_test
 
 CHECK_NAMES = [name for name, _, _ in CHECKS]
 LEARNED = "learned-engine runtime"
+DETECTOR = "damage detector"
 
 
 def _run(**kwargs) -> tuple[int, str]:
@@ -40,7 +41,7 @@ def test_the_command_passes_every_check_headless(tmp_path):
         assert any(line.strip().startswith(f"ok   {name}") for line in lines), (name, result.stdout)
     assert "PatchMatch (default engine)" in result.stdout
     assert "platform plugins: xcb" in result.stdout
-    assert lines[-1].startswith("Self-test passed: 6 checks in ")
+    assert lines[-1].startswith("Self-test passed: 7 checks in ")
     assert list(cwd.iterdir()) == []  # the result went to a temporary folder that is gone
     assert "self-test passed" in (Path(os.environ["INPAINT_STUDIO_LOG_DIR"]) / "inpaint-studio.log").read_text()
 
@@ -57,7 +58,7 @@ def test_a_fill_that_does_not_match_its_surroundings_fails(monkeypatch):
     register_engine(FakeEngine)  # fills the mast with magenta: written, but implausible
     monkeypatch.setattr("inpaint_studio.engines.registry.DEFAULT_ENGINE", "fake")
     try:
-        status, text = _run(skip=(LEARNED, "window (offscreen)"))
+        status, text = _run(skip=(LEARNED, DETECTOR, "window (offscreen)"))
     finally:
         unregister_engine("fake")
     assert status == 1
@@ -88,6 +89,14 @@ def test_missing_resources_are_named(monkeypatch, tmp_path):
     status, text = _run(skip=(LEARNED,))
     assert status == 1
     assert f"{tmp_path / 'sample.jpg'} is missing from the installation" in text
+
+
+def test_missing_detector_weights_are_named(monkeypatch, tmp_path):
+    missing = tmp_path / "damage_detector.safetensors"
+    monkeypatch.setattr("inpaint_studio.restore.damage_net.default_weights", lambda: missing)
+    status, text = _run(skip=(LEARNED, "window (offscreen)"))
+    assert status == 1
+    assert f"FAIL {DETECTOR}" in text and f"{missing} is missing from the installation" in text
 
 
 @pytest.mark.parametrize("argv", [["--self-test"], ["--debug", "--self-test"]])

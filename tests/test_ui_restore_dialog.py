@@ -77,3 +77,21 @@ def test_cancel_leaves_the_mask_and_history_alone(qtbot, window, damaged):
     dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
     assert np.array_equal(window.document.mask, before)
     assert window.document.history.undo_label == label
+
+
+def test_switching_to_the_classical_detector_computes_its_own_map(qtbot, window, damaged):
+    dialog = open_dialog(qtbot, window)
+    assert dialog.detector == "learned"
+    learned = set_sensitivity(qtbot, dialog, 40)
+    dialog.detector_box.setCurrentIndex(dialog.detector_box.findData("classical"))
+    assert not dialog.ready and not dialog.slider.isEnabled()  # its map is being made
+    qtbot.waitUntil(lambda: dialog.ready, timeout=20000)
+    classical = dialog.mask().copy()
+    assert dialog.damage.detector.name == "classical"
+    assert not np.array_equal(classical, learned)
+    assert score_detection(classical, damaged.mask).recall > 0.8
+    # Back to the learned detector: its map is kept, so it shows at once.
+    dialog.detector_box.setCurrentIndex(dialog.detector_box.findData("learned"))
+    assert dialog.ready
+    assert np.array_equal(dialog.mask(), learned)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()

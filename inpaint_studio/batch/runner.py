@@ -25,7 +25,7 @@ from inpaint_studio.batch.pairing import BatchItem
 from inpaint_studio.engines.base import CancelToken, Engine
 from inpaint_studio.engines.registry import create_engine
 from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError, JobCancelled
-from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY, threshold_for
+from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, threshold_for
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
 
@@ -59,9 +59,10 @@ class BatchSettings:
     max_pixels: int | None = None
     model_store: Any = None  # a models.ModelStore (plain data, pickles) for learned engines
     sensitivity: float = DEFAULT_SENSITIVITY  # scratch detection, for items with `detect`
+    detector: str = DEFAULT_DETECTOR
 
     def __post_init__(self) -> None:
-        threshold_for(self.sensitivity)  # a bad value fails here, not once per photo
+        threshold_for(self.sensitivity, self.detector)  # a bad value fails here, not once per photo
 
 
 def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: CancelToken | None = None) -> ItemResult:
@@ -75,7 +76,8 @@ def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: 
             from inpaint_studio.restore.job import restore_file  # imports batch.file_job: not at module level
 
             outcome = restore_file(
-                engine, item.image, item.output, settings.params, sensitivity=settings.sensitivity, **options
+                engine, item.image, item.output, settings.params,
+                sensitivity=settings.sensitivity, detector=settings.detector, **options,
             )
         else:
             outcome = process_file(engine, item.image, item.mask, item.output, settings.params, **options)

@@ -20,7 +20,7 @@ from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
 from inpaint_studio.errors import ImageError
 from inpaint_studio.io import atomic_write, load_image
-from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY, detect_damage, fill_mask
+from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, damage_map, fill_mask, threshold_for
 
 _MASK_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}  # lossless only
 
@@ -32,6 +32,7 @@ def restore_file(
     params: Mapping[str, Any] | None = None,
     *,
     sensitivity: float = DEFAULT_SENSITIVITY,
+    detector: str = DEFAULT_DETECTOR,
     mask_path: Path | None = None,
     overwrite: bool = False,
     quality: int | None = None,
@@ -45,16 +46,18 @@ def restore_file(
     it is empty. `FileOutcome.regions` is the number of filled crops.
     """
     image_path, output_path = Path(image_path), Path(output_path)
+    threshold_for(sensitivity, detector)  # a bad value or detector fails before the work
     photo = load_image(image_path, max_pixels=max_pixels)
     if mask_path is not None:
         _check_mask_destination(Path(mask_path), image_path, overwrite)
-    mask = detect_damage(photo.rgb, sensitivity)
+    damage = damage_map(photo.rgb, detector)
+    mask = damage.mask(sensitivity)
     outcome = FileOutcome(image=image_path)
     if is_empty(mask):
         outcome.skipped = f"no scratches or dust were found in '{image_path.name}' at sensitivity {sensitivity:g}"
     else:
         fill_and_save(
-            engine, photo, fill_mask(mask), output_path, outcome, params,
+            engine, photo, fill_mask(mask, damage.detector.fill_grow), output_path, outcome, params,
             overwrite=overwrite, quality=quality, progress=progress, cancel=cancel,
         )
     if mask_path is not None:

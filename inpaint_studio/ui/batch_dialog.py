@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QDialog,
     QFileDialog,
     QFormLayout,
@@ -66,7 +67,7 @@ from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.engines.base import CancelToken
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError
-from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY
+from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, DETECTORS
 from inpaint_studio.restore.job import save_mask
 
 OUTPUT_SUBFOLDER = "inpainted"  # the default output folder, inside the input folder
@@ -163,8 +164,13 @@ class BatchDialog(QDialog):
         self.sensitivity_label = QLabel()
         self.sensitivity_slider.valueChanged.connect(lambda value: self.sensitivity_label.setText(f"{value / 100:.2f}"))
         self.sensitivity_label.setText(f"{self.sensitivity:.2f}")
+        self.detector_box = QComboBox()
+        for detector in DETECTORS.values():
+            self.detector_box.addItem(detector.label, detector.name)
+        self.detector_box.setCurrentIndex(self.detector_box.findData(DEFAULT_DETECTOR))
         sensitivity_row = QHBoxLayout()
         sensitivity_row.setContentsMargins(24, 0, 0, 0)
+        sensitivity_row.addWidget(self.detector_box)
         sensitivity_row.addWidget(QLabel("Sensitivity"))
         sensitivity_row.addWidget(self.sensitivity_slider, 1)
         sensitivity_row.addWidget(self.sensitivity_label)
@@ -327,6 +333,7 @@ class BatchDialog(QDialog):
     def _source_changed(self) -> None:
         self.mask_dir_row.setEnabled(self.mask_folder_radio.isChecked())
         self.sensitivity_slider.setEnabled(self.detect_radio.isChecked())
+        self.detector_box.setEnabled(self.detect_radio.isChecked())
 
     def _recheck_folders(self) -> None:
         """How many photos the input folder holds, and what the first one's output will be called."""
@@ -418,6 +425,7 @@ class BatchDialog(QDialog):
             quality=self.quality,
             model_store=self.model_store,
             sensitivity=self.sensitivity,
+            detector=self.detector_box.currentData(),
         )
         prepare_engine(settings)  # an engine that cannot run is refused before any file is touched
         return items, settings

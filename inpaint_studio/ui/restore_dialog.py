@@ -1,10 +1,11 @@
 """Detect damage…: find scratches, hairs and dust, preview the mask, add it to the document's mask.
 
 The evidence map (`restore.damage_map`, seconds on a large scan) is computed
-once on a background thread; the sensitivity slider only re-thresholds it, so
-the preview follows the slider. Accepting adds the detected mask, grown as
-`inpaint-studio restore` grows it, to the current mask as one undoable step;
-the user then corrects it with the normal tools and presses Remove.
+once per detector on a background thread; the sensitivity slider only
+re-thresholds it, so the preview follows the slider. Accepting adds the
+detected mask, grown as `inpaint-studio restore` grows it, to the current mask
+as one undoable step; the user then corrects it with the normal tools and
+presses Remove.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ import cv2
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from inpaint_studio.core.document import Document
 from inpaint_studio.restore import DEFAULT_SENSITIVITY, DamageMap, damage_map
-from inpaint_studio.restore.detect import fill_mask
+from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DETECTORS
 from inpaint_studio.ui.qimage import array_to_qimage
 
 PREVIEW_SIZE = (720, 540)  # largest preview in pixels (width, height)
@@ -30,14 +41,19 @@ _SETTLE_MS = 40  # slider moves within this time are thresholded once (a 24 MP m
 class RestoreDialog(QDialog):
     """Modal dialog over one photo; `mask()` is what OK adds to the document's mask."""
 
-    _computed = Signal(object)  # a DamageMap, or the exception that stopped it
+    _computed = Signal(str, object)  # detector name, and its DamageMap or the exception that stopped it
 
     def __init__(self, image: np.ndarray, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Detect damage")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.damage: DamageMap | None = None
+        self.damage: DamageMap | None = None  # of the chosen detector, once computed
         self.error: Exception | None = None
+        self._maps: dict[str, DamageMap] = {}
+        self._computing: set[str] = set()
+        self._cursor_overridden = False
+        self._finished = False
+        self._image = image.copy()  # the document may change while a thread reads it
         self._mask: np.ndarray | None = None
         height, width = image.shape[:2]
         scale = min(1.0, PREVIEW_SIZE[0] / width, PREVIEW_SIZE[1] / height)
@@ -50,6 +66,14 @@ class RestoreDialog(QDialog):
         self.slider.setToolTip("Higher finds fainter damage, and more photo detail that is not damage.")
         self.slider.setEnabled(False)
         self.sensitivity_label = QLabel()
+        self.detector_box = QComboBox()
+        for detector in DETECTORS.values():
+            self.detector_box.addItem(detector.label, detector.name)
+        self.detector_box.setCurrentIndex(self.detector_box.findData(DEFAULT_DETECTOR))
+        self.detector_box.setToolTip(
+            "Learned: a small network trained on synthetic scratches and dust; marks their exact pixels.\n"
+            "Classical filters: no weights; the fill is grown 2 px around what they find."
+        )
         self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(*self._preview_size)
@@ -61,6 +85,9 @@ class RestoreDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         row = QHBoxLayout()
+        row.addWidget(QLabel("Detector"))
+        row.addWidget(self.detector_box)
+        row.addSpacing(12)
         row.addWidget(QLabel("Sensitivity"))
         row.addWidget(self.slider, 1)
         row.addWidget(self.sensitivity_label)
@@ -74,14 +101,14 @@ class RestoreDialog(QDialog):
         self._settle.timeout.connect(self._update_mask)
         self.slider.valueChanged.connect(self._slider_moved)
         self._computed.connect(self._map_ready)
+        self.detector_box.currentIndexChanged.connect(self._detector_chosen)
         self._show(None)
         self._slider_moved()
+        self._detector_chosen()
 
-        # Busy cursor while the map is computed; the window stays responsive.
-        QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
-        self._cursor_overridden = True
-        image = image.copy()  # the document may change while the thread reads it
-        threading.Thread(target=self._compute, args=(image,), daemon=True, name="damage-map").start()
+    @property
+    def detector(self) -> str:
+        return self.detector_box.currentData()
 
     @property
     def sensitivity(self) -> float:
@@ -113,30 +140,61 @@ class RestoreDialog(QDialog):
     def done(self, result: int) -> None:  # Qt override: OK, Cancel, Escape and closing all end here
         self._restore_cursor()
         super().done(result)  # emits accepted, which applies the mask
-        self.damage = self._mask = None  # a 24 MP map is ~100 MB: do not keep it with the window
+        self._finished = True
+        # A 24 MP map is ~100 MB: do not keep it with the window.
+        self.damage = self._mask = None
+        self._maps.clear()
 
     # ------------------------------------------------------------ internals
 
-    def _compute(self, image: np.ndarray) -> None:
+    def _detector_chosen(self) -> None:
+        """Show the chosen detector's map, computing it on a thread the first time."""
+        name = self.detector
+        self.damage = self._maps.get(name)
+        self._mask = None
+        if self.damage is not None:
+            self._enable(True)
+            self._update_mask()
+            return
+        self._enable(False)
+        self._show(None)
+        self.status.setText("Finding scratches and dust…")
+        if name in self._computing:
+            return
+        self._computing.add(name)
+        if not self._cursor_overridden:  # busy cursor while a map is computed; the window stays responsive
+            QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+            self._cursor_overridden = True
+        threading.Thread(target=self._compute, args=(name,), daemon=True, name=f"damage-map-{name}").start()
+
+    def _compute(self, name: str) -> None:
         try:
-            result: object = damage_map(image)
+            result: object = damage_map(self._image, name)
         except Exception as error:  # shown in the dialog; the document is untouched
             result = error
         try:
-            self._computed.emit(result)  # queued to the GUI thread
+            self._computed.emit(name, result)  # queued to the GUI thread
         except RuntimeError:  # the dialog was closed and deleted meanwhile
             pass
 
-    def _map_ready(self, result: object) -> None:
-        self._restore_cursor()
-        if isinstance(result, Exception):
-            self.error = result
-            self.status.setText(f"Damage detection failed: {result}")
+    def _map_ready(self, name: str, result: object) -> None:
+        self._computing.discard(name)
+        if not self._computing:
+            self._restore_cursor()
+        if self._finished:  # closed meanwhile: keep nothing
             return
-        self.damage = result
-        self.slider.setEnabled(True)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(True)
-        self._update_mask()
+        if isinstance(result, Exception):
+            if name == self.detector:
+                self.error = result
+                self.status.setText(f"Damage detection failed: {result}")
+            return
+        self._maps[name] = result
+        if name == self.detector:
+            self._detector_chosen()
+
+    def _enable(self, ready: bool) -> None:
+        self.slider.setEnabled(ready)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ready)
 
     def _slider_moved(self) -> None:
         self.sensitivity_label.setText(f"{self.sensitivity:.2f}")
@@ -147,7 +205,7 @@ class RestoreDialog(QDialog):
         self._settle.stop()
         if self.damage is None:
             return
-        self._mask = fill_mask(self.damage.mask(self.sensitivity))
+        self._mask = self.damage.fill_mask(self.sensitivity)
         share = np.count_nonzero(self._mask) / self._mask.size
         self.status.setText(f"{share:.2%} of the photo marked as damage. Check it, then add it to the mask.")
         self._show(self._mask)

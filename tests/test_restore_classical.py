@@ -1,4 +1,4 @@
-"""Scratch and dust detection on synthetic photos with known damage (Qt-free)."""
+"""The classical scratch and dust detector on synthetic photos with known damage (Qt-free)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,18 @@ import pytest
 
 from conftest import gradient_photo
 from inpaint_studio.errors import InpaintStudioError
-from inpaint_studio.restore import damage_map, degrade, detect_damage, score_detection
+from inpaint_studio.restore import DEFAULT_SENSITIVITY, degrade, score_detection
+from inpaint_studio.restore import damage_map as any_damage_map
+from inpaint_studio.restore import detect_damage as any_detect_damage
 from inpaint_studio.restore.detect import fill_mask
+
+
+def detect_damage(image: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -> np.ndarray:
+    return any_detect_damage(image, sensitivity, "classical")
+
+
+def damage_map(image: np.ndarray):
+    return any_damage_map(image, "classical")
 
 
 def textured_photo(height: int = 256, width: int = 320, seed: int = 1) -> np.ndarray:
