@@ -68,7 +68,7 @@ def damaged_crops(path: Path, seed: int, variants: int, crops_per_variant: int):
         y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
         clean = np.ascontiguousarray(scaled[y : y + side, x : x + side])
         amount = rng.uniform(0.5, 2.0)
-        area = (side / 512) ** 2 / max(1.0, side / 512) ** 2
+        area = min(1.0, side / 512) ** 2  # in 512x512 photos at this damage scale, as degrade counts it
         if rng.random() < 0.08:
             counts = dict(scratches=0, hairs=0, dust=0)
         else:

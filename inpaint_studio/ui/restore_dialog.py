@@ -47,9 +47,8 @@ class RestoreDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Detect damage")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.damage: DamageMap | None = None  # of the chosen detector, once computed
         self.error: Exception | None = None
-        self._maps: dict[str, DamageMap] = {}
+        self._maps: dict[str, DamageMap] = {}  # by detector name, once computed
         self._computing: set[str] = set()
         self._cursor_overridden = False
         self._finished = False
@@ -111,6 +110,11 @@ class RestoreDialog(QDialog):
         return self.detector_box.currentData()
 
     @property
+    def damage(self) -> DamageMap | None:
+        """The chosen detector's map, once computed."""
+        return self._maps.get(self.detector)
+
+    @property
     def sensitivity(self) -> float:
         return self.slider.value() / 100
 
@@ -142,7 +146,7 @@ class RestoreDialog(QDialog):
         super().done(result)  # emits accepted, which applies the mask
         self._finished = True
         # A 24 MP map is ~100 MB: do not keep it with the window.
-        self.damage = self._mask = None
+        self._mask = None
         self._maps.clear()
 
     # ------------------------------------------------------------ internals
@@ -150,7 +154,6 @@ class RestoreDialog(QDialog):
     def _detector_chosen(self) -> None:
         """Show the chosen detector's map, computing it on a thread the first time."""
         name = self.detector
-        self.damage = self._maps.get(name)
         self._mask = None
         if self.damage is not None:
             self._enable(True)
