@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from PIL import Image
 from conftest import REPO, gradient_photo
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.patch import Patch
-from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io import load_image, project_file
 from inpaint_studio.io.autosave import AutosaveSession, BackgroundAutosaver, discard_recoverable, find_recoverable
 from inpaint_studio.io.project_file import load_project

@@ -95,7 +95,6 @@ def test_history_budget_drops_the_oldest_steps():
 
 
 def test_a_fill_of_far_apart_regions_stores_only_their_own_boxes(document):
-    from inpaint_studio.core.patch import Patch
 
     document.record_mask_edit(fill_rectangle(document.mask, (2, 2), (12, 12)), "Rectangle")
     document.record_mask_edit(fill_rectangle(document.mask, (140, 100), (155, 115)), "Rectangle")

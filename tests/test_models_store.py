@@ -9,13 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest

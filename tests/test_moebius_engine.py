@@ -28,7 +28,7 @@ from inpaint_studio.engines.registry import create_engine
 from inpaint_studio.errors import EngineNotReadyError, JobCancelled, ModelError
 from inpaint_studio.models.store import ModelStore
 from inpaint_studio.worker import EngineWorker, FillRequest, JobFinished, JobPreview
-from moebius_fixtures import ENGINE_CONFIG, install_moebius, write_unet, write_vae
+from moebius_fixtures import ENGINE_CONFIG, install_moebius, write_vae
 
 
 @pytest.fixture(autouse=True)
