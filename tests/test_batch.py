@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import gradient_photo
-from inpaint_studio.batch import FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, run_batch
+from inpaint_studio.batch import FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, prepare_engine, run_batch
 from inpaint_studio.cli import main
 from inpaint_studio.engines.base import CancelToken
 from inpaint_studio.errors import InpaintStudioError
@@ -59,6 +59,18 @@ def test_one_mask_for_all_photos(photo_folder, tmp_path, workers):
     small_after = np.asarray(Image.open(out / "p3.png"))
     assert not np.array_equal(small_before[40:50, 50:70], small_after[40:50, 50:70])
     assert np.array_equal(small_before[:20], small_after[:20])
+
+
+def test_an_engine_prepared_by_the_caller_is_the_one_used(photo_folder, tmp_path):
+    """The GUI checks the engine before starting; the batch then fills with that same engine."""
+    folder, mask = photo_folder
+    settings = BatchSettings("telea")
+    engine = prepare_engine(settings)
+    calls = []
+    original = engine.inpaint
+    engine.inpaint = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
+    report = run_batch(plan_batch(folder, tmp_path / "out", mask=mask), settings, engine=engine)
+    assert len(report.with_status(WRITTEN)) == 4 and len(calls) >= 4
 
 
 def test_mask_folder_matched_by_stem(photo_folder, tmp_path):

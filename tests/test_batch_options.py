@@ -31,7 +31,8 @@ from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.registry import create_engine, register_engine, unregister_engine
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.restore import degrade
-from inpaint_studio.restore.job import restore_file, save_mask
+from inpaint_studio.io.mask_file import save_mask
+from inpaint_studio.restore.job import restore_file
 
 
 def _hashes(folder: Path) -> dict[str, str]:

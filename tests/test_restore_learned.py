@@ -128,5 +128,8 @@ def test_training_script_writes_weights_the_detector_loads(tmp_path):
     network = damage_net.load_network(out)
     assert damage_net.damage_logits(gradient_photo(64, 64), network).shape == (64, 64)
     # Training goes on from the checkpoint (the unfolded network with its batch normalisation).
-    resumed = subprocess.run([*command, "--init", str(checkpoint)], capture_output=True, text=True, timeout=300)
+    # ... here with the extra loss weight beside damage and a lower learning rate.
+    fine_tune = ["--init", str(checkpoint), "--near-weight", "4", "--lr", "1e-3"]
+    resumed = subprocess.run([*command, *fine_tune], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert "starting from" in resumed.stdout

@@ -131,15 +131,19 @@ def run_batch(
     skip_existing: bool = False,
     on_result: Callable[[ItemResult], None] = lambda result: None,
     cancel: CancelToken | None = None,
+    engine: Engine | None = None,
 ) -> BatchReport:
     """Process `items`; `on_result` is called (in this thread) as each one finishes.
+
+    `engine`: one `prepare_engine(settings)` already made (a caller that checked
+    the engine before starting need not create it twice).
 
     `cancel` stops the batch: no new photo is started; in this process the photo
     being filled is dropped (nothing is written for it), in worker processes the
     photos already running finish. Outputs are written atomically either way.
     """
     cancel = cancel or CancelToken()
-    engine = prepare_engine(settings)
+    engine = engine or prepare_engine(settings)
     report = BatchReport()
     started = time.perf_counter()
 

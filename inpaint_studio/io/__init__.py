@@ -8,7 +8,7 @@ from inpaint_studio.io.image_file import (
     load_image,
     save_image,
 )
-from inpaint_studio.io.mask_file import load_mask
+from inpaint_studio.io.mask_file import load_mask, save_mask
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -18,4 +18,5 @@ __all__ = [
     "load_image",
     "load_mask",
     "save_image",
+    "save_mask",
 ]

@@ -51,7 +51,7 @@ EXIF_IFD_TAGS = (0x8769, 0x8825)  # Exif and GPS sub-directories
 SUPPORTED_MODES = {"L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"}
 _LOAD_CONVERSIONS = {"1": "L", "RGBX": "RGB", "YCbCr": "RGB", "RGBa": "RGBA", "La": "LA", "PA": "RGBA"}
 _GRAY_MODES = {"L", "LA", "I;16", "I", "F"}
-_DEEP_MODES = {"I;16", "I", "F"}
+DEEP_MODES = {"I;16", "I", "F"}
 
 # Which source modes each output format stores as they are; anything else is
 # written as the 8-bit view the engine worked on.
@@ -109,7 +109,7 @@ class LoadedImage:
     @property
     def bit_depth(self) -> int:
         """8, or 16 for any source with more than 8 bits per channel (16-bit, 32-bit int, float)."""
-        return 16 if self.deep is not None or self.native.mode in _DEEP_MODES else 8
+        return 16 if self.deep is not None or self.native.mode in DEEP_MODES else 8
 
 
 # ---------------------------------------------------------------- loading
@@ -119,9 +119,9 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Loa
     """Read a photo; raise ImageError with a one-sentence reason if it cannot be used."""
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
-    _check_is_readable_file(path)
-    with _reading(path), _pillow_bomb_check_off(), Image.open(path) as im:
-        _check_size(path, im.size, limit)
+    check_is_readable_file(path)
+    with explained_read_errors(path), pillow_bomb_check_off(), Image.open(path) as im:
+        check_size(path, im.size, limit)
         sixteen_bit_rgb = _is_16bit_rgb(im)  # before anything decodes: decoding empties im.tile
         orientation = _orientation(im)
         im.load()
@@ -138,8 +138,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Loa
         alpha = _to_8bit(deep[..., 3]) if deep.shape[2] == 4 else None
         native = Image.fromarray(rgb if alpha is None else np.dstack([rgb, alpha]))
     else:
-        native = _supported_native(path, upright)
-        rgb, alpha = _eight_bit_view(native, icc)
+        native = supported_native(path, upright)
+        rgb, alpha = eight_bit_view(native, icc)
     if dpi:
         native.info["dpi"] = dpi
     return LoadedImage(
@@ -174,7 +174,7 @@ def _cannot_open(path: Path, reason: str) -> ImageError:
     return ImageError(f"Cannot open '{path}': {reason}.")
 
 
-def _check_is_readable_file(path: Path) -> None:
+def check_is_readable_file(path: Path) -> None:
     """Name the common problems before Pillow turns them into vaguer errors."""
     try:
         info = path.stat()
@@ -191,7 +191,7 @@ def _check_is_readable_file(path: Path) -> None:
 
 
 @contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def explained_read_errors(path: Path) -> Iterator[None]:
     """Turn what Pillow raises for a bad file into one sentence for the user."""
     try:
         yield
@@ -212,7 +212,7 @@ def _reading(path: Path) -> Iterator[None]:
 # inside Image.open and some decoders with its own limit and message, so it
 # would refuse images our (configurable) limit allows. While at least one of
 # our reads runs it is switched off, and restored when the last one ends.
-# That is safe because _check_size, with the user's limit, runs right after
+# That is safe because check_size, with the user's limit, runs right after
 # Image.open has parsed only the header and before any pixel is decoded. The
 # one cost: code that calls Pillow directly in another thread at that moment
 # runs unchecked; Inpaint Studio itself reads every file through this module.
@@ -222,7 +222,7 @@ _saved_max_image_pixels: int | None = None
 
 
 @contextmanager
-def _pillow_bomb_check_off() -> Iterator[None]:
+def pillow_bomb_check_off() -> Iterator[None]:
     global _bomb_check_users, _saved_max_image_pixels
     with _bomb_check_lock:
         if _bomb_check_users == 0:
@@ -238,7 +238,7 @@ def _pillow_bomb_check_off() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _saved_max_image_pixels
 
 
-def _check_size(path: Path, size: tuple[int, int], limit: int) -> None:
+def check_size(path: Path, size: tuple[int, int], limit: int) -> None:
     width, height = size
     if width * height > limit:
         raise _cannot_open(
@@ -317,7 +317,7 @@ def _to_8bit(values: np.ndarray) -> np.ndarray:
     return ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _supported_native(path: Path, image: Image.Image) -> Image.Image:
+def supported_native(path: Path, image: Image.Image) -> Image.Image:
     if image.mode in ("I;16B", "I;16L", "I;16N"):
         # Pillow's convert("I;16") clips these to 0..255, so reinterpret via numpy.
         converted = Image.fromarray(np.asarray(image).astype(np.uint16))
@@ -330,12 +330,12 @@ def _supported_native(path: Path, image: Image.Image) -> Image.Image:
     return image
 
 
-def _eight_bit_view(native: Image.Image, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None]:
+def eight_bit_view(native: Image.Image, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None]:
     """The uint8 RGB (and alpha) an engine sees for `native`."""
     mode = native.mode
     if mode == "CMYK":
         return np.asarray(_cmyk_to_rgb(native, icc)), None
-    if mode in _DEEP_MODES:
+    if mode in DEEP_MODES:
         gray = _deep_gray_to_8bit(np.asarray(native), mode)
         return np.repeat(gray[..., None], 3, axis=2), None
     if mode == "RGB" and not native.has_transparency_data:

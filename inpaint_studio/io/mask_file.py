@@ -1,8 +1,9 @@
-"""Masks from image files: 255 = pixels to fill, 0 = keep.
+"""Masks in image files: 255 = pixels to fill, 0 = keep.
 
 A mask is read like a photo (same formats, orientation and error messages).
 A painted layer with transparency uses its alpha (opaque = fill); anything
-else uses its brightness (white = fill).
+else uses its brightness (white = fill). Masks are written greyscale, in
+lossless formats only, atomically.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import numpy as np
 from PIL import Image
 
 from inpaint_studio.core.mask_ops import binarize, resize_mask
+from inpaint_studio.errors import ImageError
+from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.io.image_file import load_image, resolve_max_pixels
+
+_MASK_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}  # lossless only
 
 
 def load_mask(
@@ -46,3 +51,26 @@ def load_mask(
         )
         mask = resize_mask(mask, width, height)
     return mask, warnings
+
+
+def save_mask(mask: np.ndarray, path: Path) -> Path:
+    """Write a 0/255 mask as a greyscale image (PNG, TIFF or BMP by extension), atomically."""
+    fmt = mask_format(path)
+    image = Image.fromarray(np.ascontiguousarray(mask), mode="L")
+    try:
+        atomic_write(path, lambda file: image.save(file, format=fmt))
+    except OSError as e:
+        raise ImageError(f"Cannot write the mask '{path}': {(e.strerror or str(e)).rstrip('.')}.") from e
+    return path
+
+
+def mask_format(path: Path) -> str:
+    """The Pillow format to write a mask at `path` in; a clear ImageError if it cannot be written there."""
+    fmt = _MASK_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"Cannot write the mask '{path}': use a .png, .tif or .bmp name (a mask must be lossless).")
+    if path.is_dir():
+        raise ImageError(f"Cannot write the mask '{path}': it is a folder.")
+    if not path.parent.is_dir():
+        raise ImageError(f"Cannot write the mask '{path}': the folder '{path.parent}' does not exist.")
+    return fmt

@@ -34,7 +34,7 @@ from inpaint_studio.core.document import Document, MaskCrop, ResultLayer
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io.atomic import atomic_write
-from inpaint_studio.io.image_file import LoadedImage, _pillow_bomb_check_off, resolve_max_pixels
+from inpaint_studio.io.image_file import LoadedImage, pillow_bomb_check_off, resolve_max_pixels
 
 __all__ = ["PROJECT_SUFFIX", "ProjectError", "encode_original", "load_project", "save_project"]
 
@@ -277,7 +277,7 @@ def load_project(path: str | os.PathLike, *, max_pixels: int | None = None) -> D
     """
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
-    with _reading(path), _pillow_bomb_check_off(), zipfile.ZipFile(path) as archive:
+    with _reading(path), pillow_bomb_check_off(), zipfile.ZipFile(path) as archive:
         return _Project(path, archive, limit).document()
 
 

@@ -39,14 +39,14 @@ from inpaint_studio.io.atomic import atomic_write
 
 # One reading path for every photo: the same limit, the same messages, the same mode handling.
 from inpaint_studio.io.image_file import (
-    _DEEP_MODES,
-    _check_is_readable_file,
-    _check_size,
-    _eight_bit_view,
-    _pillow_bomb_check_off,
-    _reading,
-    _supported_native,
+    DEEP_MODES,
+    check_is_readable_file,
+    check_size,
+    eight_bit_view,
+    explained_read_errors,
+    pillow_bomb_check_off,
     resolve_max_pixels,
+    supported_native,
 )
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,9 @@ def make_thumbnail(path: str | os.PathLike, size: int = THUMBNAIL_SIZE, *, max_p
 
 
 def _make(path: Path, size: int, limit: int) -> Thumbnail:
-    _check_is_readable_file(path)
-    with _reading(path), _pillow_bomb_check_off(), Image.open(path) as im:
-        _check_size(path, im.size, limit)
+    check_is_readable_file(path)
+    with explained_read_errors(path), pillow_bomb_check_off(), Image.open(path) as im:
+        check_size(path, im.size, limit)
         full_size = im.size
         icc = im.info.get("icc_profile") or None
         # JPEG only (a no-op elsewhere): libjpeg scales by 1/2, 1/4 or 1/8 while decoding,
@@ -104,15 +104,15 @@ def _make(path: Path, size: int, limit: int) -> Thumbnail:
         upright = ImageOps.exif_transpose(im)
         if (upright.width > upright.height) != (full_size[0] > full_size[1]):
             full_size = (full_size[1], full_size[0])  # rotated a quarter turn
-        native = _supported_native(path, upright)
+        native = supported_native(path, upright)
         if native.mode == "P":
             native = native.convert("RGBA" if native.has_transparency_data else "RGB")
-        if native.mode in _DEEP_MODES:
+        if native.mode in DEEP_MODES:
             # 16-bit and float grey: to 8 bits first, as the editor shows them.
-            rgb, _ = _eight_bit_view(native, icc)
+            rgb, _ = eight_bit_view(native, icc)
             native = Image.fromarray(rgb)
         native.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
-        rgb, alpha = _eight_bit_view(native, icc)
+        rgb, alpha = eight_bit_view(native, icc)
     pixels = np.ascontiguousarray(rgb if alpha is None else np.dstack([rgb, alpha]))
     return Thumbnail(path, pixels, full_size)
 

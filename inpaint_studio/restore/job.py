@@ -12,17 +12,13 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-from PIL import Image
-
 from inpaint_studio.batch.file_job import FileOutcome, fill_and_save
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
 from inpaint_studio.errors import ImageError
-from inpaint_studio.io import atomic_write, load_image
+from inpaint_studio.io import load_image
+from inpaint_studio.io.mask_file import mask_format, save_mask
 from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, damage_map, fill_mask, threshold_for
-
-_MASK_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}  # lossless only
 
 
 def restore_file(
@@ -65,31 +61,9 @@ def restore_file(
     return outcome
 
 
-def save_mask(mask: np.ndarray, path: Path) -> Path:
-    """Write a 0/255 mask as a greyscale image (PNG, TIFF or BMP by extension), atomically."""
-    fmt = _mask_format(path)
-    image = Image.fromarray(np.ascontiguousarray(mask), mode="L")
-    try:
-        atomic_write(path, lambda file: image.save(file, format=fmt))
-    except OSError as e:
-        raise ImageError(f"Cannot write the mask '{path}': {(e.strerror or str(e)).rstrip('.')}.") from e
-    return path
-
-
-def _mask_format(path: Path) -> str:
-    fmt = _MASK_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImageError(f"Cannot write the mask '{path}': use a .png, .tif or .bmp name (a mask must be lossless).")
-    if path.is_dir():
-        raise ImageError(f"Cannot write the mask '{path}': it is a folder.")
-    if not path.parent.is_dir():
-        raise ImageError(f"Cannot write the mask '{path}': the folder '{path.parent}' does not exist.")
-    return fmt
-
-
 def _check_mask_destination(path: Path, image_path: Path, overwrite: bool) -> None:
     """Fail before any work on a mask name that cannot be written or would replace the photo."""
-    _mask_format(path)
+    mask_format(path)
     if not overwrite and path.exists() and os.path.samefile(path, image_path):
         raise ImageError(
             f"Refusing to overwrite the input file '{path}' with the mask; choose another --mask-out or pass --overwrite."

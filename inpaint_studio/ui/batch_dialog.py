@@ -17,8 +17,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
@@ -27,7 +28,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
     QCheckBox,
-    QComboBox,
     QDialog,
     QFileDialog,
     QFormLayout,
@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSizePolicy,
-    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -64,11 +63,11 @@ from inpaint_studio.batch import (
     run_batch,
 )
 from inpaint_studio.core.mask_ops import is_empty
-from inpaint_studio.engines.base import CancelToken
+from inpaint_studio.engines.base import CancelToken, Engine
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError
-from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, DETECTORS
-from inpaint_studio.restore.job import save_mask
+from inpaint_studio.io.mask_file import save_mask
+from inpaint_studio.ui.damage_controls import detector_combo, sensitivity_slider
 
 OUTPUT_SUBFOLDER = "inpainted"  # the default output folder, inside the input folder
 CURRENT_MASK, MASK_FOLDER, DETECT = "current", "folder", "detect"
@@ -157,17 +156,11 @@ class BatchDialog(QDialog):
             self.current_mask_radio.setChecked(True)
         self.mask_dir_edit = QLineEdit()
         self.mask_dir_edit.setPlaceholderText("Folder of masks")
-        self.sensitivity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.sensitivity_slider.setRange(0, 100)
-        self.sensitivity_slider.setValue(round(DEFAULT_SENSITIVITY * 100))
-        self.sensitivity_slider.setToolTip("Higher finds fainter damage, and more photo detail that is not damage.")
+        self.sensitivity_slider = sensitivity_slider()
         self.sensitivity_label = QLabel()
         self.sensitivity_slider.valueChanged.connect(lambda value: self.sensitivity_label.setText(f"{value / 100:.2f}"))
         self.sensitivity_label.setText(f"{self.sensitivity:.2f}")
-        self.detector_box = QComboBox()
-        for detector in DETECTORS.values():
-            self.detector_box.addItem(detector.label, detector.name)
-        self.detector_box.setCurrentIndex(self.detector_box.findData(DEFAULT_DETECTOR))
+        self.detector_box = detector_combo()
         sensitivity_row = QHBoxLayout()
         sensitivity_row.setContentsMargins(24, 0, 0, 0)
         sensitivity_row.addWidget(self.detector_box)
@@ -365,7 +358,7 @@ class BatchDialog(QDialog):
         if self._running:
             return False
         try:
-            items, settings = self._plan()
+            items, settings, engine = self._plan()
         except EngineNotReadyError as error:
             return self._refuse(f"{error} Run > Models… downloads or imports it.")
         except InpaintStudioError as error:
@@ -391,14 +384,14 @@ class BatchDialog(QDialog):
         self.progress_box.show()
         self._thread = threading.Thread(
             target=self._run,
-            args=(items, settings, self.workers_spin.value(), self.skip_existing_box.isChecked(), self._token),
+            args=(items, settings, engine, self.workers_spin.value(), self.skip_existing_box.isChecked(), self._token),
             daemon=True,
             name="batch",
         )
         self._thread.start()
         return True
 
-    def _plan(self) -> tuple[list[BatchItem], BatchSettings]:
+    def _plan(self) -> tuple[list[BatchItem], BatchSettings, Engine]:
         folder = self.input_edit.text().strip()
         if not folder:
             raise InpaintStudioError("Choose the folder of photos to process.")
@@ -427,8 +420,8 @@ class BatchDialog(QDialog):
             sensitivity=self.sensitivity,
             detector=self.detector_box.currentData(),
         )
-        prepare_engine(settings)  # an engine that cannot run is refused before any file is touched
-        return items, settings
+        engine = prepare_engine(settings)  # an engine that cannot run is refused before any file is touched
+        return items, settings, engine
 
     def _current_mask_file(self) -> Path:
         """The current mask as a PNG that every worker reads (and scales to its photo)."""
@@ -440,7 +433,7 @@ class BatchDialog(QDialog):
             self._mask_file = save_mask(self._mask, self._mask_dir / f"{stem}_mask.png")
         return self._mask_file
 
-    def _run(self, items, settings, workers: int, skip_existing: bool, token: CancelToken) -> None:
+    def _run(self, items, settings, engine, workers: int, skip_existing: bool, token: CancelToken) -> None:
         """The batch thread: run_batch, with every result and the end sent to the GUI thread."""
 
         def deliver(result: ItemResult) -> None:
@@ -451,7 +444,7 @@ class BatchDialog(QDialog):
 
         try:
             outcome: object = run_batch(
-                items, settings, workers=workers, skip_existing=skip_existing, on_result=deliver, cancel=token
+                items, settings, workers=workers, skip_existing=skip_existing, on_result=deliver, cancel=token, engine=engine
             )
         except Exception as error:  # noqa: BLE001 - shown in the report, never lost on this thread
             outcome = error

@@ -18,19 +18,17 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from inpaint_studio.core.document import Document
-from inpaint_studio.restore import DEFAULT_SENSITIVITY, DamageMap, damage_map
-from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DETECTORS
+from inpaint_studio.restore import DamageMap, damage_map
+from inpaint_studio.ui.damage_controls import detector_combo, sensitivity_slider
 from inpaint_studio.ui.qimage import array_to_qimage
 
 PREVIEW_SIZE = (720, 540)  # largest preview in pixels (width, height)
@@ -59,20 +57,10 @@ class RestoreDialog(QDialog):
         self._preview_size = (max(1, round(width * scale)), max(1, round(height * scale)))
         self._photo = cv2.resize(image, self._preview_size, interpolation=cv2.INTER_AREA)
 
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, 100)
-        self.slider.setValue(round(DEFAULT_SENSITIVITY * 100))
-        self.slider.setToolTip("Higher finds fainter damage, and more photo detail that is not damage.")
+        self.slider = sensitivity_slider()
         self.slider.setEnabled(False)
         self.sensitivity_label = QLabel()
-        self.detector_box = QComboBox()
-        for detector in DETECTORS.values():
-            self.detector_box.addItem(detector.label, detector.name)
-        self.detector_box.setCurrentIndex(self.detector_box.findData(DEFAULT_DETECTOR))
-        self.detector_box.setToolTip(
-            "Learned: a small network trained on synthetic scratches and dust; marks their exact pixels.\n"
-            "Classical filters: no weights; the fill is grown 2 px around what they find."
-        )
+        self.detector_box = detector_combo()
         self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(*self._preview_size)
