@@ -51,8 +51,8 @@ class Detector:
 DETECTORS = {
     detector.name: detector
     for detector in (
-        # Odds p / (1 - p): e^3 (p 0.95) .. e^-7 (p 0.001); 0.4 seeds at e^-1 (p 0.27).
-        Detector("learned", "Learned (U-Net)", math.exp(3.0), math.exp(-7.0), grow_share=0.5, fill_grow=0),
+        # Odds p / (1 - p): e^2.25 (p 0.90) .. e^-7.75 (p 0.0004); 0.4 seeds at e^-1.75 (p 0.15).
+        Detector("learned", "Learned (U-Net)", math.exp(2.25), math.exp(-7.75), grow_share=0.5, fill_grow=0),
         Detector("classical", "Classical filters", 24.0, 3.0, grow_share=0.5, fill_grow=2),
     )
 }
