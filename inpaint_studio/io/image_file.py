@@ -223,6 +223,7 @@ _saved_max_image_pixels: int | None = None
 
 @contextmanager
 def pillow_bomb_check_off() -> Iterator[None]:
+    """Pillow's own pixel limit off while this block runs (see above)."""
     global _bomb_check_users, _saved_max_image_pixels
     with _bomb_check_lock:
         if _bomb_check_users == 0:
@@ -239,6 +240,7 @@ def pillow_bomb_check_off() -> Iterator[None]:
 
 
 def check_size(path: Path, size: tuple[int, int], limit: int) -> None:
+    """Refuse an image of more than `limit` pixels, from its header, before any pixel is decoded."""
     width, height = size
     if width * height > limit:
         raise _cannot_open(
@@ -318,6 +320,7 @@ def _to_8bit(values: np.ndarray) -> np.ndarray:
 
 
 def supported_native(path: Path, image: Image.Image) -> Image.Image:
+    """`image` in one of SUPPORTED_MODES (odd byte orders and variants converted); ImageError if it has none."""
     if image.mode in ("I;16B", "I;16L", "I;16N"):
         # Pillow's convert("I;16") clips these to 0..255, so reinterpret via numpy.
         converted = Image.fromarray(np.asarray(image).astype(np.uint16))
