@@ -88,14 +88,18 @@ def accuracy(photos: list[tuple[str, np.ndarray]], runs: int, engine, detector: 
             damaged = degrade(clean, seed=1000 * run + index)
             truth = damaged.mask
             evidence = damage_map(damaged.image, detector)
-            detected = evidence.mask(DEFAULT_SENSITIVITY)
+            # One fill per sensitivity: the default's is shared with the sweep.
+            psnr_at = {
+                s: psnr_inside(inpaint_image(engine, damaged.image, evidence.fill_mask(s)), clean, truth)
+                for s in {*SWEEP, DEFAULT_SENSITIVITY}
+            }
             for s in SWEEP:
                 sweep[s].append(score_detection(evidence.mask(s), truth).f1)
-                filled = inpaint_image(engine, damaged.image, evidence.fill_mask(s))
-                sweep_psnr[s].append(psnr_inside(filled, clean, truth))
+                sweep_psnr[s].append(psnr_at[s])
+            detected = evidence.mask(DEFAULT_SENSITIVITY)
             scores.append(score_detection(detected, truth))
             exact.append(score_detection(detected, truth, tolerance=0).f1)
-            psnr_detected.append(psnr_inside(inpaint_image(engine, damaged.image, evidence.fill_mask(DEFAULT_SENSITIVITY)), clean, truth))
+            psnr_detected.append(psnr_at[DEFAULT_SENSITIVITY])
             psnr_true.append(psnr_inside(inpaint_image(engine, damaged.image, truth), clean, truth))
             psnr_grown.append(psnr_inside(inpaint_image(engine, damaged.image, fill_mask(truth, 1)), clean, truth))
             psnr_damaged.append(psnr_inside(damaged.image, clean, truth))

@@ -143,7 +143,7 @@ def run_batch(
     photos already running finish. Outputs are written atomically either way.
     """
     cancel = cancel or CancelToken()
-    engine = engine or prepare_engine(settings)
+    engine = engine if engine is not None else prepare_engine(settings)
     report = BatchReport()
     started = time.perf_counter()
 

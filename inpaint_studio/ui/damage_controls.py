@@ -20,7 +20,7 @@ def detector_combo() -> QComboBox:
     box.setCurrentIndex(box.findData(DEFAULT_DETECTOR))
     box.setToolTip(
         "Learned: a small network trained on synthetic scratches and dust; marks their exact pixels.\n"
-        "Classical filters: no weights; the fill is grown 2 px around what they find."
+        f"Classical filters: no weights; the fill is grown {DETECTORS['classical'].fill_grow} px around what they find."
     )
     return box
 
