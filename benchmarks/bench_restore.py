@@ -22,7 +22,8 @@ On the 12 photos of ../shared/eval/images (read in place, never copied):
 
 `--photos DIR` scores other photos instead (scaled to a 512 px short side and
 centre-cropped, as the evaluation set was made): the learned detector's
-sensitivity scale was set on its training script's validation photos this way.
+sensitivity scale was set on its training script's validation photos this way;
+`tools/detector_photos.py` builds a larger validation folder.
 """
 
 from __future__ import annotations

@@ -133,3 +133,9 @@ def test_training_script_writes_weights_the_detector_loads(tmp_path):
     resumed = subprocess.run([*command, *fine_tune], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "starting from" in resumed.stdout
+    # ... or from shipped weights, whose batch normalisation is folded in.
+    from_shipped = subprocess.run([*command, "--init", str(out), "--lr", "1e-4", "--out", str(tmp_path / "tuned.safetensors")],
+                                  capture_output=True, text=True, timeout=300)
+    assert from_shipped.returncode == 0, from_shipped.stderr
+    assert "starting from" in from_shipped.stdout
+    assert damage_net.load_network(tmp_path / "tuned.safetensors") is not None

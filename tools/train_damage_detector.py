@@ -13,13 +13,15 @@ The photos must not be those the detector is evaluated on
 `lomiri-wallpapers-20.04` packages and the sample images bundled with
 scikit-image (except astronaut and coffee, which are evaluation photos),
 scikit-learn and matplotlib; none of them ship with Inpaint Studio.
+`tools/detector_photos.py` gathers about that set again (without the samples).
 
     python tools/train_damage_detector.py PHOTO_DIR [--minutes 45] [--out resources/damage_detector.safetensors]
 
 The last `--validation` photos (sorted by name) are held out: the loss and F1
 on them are printed as training goes, and the weights with the best F1 are kept.
-`--init CHECKPOINT` goes on from a `--checkpoint` of an earlier run (with a lower
-`--lr` to fine-tune); `--near-weight` makes clean pixels beside damage count more.
+`--init WEIGHTS` goes on from a `--checkpoint` of an earlier run, or from shipped
+weights (trained on without batch normalisation), with a lower `--lr` to
+fine-tune; `--near-weight` makes clean pixels beside damage count more.
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ def main() -> int:
     parser.add_argument("--check-every", type=int, default=200, help="steps between validations (default: 200)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--checkpoint", type=Path, help="also keep the unfolded network (with batch normalisation) here")
-    parser.add_argument("--init", type=Path, help="start from such a checkpoint instead of random weights")
+    parser.add_argument("--init", type=Path, help="start from these weights (a --checkpoint, or shipped weights) instead of random ones")
     args = parser.parse_args()
 
     import torch
@@ -204,9 +206,12 @@ def main() -> int:
           f"from {len(val_paths)}; damage on {np.mean(masks > 0):.2%} of pixels; made in {time.perf_counter() - started:.0f} s",
           flush=True)
 
-    network = build_network(normalise=True)
-    if args.init:
-        network.load_state_dict(load_file(str(args.init)))
+    initial = load_file(str(args.init)) if args.init else None
+    # A --checkpoint keeps batch normalisation; shipped weights have it folded into the convolutions.
+    normalised = initial is None or any(key.endswith("running_mean") for key in initial)
+    network = build_network(normalise=normalised)
+    if initial is not None:
+        network.load_state_dict(initial)
         f1, best_f1 = validation_f1(network, val_images, val_masks)
         print(f"starting from {args.init}: validation F1 {f1:.3f} (best threshold {best_f1:.3f})", flush=True)
     print(f"{sum(p.numel() for p in network.parameters()):,} parameters", flush=True)
@@ -236,9 +241,11 @@ def main() -> int:
             if f1 > best:
                 best = f1
                 args.out.parent.mkdir(parents=True, exist_ok=True)
-                save_file(fold_batch_norm(network), str(args.out), metadata={"step": str(step), "validation_f1": f"{f1:.4f}"})
+                state = {key: value.contiguous() for key, value in network.state_dict().items()}
+                shipped = fold_batch_norm(network) if normalised else state
+                save_file(shipped, str(args.out), metadata={"step": str(step), "validation_f1": f"{f1:.4f}"})
                 if args.checkpoint:
-                    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(args.checkpoint))
+                    save_file(state, str(args.checkpoint))
     print(f"best validation F1 {best:.3f}; weights in {args.out}")
     return 0
 
