@@ -28,6 +28,7 @@ class FolderBrowsing:
 
     def _build_folder_browsing(self) -> None:
         """The filmstrip dock, the Open Folder and Go actions, and the position in the status bar."""
+        self.folder_session: FolderSession | None = None  # the open folder, when browsing one
         self.folder_strip = FolderStrip(self)
         self.folder_strip.toggleViewAction().setText("&Filmstrip")
         self.folder_strip.photo_activated.connect(self.show_folder_photo)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.document import Document
-from inpaint_studio.core.folder_session import FolderSession
 from inpaint_studio.core.mask_edit import apply_operation
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.settings import Settings
@@ -90,7 +89,6 @@ class MainWindow(FolderBrowsing, QMainWindow):
         # The document the job fills: its result lands there even if another photo of the folder is shown now.
         self._job_document: Document | None = None
         self._rerun_wanted = False  # a run was asked for while one was in flight
-        self.folder_session: FolderSession | None = None  # the open folder, when browsing one
         self.engine_params: dict = {}  # parameters for the selected engine; defaults when absent
 
         self.canvas = CanvasView(self)
