@@ -41,9 +41,9 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from inpaint_studio.core.settings import Settings  # noqa: E402
 from inpaint_studio.io.image_file import load_image  # noqa: E402
 from inpaint_studio.io.thumbnails import make_thumbnail  # noqa: E402
+from inpaint_studio.session.settings import Settings  # noqa: E402
 from inpaint_studio.ui.folder_strip import STATE_ROLE  # noqa: E402
 from inpaint_studio.ui.main_window import MainWindow  # noqa: E402
 

@@ -33,10 +33,14 @@ from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from inpaint_studio.core.mask_edit import fill_polygon  # noqa: E402
-from inpaint_studio.core.settings import Settings  # noqa: E402
 from inpaint_studio.engines.fake import FakeEngine  # noqa: E402
 from inpaint_studio.engines.pipeline import inpaint_patches  # noqa: E402
-from inpaint_studio.engines.registry import DEFAULT_ENGINE, create_engine, register_engine  # noqa: E402
+from inpaint_studio.engines.registry import (  # noqa: E402
+    DEFAULT_ENGINE,
+    create_engine,
+    register_engine,
+)
+from inpaint_studio.session.settings import Settings  # noqa: E402
 from inpaint_studio.ui.main_window import MainWindow  # noqa: E402
 
 

@@ -31,10 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from inpaint_studio.engines.base import CancelToken  # noqa: E402
-from inpaint_studio.engines.moebius import build_model, official_config  # noqa: E402
+from inpaint_studio.core.jobs import CancelToken  # noqa: E402
 from inpaint_studio.engines.moebius import runtime as moebius_runtime  # noqa: E402
 from inpaint_studio.engines.moebius import vae as vae_ops  # noqa: E402
+from inpaint_studio.engines.moebius.config import official_config  # noqa: E402
+from inpaint_studio.engines.moebius.network import build_model
 from inpaint_studio.engines.moebius_engine import MoebiusEngine  # noqa: E402
 
 VAE_CONFIG = {  # SPEC §9.3: the PixelHacker VAE's config.json

@@ -34,8 +34,9 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.engines.moebius import build_model, official_config  # noqa: E402
-from inpaint_studio.engines.moebius import blocks, lambda_layers, transformer  # noqa: E402
+from inpaint_studio.engines.moebius import blocks, lambda_layers, transformer
+from inpaint_studio.engines.moebius.config import official_config
+from inpaint_studio.engines.moebius.network import build_model
 from inpaint_studio.engines.moebius.sampler import guidance_ids  # noqa: E402
 
 PACKAGE = "inpaint_studio/engines/moebius"

@@ -42,7 +42,12 @@ sys.path.insert(0, str(REPO))
 
 from inpaint_studio.engines.pipeline import inpaint_image  # noqa: E402
 from inpaint_studio.engines.registry import create_engine  # noqa: E402
-from inpaint_studio.restore import DEFAULT_SENSITIVITY, damage_map, degrade, score_detection  # noqa: E402
+from inpaint_studio.restore import (  # noqa: E402
+    DEFAULT_SENSITIVITY,
+    damage_map,
+    degrade,
+    score_detection,
+)
 from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DETECTORS, fill_mask  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "eval"

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.core.settings import Settings  # noqa: E402
+from inpaint_studio.session.settings import Settings  # noqa: E402
 from inpaint_studio.ui.main_window import MainWindow  # noqa: E402
 
 

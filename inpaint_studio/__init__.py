@@ -2,3 +2,4 @@
 
 __version__ = "0.1.0"
 APP_NAME = "Inpaint Studio"
+LICENCE = "Apache-2.0"

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from inpaint_studio import __version__
-from inpaint_studio.core.devices import DEVICE_CHOICES, resolve_device
-from inpaint_studio.errors import InpaintStudioError, JobCancelled
+from inpaint_studio.core.devices import DEVICE_CHOICES
+from inpaint_studio.core.errors import InpaintStudioError, JobCancelled
+from inpaint_studio.engines.devices import resolve_device
 
 PROG = "inpaint-studio"
 
@@ -60,8 +61,8 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _engine_for(args: argparse.Namespace):
+    from inpaint_studio.core.errors import EngineNotReadyError
     from inpaint_studio.engines.registry import create_engine, engine_class
-    from inpaint_studio.errors import EngineNotReadyError
 
     cls = engine_class(args.engine)
     device = resolve_device(args.device, cls.info.devices, cls.info.name)
@@ -124,8 +125,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from inpaint_studio.batch.restore_job import restore_file
     from inpaint_studio.io import default_output_path
-    from inpaint_studio.restore.job import restore_file
 
     engine = _engine_for(args)
     params = engine.resolve_params(_parse_params(args.param))
@@ -153,7 +154,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from inpaint_studio.batch import DEFAULT_NAME, FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, run_batch
+    from inpaint_studio.batch import (
+        DEFAULT_NAME,
+        FAILED,
+        SKIPPED,
+        WRITTEN,
+        BatchSettings,
+        plan_batch,
+        run_batch,
+    )
     from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY
 
     if (args.sensitivity is not None or args.detector is not None) and not args.auto_scratches:
@@ -212,7 +221,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
-    from inpaint_studio.engines.registry import DEFAULT_ENGINE, create_engine, engine_class, engine_ids
+    from inpaint_studio.engines.registry import (
+        DEFAULT_ENGINE,
+        create_engine,
+        engine_class,
+        engine_ids,
+    )
 
     rows = []
     store = _model_store(args)
@@ -239,8 +253,8 @@ def _model_store(args: argparse.Namespace):
 
     The mirror likewise: --mirror, the settings, then INPAINT_STUDIO_MODEL_MIRROR.
     """
-    from inpaint_studio.core.settings import Settings
     from inpaint_studio.models import ModelStore
+    from inpaint_studio.session.settings import Settings
 
     settings = Settings.load()
     folder = getattr(args, "models_dir", None) or settings.models_dir or None
@@ -399,7 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     engine_options(remove)
     remove.set_defaults(handler=cmd_remove)
 
-    from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, DETECTORS
+    from inpaint_studio.restore.detect import (
+        DEFAULT_DETECTOR,
+        DEFAULT_SENSITIVITY,
+        DETECTORS,
+    )
 
     detector_help = (
         f"how damage is found: {' or '.join(DETECTORS)} (default {DEFAULT_DETECTOR}: a small network trained "
@@ -488,12 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # No command, or a photo path: open the desktop window.
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        from inpaint_studio.app import run_gui
+        from inpaint_studio.ui.application import run_gui
 
         return run_gui(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    from inpaint_studio.logs import setup_logging
+    from inpaint_studio.session.logs import setup_logging
 
     setup_logging()  # never fails: without a log file, unexpected errors go to stderr only
     if args.self_test:
@@ -520,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a bug: say so in one line unless --debug
         if args.debug:
             raise
-        from inpaint_studio.logs import active_log_file, log
+        from inpaint_studio.session.logs import active_log_file, log
 
         log.exception("internal error in `%s %s`", PROG, args.command)
         where = f"; the traceback is in {active_log_file()}" if active_log_file() else ""

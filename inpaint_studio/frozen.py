@@ -12,9 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import platformdirs
-
-APP_DIR_NAME = "inpaint-studio"
+from inpaint_studio.core import paths
+from inpaint_studio.core.paths import APP_DIR_NAME
 
 
 def is_frozen() -> bool:
@@ -30,7 +29,7 @@ def numba_cache_dir() -> Path:
     refuses to import a `cache=True` kernel it has nowhere to cache.
     """
     for folder in (
-        Path(platformdirs.user_cache_dir(APP_DIR_NAME, appauthor=False)) / "numba",
+        paths.numba_cache_dir(),
         Path(tempfile.gettempdir()) / f"{APP_DIR_NAME}-numba-{_user_tag()}",
     ):
         try:

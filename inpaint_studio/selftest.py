@@ -52,7 +52,7 @@ class _State:
     """What one check hands to the next."""
 
     temp: Path
-    photo: object = None  # LoadedImage
+    photo: object = None  # Photo
     mask: np.ndarray | None = None
     patches: list | None = None
     result_path: Path | None = None
@@ -78,7 +78,14 @@ def _check_sample(state: _State) -> str:
 
 def _check_worker(state: _State) -> str:
     from inpaint_studio.engines.registry import DEFAULT_ENGINE, engine_class
-    from inpaint_studio.worker import EngineWorker, FillRequest, JobCancelledMessage, JobFailed, JobFinished, JobProgress
+    from inpaint_studio.worker import (
+        EngineWorker,
+        FillRequest,
+        JobCancelledMessage,
+        JobFailed,
+        JobFinished,
+        JobProgress,
+    )
 
     messages: queue.Queue = queue.Queue()
     worker = EngineWorker(messages.put)
@@ -186,8 +193,8 @@ def _check_gui(state: _State) -> str:
 
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from inpaint_studio.app import configure_application
-    from inpaint_studio.core.settings import Settings
+    from inpaint_studio.session.settings import Settings
+    from inpaint_studio.ui.application import configure_application
     from inpaint_studio.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "inpaint-studio"])

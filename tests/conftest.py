@@ -10,7 +10,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-
 from model_server import model_server  # noqa: F401 - a fixture for every test module
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,16 +21,16 @@ EVAL_DIR = SHARED / "eval"
 def private_autosave_folder(tmp_path, tmp_path_factory, monkeypatch) -> Path:
     """Tests autosave, read settings, cache thumbnails and look for models in their own folders, never the user's."""
     folder = tmp_path / "autosave"
-    monkeypatch.setattr("inpaint_studio.io.autosave.autosave_dir", lambda: folder)
-    monkeypatch.setattr("inpaint_studio.core.settings.config_dir", lambda: tmp_path / "config")
-    monkeypatch.setattr("inpaint_studio.models.store.default_models_dir", lambda: tmp_path / "user-models")
-    monkeypatch.setattr("inpaint_studio.io.thumbnails.default_cache_dir", lambda: tmp_path / "thumbnail-cache")
+    monkeypatch.setattr("inpaint_studio.core.paths.autosave_dir", lambda: folder)
+    monkeypatch.setattr("inpaint_studio.core.paths.config_dir", lambda: tmp_path / "config")
+    monkeypatch.setattr("inpaint_studio.core.paths.models_dir", lambda: tmp_path / "user-models")
+    monkeypatch.setattr("inpaint_studio.core.paths.thumbnails_dir", lambda: tmp_path / "thumbnail-cache")
     monkeypatch.delenv("INPAINT_STUDIO_MODEL_MIRROR", raising=False)
     # The log goes to a folder of its own (not inside tmp_path, whose contents tests check); the
     # variable reaches the CLI run as a subprocess too.
     monkeypatch.setenv("INPAINT_STUDIO_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
     yield folder
-    from inpaint_studio.logs import shutdown_logging
+    from inpaint_studio.session.logs import shutdown_logging
 
     shutdown_logging()
 

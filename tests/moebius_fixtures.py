@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 
 import torch
+from moebius_configs import SMALL_CONFIG
 
-from inpaint_studio.engines.moebius import build_model
+from inpaint_studio.engines.moebius.network import build_model
 from inpaint_studio.engines.moebius.vae import build_vae
 from inpaint_studio.models.store import ModelStore
-from moebius_configs import SMALL_CONFIG
 
 ENGINE_CONFIG = copy.deepcopy(SMALL_CONFIG)
 ENGINE_CONFIG["unet_constructor_args"]["sample_size"] = 64

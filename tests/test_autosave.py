@@ -9,13 +9,18 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO, gradient_photo
 from PIL import Image
 
-from conftest import REPO, gradient_photo
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.io import load_image, project_file
-from inpaint_studio.io.autosave import AutosaveSession, BackgroundAutosaver, discard_recoverable, find_recoverable
+from inpaint_studio.io.autosave import (
+    AutosaveSession,
+    BackgroundAutosaver,
+    discard_recoverable,
+    find_recoverable,
+)
 from inpaint_studio.io.project_file import load_project
 
 

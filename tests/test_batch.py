@@ -7,13 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 
-from conftest import gradient_photo
-from inpaint_studio.batch import FAILED, SKIPPED, WRITTEN, BatchSettings, plan_batch, prepare_engine, run_batch
+from inpaint_studio.batch import (
+    FAILED,
+    SKIPPED,
+    WRITTEN,
+    BatchSettings,
+    plan_batch,
+    prepare_engine,
+    run_batch,
+)
 from inpaint_studio.cli import main
-from inpaint_studio.engines.base import CancelToken
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.jobs import CancelToken
 
 
 def _folder_hashes(folder: Path) -> dict[str, str]:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 
-from conftest import gradient_photo
 from inpaint_studio.batch import (
     FAILED,
     SKIPPED,
@@ -25,14 +25,18 @@ from inpaint_studio.batch import (
     plan_batch,
     run_batch,
 )
+from inpaint_studio.batch.restore_job import restore_file
 from inpaint_studio.cli import main
-from inpaint_studio.engines.base import CancelToken
+from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.engines.fake import FakeEngine
-from inpaint_studio.engines.registry import create_engine, register_engine, unregister_engine
-from inpaint_studio.errors import InpaintStudioError
-from inpaint_studio.restore import degrade
+from inpaint_studio.engines.registry import (
+    create_engine,
+    register_engine,
+    unregister_engine,
+)
 from inpaint_studio.io.mask_file import save_mask
-from inpaint_studio.restore.job import restore_file
+from inpaint_studio.restore import degrade
 
 
 def _hashes(folder: Path) -> dict[str, str]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, gradient_photo
 from PIL import Image
 
-from conftest import REPO, gradient_photo
 from inpaint_studio.cli import main
 
 SAMPLE = REPO / "resources" / "sample.jpg"

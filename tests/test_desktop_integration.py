@@ -9,15 +9,21 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import xml.etree.ElementTree as ElementTree
 
 import pytest
+import tomllib
+from conftest import REPO
+from inpaint_studio.resources import (
+    DESKTOP_FILE,
+    FOLDER,
+    ICON_SIZES,
+    icon_paths,
+    resource_path,
+)
 from PIL import Image
 
-from conftest import REPO
 from inpaint_studio import frozen
-from inpaint_studio.resources import DESKTOP_FILE, FOLDER, ICON_SIZES, icon_paths, resource_path
 
 ICONS = REPO / "resources" / "icons"
 
@@ -80,8 +86,8 @@ def test_package_data_ships_every_resource_file():
 def test_window_has_the_icon_and_shows_name_and_version(qtbot, tmp_path):
     from PySide6.QtWidgets import QApplication
 
-    from inpaint_studio.app import configure_application
-    from inpaint_studio.core.settings import Settings
+    from inpaint_studio.session.settings import Settings
+    from inpaint_studio.ui.application import configure_application
     from inpaint_studio.ui.main_window import MainWindow
 
     app = QApplication.instance()
@@ -97,7 +103,7 @@ def test_window_has_the_icon_and_shows_name_and_version(qtbot, tmp_path):
 
 
 def test_about_names_version_licence_and_log_file(qtbot, tmp_path):
-    from inpaint_studio import logs
+    from inpaint_studio.session import logs
     from inpaint_studio.ui.about import about_text
 
     path = logs.setup_logging()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inpaint_studio.core.devices import free_device_memory, is_out_of_memory, resolve_device
-from inpaint_studio.errors import DeviceError
+from inpaint_studio.core.errors import DeviceError
+from inpaint_studio.engines.devices import (
+    free_device_memory,
+    is_out_of_memory,
+    resolve_device,
+)
 
 LEARNED = ("cpu", "cuda", "mps")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import gradient_photo
+
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.history import History
 from inpaint_studio.core.mask_edit import BrushStroke, fill_rectangle

@@ -6,14 +6,14 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 
-from conftest import gradient_photo
 from inpaint_studio.core.document import Document
-from inpaint_studio.core.folder_session import FolderSession, load_document
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.mask_edit import edit_between
 from inpaint_studio.core.patch import Patch
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.session.folder import FolderSession, load_document
 
 
 @pytest.fixture

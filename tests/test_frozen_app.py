@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from inpaint_studio.errors import ImageError
+from inpaint_studio.core.errors import ImageError
 from inpaint_studio.io import DEFAULT_MAX_PIXELS, load_image
 
 ORIENTATION = 0x0112

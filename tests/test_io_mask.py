@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_studio.errors import ImageError
+from inpaint_studio.core.errors import ImageError
 from inpaint_studio.io import load_mask
 
 

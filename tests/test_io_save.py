@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from inpaint_studio.errors import ImageError
+from inpaint_studio.core.errors import ImageError
 from inpaint_studio.io import default_output_path, load_image, save_image
 
 ORIENTATION = 0x0112

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 
-from conftest import gradient_photo
 from inpaint_studio.core import layer_commands as ops
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.mask_edit import BrushStroke, apply_operation, fill_rectangle

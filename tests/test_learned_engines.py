@@ -20,15 +20,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import gradient_photo
-from inpaint_studio.engines.base import CancelToken, no_progress
+
+from inpaint_studio.core.errors import (
+    EngineError,
+    EngineNotReadyError,
+    InpaintStudioError,
+    JobCancelled,
+)
+from inpaint_studio.core.jobs import CancelToken, no_progress
 from inpaint_studio.engines.lama import LamaEngine
 from inpaint_studio.engines.migan import MiganEngine
 from inpaint_studio.engines.pipeline import inpaint_image
 from inpaint_studio.engines.registry import create_engine, engine_ids
 from inpaint_studio.engines.torch_engine import OOM_NOTICE
-from inpaint_studio.errors import EngineError, EngineNotReadyError, InpaintStudioError, JobCancelled
 from inpaint_studio.worker import EngineWorker, FillRequest, JobFailed, JobFinished
 
 # TorchScript is deprecated upstream, but the distributed LaMa and MI-GAN files are TorchScript.

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from inpaint_studio import logs
+from inpaint_studio.core import paths
+from inpaint_studio.session import logs
 
 
 @pytest.fixture
@@ -31,14 +32,14 @@ def _raise(exc: BaseException):
 
 
 def test_the_log_goes_to_the_user_log_folder_by_default(monkeypatch, tmp_path):
-    monkeypatch.delenv(logs.LOG_DIR_ENV)
+    monkeypatch.delenv(paths.LOG_DIR_ENV)
     monkeypatch.setattr("platformdirs.user_log_dir", lambda name, appauthor=None: str(tmp_path / "state" / name / "log"))
     assert logs.log_file() == tmp_path / "state" / "inpaint-studio" / "log" / "inpaint-studio.log"
 
 
 def test_setup_logging_writes_a_rotating_log_in_the_log_folder(tmp_path):
     path = logs.setup_logging()
-    assert path == Path(os.environ[logs.LOG_DIR_ENV]) / "inpaint-studio.log"  # a private folder (conftest)
+    assert path == Path(os.environ[paths.LOG_DIR_ENV]) / "inpaint-studio.log"  # a private folder (conftest)
     logging.getLogger("inpaint_studio.test").info("hello from a test")
     logging.getLogger("some.library").info("library chatter")  # below WARNING: not logged
     logs.shutdown_logging()
@@ -52,7 +53,7 @@ def test_setup_logging_is_idempotent_and_follows_the_folder(tmp_path, monkeypatc
     first = logs.setup_logging()
     assert logs.setup_logging() == first
     assert sum(isinstance(h, logging.handlers.RotatingFileHandler) for h in logging.getLogger().handlers) >= 1
-    monkeypatch.setenv(logs.LOG_DIR_ENV, str(tmp_path / "elsewhere"))
+    monkeypatch.setenv(paths.LOG_DIR_ENV, str(tmp_path / "elsewhere"))
     second = logs.setup_logging()
     assert second == tmp_path / "elsewhere" / "inpaint-studio.log"
     assert logs.active_log_file() == second
@@ -74,7 +75,7 @@ def test_rotation_keeps_the_log_small(tmp_path, monkeypatch):
 def test_a_log_folder_that_cannot_be_created_does_not_stop_the_app(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log folder should be")
-    monkeypatch.setenv(logs.LOG_DIR_ENV, str(blocker / "logs"))
+    monkeypatch.setenv(paths.LOG_DIR_ENV, str(blocker / "logs"))
     assert logs.setup_logging() is None
     assert str(blocker / "logs" / "inpaint-studio.log") in logs.setup_error()
     # A crash is then reported on stderr, traceback included, saying why there is no file.
@@ -144,7 +145,7 @@ def test_keyboard_interrupt_keeps_pythons_behaviour(crash_hooks, monkeypatch):
 
 def test_an_uncaught_exception_in_a_process_ends_up_in_the_log(tmp_path):
     code = (
-        "from inpaint_studio import logs\n"
+        "from inpaint_studio.session import logs\n"
         "logs.setup_logging(); logs.install_crash_handlers()\n"
         "def deep(): raise LookupError('nothing here')\n"
         "deep()\n"
@@ -166,7 +167,7 @@ def test_the_cli_logs_an_internal_error_and_names_the_file(monkeypatch, capsys, 
     monkeypatch.setattr(cli, "cmd_engines", broken)
     assert cli.main(["engines"]) == 1
     err = capsys.readouterr().err
-    log_path = Path(os.environ[logs.LOG_DIR_ENV]) / "inpaint-studio.log"
+    log_path = Path(os.environ[paths.LOG_DIR_ENV]) / "inpaint-studio.log"
     assert f"the traceback is in {log_path}" in err
     assert "in broken" in log_path.read_text()
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from test_models_store import DATA, server, tiny_catalogue  # noqa: F401 - server is a fixture
 
 from inpaint_studio import cli
 from inpaint_studio.cli import main
-from inpaint_studio.core.settings import Settings
 from inpaint_studio.models import CATALOGUE, DEFAULT_MIRROR_ENV
 from inpaint_studio.models import download as download_module
-from test_models_store import DATA, server, tiny_catalogue  # noqa: F401 - server is a fixture
+from inpaint_studio.session.settings import Settings
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_the_folder_defaults_to_the_settings_then_to_the_user_data_folder(tmp_pa
     assert str(chosen / "migan") in capsys.readouterr().out
 
     monkeypatch.setattr(Settings, "load", classmethod(lambda cls, path=None: Settings()))
-    monkeypatch.setattr("inpaint_studio.models.store.default_models_dir", lambda: tmp_path / "default")
+    monkeypatch.setattr("inpaint_studio.core.paths.models_dir", lambda: tmp_path / "default")
     assert main(["models", "list"]) == 0
     assert str(tmp_path / "default" / "migan") in capsys.readouterr().out
 
@@ -161,9 +161,9 @@ def test_a_downloaded_model_runs_in_remove_and_batch(tmp_path, model_server, mon
 
     import numpy as np
     import torch
+    from conftest import gradient_photo
     from PIL import Image
 
-    from conftest import gradient_photo
     from inpaint_studio.models import ModelFile, ModelInfo
 
     with warnings.catch_warnings():

@@ -16,23 +16,27 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
-from inpaint_studio.engines.base import CancelToken
-from inpaint_studio.errors import EngineNotReadyError, JobCancelled, ModelError, ModelMissingError
+from model_server import FILE_PATH
+
+from inpaint_studio.core.errors import (
+    EngineNotReadyError,
+    JobCancelled,
+    ModelError,
+    ModelMissingError,
+)
+from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.core.paths import models_dir
 from inpaint_studio.models import (
     CATALOGUE,
     DEFAULT_MIRROR_ENV,
     ModelFile,
     ModelInfo,
     ModelStore,
-    default_models_dir,
     model_info,
 )
 from inpaint_studio.models import download as download_module
 from inpaint_studio.models.store import MANIFEST_NAME, mirrored_url
-
-from model_server import FILE_PATH
 
 DATA = random.Random(7).randbytes(300_000)
 
@@ -91,11 +95,11 @@ def test_an_unknown_model_id_names_the_known_ones():
 def test_the_default_folder_is_in_the_user_data_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     if sys.platform.startswith("linux"):
-        assert default_models_dir() == tmp_path / "inpaint-studio" / "models"
-    assert default_models_dir().name == "models"
+        assert models_dir() == tmp_path / "inpaint-studio" / "models"
+    assert models_dir().name == "models"
     # (conftest points the store's default at a private folder, as it does for every test)
-    monkeypatch.setattr("inpaint_studio.models.store.default_models_dir", default_models_dir)
-    assert ModelStore().root == default_models_dir()
+    monkeypatch.setattr("inpaint_studio.core.paths.models_dir", models_dir)
+    assert ModelStore().root == models_dir()
 
 
 # -- downloading -----------------------------------------------------------------------------

@@ -15,20 +15,26 @@ import threading
 import numpy as np
 import pytest
 import torch
+from conftest import gradient_photo
+from moebius_fixtures import ENGINE_CONFIG, install_moebius, write_vae
 from PIL import Image, ImageFilter
 
-from conftest import gradient_photo
-from inpaint_studio.engines.base import CancelToken
-from inpaint_studio.engines.moebius import build_model, denoise
+from inpaint_studio.core.errors import EngineNotReadyError, JobCancelled, ModelError
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.engines.moebius import runtime as moebius_runtime
-from inpaint_studio.engines.moebius.vae import LatentWindow, decode, decode_window_for, load_vae
+from inpaint_studio.engines.moebius.network import build_model
+from inpaint_studio.engines.moebius.sampler import denoise
+from inpaint_studio.engines.moebius.vae import (
+    LatentWindow,
+    decode,
+    decode_window_for,
+    load_vae,
+)
 from inpaint_studio.engines.moebius_engine import MoebiusEngine
 from inpaint_studio.engines.pipeline import inpaint_image, inpaint_patches
 from inpaint_studio.engines.registry import create_engine
-from inpaint_studio.errors import EngineNotReadyError, JobCancelled, ModelError
 from inpaint_studio.models.store import ModelStore
 from inpaint_studio.worker import EngineWorker, FillRequest, JobFinished, JobPreview
-from moebius_fixtures import ENGINE_CONFIG, install_moebius, write_vae
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,17 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
-from inpaint_studio.engines.moebius import MoebiusInputError, build_model, denoise, lambda_layers
-from inpaint_studio.engines.moebius.blocks import Upsample, frozen_weights
-from inpaint_studio.engines.moebius.sampler import guidance_ids, guided_prediction
 from moebius_configs import SMALL_CONFIG
+
+from inpaint_studio.engines.moebius import lambda_layers
+from inpaint_studio.engines.moebius.blocks import Upsample, frozen_weights
+from inpaint_studio.engines.moebius.inputs import MoebiusInputError
+from inpaint_studio.engines.moebius.network import build_model
+from inpaint_studio.engines.moebius.sampler import (
+    denoise,
+    guidance_ids,
+    guided_prediction,
+)
 
 
 def _randomised(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

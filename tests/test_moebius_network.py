@@ -13,17 +13,14 @@ import json
 
 import pytest
 import torch
+from conftest import SHARED
+from moebius_configs import SMALL_CONFIG
 from safetensors.torch import load_file
 
-from conftest import SHARED
-from inpaint_studio.engines.moebius import (
-    MoebiusConfigError,
-    MoebiusInputError,
-    build_model,
-    official_config,
-)
-from inpaint_studio.errors import EngineError
-from moebius_configs import SMALL_CONFIG
+from inpaint_studio.core.errors import EngineError
+from inpaint_studio.engines.moebius.config import official_config
+from inpaint_studio.engines.moebius.inputs import MoebiusConfigError, MoebiusInputError
+from inpaint_studio.engines.moebius.network import build_model
 
 FIXTURES = SHARED / "moebius"
 NOISE_ATOL = 2e-5

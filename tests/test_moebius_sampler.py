@@ -12,12 +12,18 @@ import json
 
 import pytest
 import torch
+from conftest import SHARED
+from moebius_configs import SMALL_CONFIG
 from safetensors.torch import load_file
 
-from conftest import SHARED
-from inpaint_studio.engines.moebius import MoebiusInputError, build_model, denoise, timesteps_for
-from inpaint_studio.engines.moebius.sampler import alphas_cumprod, guidance_ids
-from moebius_configs import SMALL_CONFIG
+from inpaint_studio.engines.moebius.inputs import MoebiusInputError
+from inpaint_studio.engines.moebius.network import build_model
+from inpaint_studio.engines.moebius.sampler import (
+    alphas_cumprod,
+    denoise,
+    guidance_ids,
+    timesteps_for,
+)
 
 FIXTURES = SHARED / "moebius"
 LATENT_ATOL = 1e-4

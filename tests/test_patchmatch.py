@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inpaint_studio.engines.base import CancelToken
+from inpaint_studio.core.errors import JobCancelled
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.engines.pipeline import inpaint_image
 from inpaint_studio.engines.registry import create_engine
-from inpaint_studio.errors import JobCancelled
+
 
 @pytest.fixture(scope="module")
 def engine():

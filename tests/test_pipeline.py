@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import gradient_photo
+
+from inpaint_studio.core.errors import EngineError, JobCancelled
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.core.patch import apply_patches, coverage_mask
-from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo
+from inpaint_studio.engines.base import Engine, EngineInfo
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.opencv_engines import TeleaEngine
-from inpaint_studio.engines.pipeline import feather_alpha, inpaint_image, inpaint_patches, plan_crops
-from inpaint_studio.errors import EngineError, JobCancelled
+from inpaint_studio.engines.pipeline import (
+    feather_alpha,
+    inpaint_image,
+    inpaint_patches,
+    plan_crops,
+)
 
 
 class RecordingEngine(Engine):

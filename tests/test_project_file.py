@@ -12,17 +12,21 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image, ImageCms
 
-from conftest import gradient_photo
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.mask_edit import fill_rectangle
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.engines.opencv_engines import TeleaEngine
 from inpaint_studio.engines.pipeline import inpaint_patches
-from inpaint_studio.io import load_image, save_image
-from inpaint_studio.io import project_file
-from inpaint_studio.io.project_file import PROJECT_SUFFIX, ProjectError, load_project, save_project
+from inpaint_studio.io import load_image, project_file, save_image
+from inpaint_studio.io.project_file import (
+    PROJECT_SUFFIX,
+    ProjectError,
+    load_project,
+    save_project,
+)
 
 WIDTH, HEIGHT = 80, 60
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from conftest import gradient_photo
-from inpaint_studio.errors import InpaintStudioError
+
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.restore import DEFAULT_SENSITIVITY, degrade, score_detection
 from inpaint_studio.restore import damage_map as any_damage_map
 from inpaint_studio.restore import detect_damage as any_detect_damage

@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 
-from conftest import gradient_photo
 from inpaint_studio.cli import main
 from inpaint_studio.restore import degrade, score_detection
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import gradient_photo
+
 from inpaint_studio.restore import degrade, score_detection
 
 

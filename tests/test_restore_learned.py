@@ -9,11 +9,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import gradient_photo
-from inpaint_studio.errors import ModelError
-from inpaint_studio.restore import damage_map, degrade, detect_damage, score_detection
-from inpaint_studio.restore import damage_net
+
+from inpaint_studio.core.errors import ModelError
+from inpaint_studio.restore import (
+    damage_map,
+    damage_net,
+    degrade,
+    detect_damage,
+    score_detection,
+)
 from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DETECTORS
 
 torch = pytest.importorskip("torch")
@@ -107,7 +112,7 @@ def test_missing_or_foreign_weights_are_a_clear_error(tmp_path):
 
 
 def test_unknown_detector_is_a_clear_error():
-    from inpaint_studio.errors import InpaintStudioError
+    from inpaint_studio.core.errors import InpaintStudioError
 
     with pytest.raises(InpaintStudioError, match="Unknown damage detector 'magic'"):
         detect_damage(gradient_photo(32, 32), 0.4, "magic")

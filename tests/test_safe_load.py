@@ -16,7 +16,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning"),
 ]
 
-from inpaint_studio.errors import ModelError  # noqa: E402
+from inpaint_studio.core.errors import ModelError  # noqa: E402
 from inpaint_studio.models import load_state_dict, load_torchscript  # noqa: E402
 
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.registry import register_engine, unregister_engine
 from inpaint_studio.selftest import CHECKS, run_self_test

@@ -1,6 +1,6 @@
 """Settings survive a round trip and never break start-up."""
 
-from inpaint_studio.core.settings import MAX_RECENT_FILES, Settings
+from inpaint_studio.session.settings import MAX_RECENT_FILES, Settings
 
 
 def test_round_trip(tmp_path):

@@ -8,11 +8,16 @@ import time
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 
-from conftest import gradient_photo
 from inpaint_studio.io import thumbnails
-from inpaint_studio.io.thumbnails import ThumbnailCache, ThumbnailLoader, make_thumbnail, thumbnail_of_pixels
+from inpaint_studio.io.thumbnails import (
+    ThumbnailCache,
+    ThumbnailLoader,
+    make_thumbnail,
+    thumbnail_of_pixels,
+)
 
 ORIENTATION = 0x0112
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
+from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
 
-from conftest import gradient_photo
 from inpaint_studio.models import ModelStore
 from inpaint_studio.restore import degrade
 from inpaint_studio.ui.batch_dialog import BatchDialog
 from inpaint_studio.ui.mask_tools import Tool
-from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
 
 
 def hashes(folder: Path) -> dict[str, str]:

@@ -15,7 +15,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QMouseEvent, QNativeGestureEvent, QPointingDevice, QWheelEvent  # noqa: E402
+from PySide6.QtGui import (  # noqa: E402
+    QColor,
+    QMouseEvent,
+    QNativeGestureEvent,
+    QPointingDevice,
+    QWheelEvent,
+)
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QMessageBox, QSpinBox
-
 from conftest import gradient_photo
-from inpaint_studio.core.settings import Settings
+from moebius_fixtures import ENGINE_CONFIG, install_moebius
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QLineEdit,
+    QMessageBox,
+    QSpinBox,
+)
+from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
+
+from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.moebius import runtime as moebius_runtime
 from inpaint_studio.engines.registry import register_engine, unregister_engine
-from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.models.store import ModelStore
+from inpaint_studio.session.settings import Settings
 from inpaint_studio.ui.main_window import MainWindow
 from inpaint_studio.ui.mask_tools import Tool
-from moebius_fixtures import ENGINE_CONFIG, install_moebius
-from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
 
 
 def editor(win, name):

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from conftest import gradient_photo
-from inpaint_studio.core.settings import Settings
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.registry import register_engine, unregister_engine
+from inpaint_studio.session.settings import Settings
 from inpaint_studio.ui import folder_strip
-from inpaint_studio.ui.folder_strip import EDITED_ROLE, ERROR_ROLE, EXPORTED_ROLE, STATE_ROLE
+from inpaint_studio.ui.folder_strip import (
+    EDITED_ROLE,
+    ERROR_ROLE,
+    EXPORTED_ROLE,
+    STATE_ROLE,
+)
 from inpaint_studio.ui.main_window import MainWindow
 from inpaint_studio.ui.mask_tools import Tool
 
@@ -384,7 +389,8 @@ def test_in_a_narrow_side_dock_the_strip_is_a_column(qtbot, window, folder):
 
 
 def test_every_edited_photo_of_the_folder_is_autosaved_not_only_the_one_shown(qtbot, window, folder):
-    from inpaint_studio.io.autosave import autosave_dir, find_recoverable
+    from inpaint_studio.core.paths import autosave_dir
+    from inpaint_studio.io.autosave import find_recoverable
 
     window.open_folder(folder)
     draw_rectangle(qtbot, window, (20, 20, 80, 70))  # a.jpg edited

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import gradient_photo
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from conftest import gradient_photo
-from inpaint_studio.core.settings import Settings
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.registry import register_engine, unregister_engine
+from inpaint_studio.session.settings import Settings
 from inpaint_studio.ui.main_window import MainWindow
 from inpaint_studio.ui.mask_tools import Tool
 
@@ -233,11 +233,11 @@ def test_recent_files_menu_lists_opened_photos(window, tmp_path):
 
 
 def test_the_command_without_arguments_or_with_a_photo_opens_the_window(monkeypatch):
-    import inpaint_studio.app
+    import inpaint_studio.ui.application
     from inpaint_studio.cli import main
 
     opened = []
-    monkeypatch.setattr(inpaint_studio.app, "run_gui", lambda paths: opened.append(paths) or 0)
+    monkeypatch.setattr(inpaint_studio.ui.application, "run_gui", lambda paths: opened.append(paths) or 0)
     assert main([]) == 0 and main(["photo.jpg"]) == 0
     assert opened == [[], ["photo.jpg"]]
 
@@ -374,8 +374,9 @@ def test_after_a_crash_the_window_offers_the_autosave_and_recovers_it(qtbot, win
 
 
 def test_autosave_writes_the_changes_and_saving_the_project_removes_it(qtbot, window, tmp_path, monkeypatch):
-    from inpaint_studio.io.project_file import load_project
     from PySide6.QtWidgets import QFileDialog
+
+    from inpaint_studio.io.project_file import load_project
 
     assert not window.autosave.autosave()  # nothing changed yet
     _run_fill_at(qtbot, window, (40, 40, 120, 120))

@@ -8,11 +8,11 @@ import warnings
 import pytest
 import torch
 from PySide6.QtWidgets import QMessageBox
+from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
 
 from inpaint_studio.models import CATALOGUE, ModelFile, ModelInfo
 from inpaint_studio.ui.mask_tools import Tool
 from inpaint_studio.ui.models_dialog import ModelsDialog
-from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

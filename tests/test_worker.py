@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import gradient_photo
+
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.registry import register_engine, unregister_engine
 from inpaint_studio.worker import (

@@ -40,7 +40,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from inpaint_studio.restore import degrade  # noqa: E402
-from inpaint_studio.restore.damage_net import build_network, fold_batch_norm, network_input  # noqa: E402
+from inpaint_studio.restore.damage_net import (  # noqa: E402
+    build_network,
+    fold_batch_norm,
+    network_input,
+)
 
 CROP = 192  # stored training crop; batches take random 160 px windows of it
 WINDOW = 160

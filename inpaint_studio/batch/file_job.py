@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.patch import apply_patches
-from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
+from inpaint_studio.core.photo import Photo
+from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
 from inpaint_studio.io import load_image, load_mask, save_image
-from inpaint_studio.io.image_file import LoadedImage
 
 
 @dataclass
@@ -65,7 +67,7 @@ def process_file(
 
 def fill_and_save(
     engine: Engine,
-    photo: LoadedImage,
+    photo: Photo,
     mask: np.ndarray,
     output_path: Path,
     outcome: FileOutcome,

@@ -7,9 +7,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from inpaint_studio.errors import InpaintStudioError
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
+from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.io.photo_files import find_images
 
 # Output file names: the pattern gives the stem, the photo's own extension (so its format) is kept.
 DEFAULT_NAME = "{stem}"
@@ -23,17 +22,6 @@ class BatchItem:
     mask: Path | None  # None: no mask was found for this photo, or `detect` finds it
     output: Path
     detect: bool = False  # the worker detects scratches and dust (as `inpaint-studio restore` does)
-
-
-def find_images(folder: Path) -> list[Path]:
-    """Photos directly inside `folder` (not sub-folders, not hidden files), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InpaintStudioError(f"'{folder}' is not a folder.")
-    return sorted(
-        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()),
-        key=lambda p: p.name.lower(),
-    )
 
 
 def check_name_pattern(pattern: str) -> str:

@@ -7,7 +7,7 @@ A failure is recorded against its file and the batch goes on.
 
 An item's mask is a file (`batch.file_job.process_file`, as `inpaint-studio
 remove` does) or, for `BatchItem.detect`, the scratches and dust the worker
-finds in the photo (`restore.job.restore_file`, as `inpaint-studio restore`
+finds in the photo (`batch.restore_job.restore_file`, as `inpaint-studio restore`
 does). The CLI and the GUI's batch dialog both run `plan_batch` + `run_batch`.
 """
 
@@ -22,10 +22,19 @@ from typing import Any, Callable, Mapping
 
 from inpaint_studio.batch.file_job import process_file
 from inpaint_studio.batch.pairing import BatchItem
-from inpaint_studio.engines.base import CancelToken, Engine
+from inpaint_studio.core.errors import (
+    EngineNotReadyError,
+    InpaintStudioError,
+    JobCancelled,
+)
+from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.registry import create_engine
-from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError, JobCancelled
-from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, threshold_for
+from inpaint_studio.restore.detect import (
+    DEFAULT_DETECTOR,
+    DEFAULT_SENSITIVITY,
+    threshold_for,
+)
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
 
@@ -73,7 +82,9 @@ def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: 
     options = dict(quality=settings.quality, max_pixels=settings.max_pixels, cancel=cancel)
     try:
         if item.detect:
-            from inpaint_studio.restore.job import restore_file  # imports batch.file_job: not at module level
+            from inpaint_studio.batch.restore_job import (
+                restore_file,  # imports batch.file_job: not at module level
+            )
 
             outcome = restore_file(
                 engine, item.image, item.output, settings.params,

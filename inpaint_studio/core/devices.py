@@ -1,96 +1,28 @@
-"""Choosing the compute device an engine runs on.
+"""The compute devices an engine can run on, as one vocabulary for settings, engines and provenance.
 
-torch is imported only when an engine could use a GPU, so classical engines
-and the CLI's start-up never pay for it.
+Finding which ones this machine has needs torch: that lives with the engines
+(`engines.devices`); this module names them only.
 """
 
 from __future__ import annotations
 
-import gc
-import sys
-from typing import Callable, TypeVar
-
-from inpaint_studio.errors import DeviceError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-T = TypeVar("T")
+from enum import StrEnum
 
 
-def gpu_devices() -> list[str]:
-    """GPU backends usable on this machine, in order of preference."""
-    try:
-        import torch
-    except ImportError:
-        return []
-    found = []
-    if torch.cuda.is_available():
-        found.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.append("mps")
-    return found
+class Device(StrEnum):
+    """A compute device, or AUTO: a request, resolved to one of the others before a job runs."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+    MPS = "mps"
+
+    @property
+    def label(self) -> str:
+        """The name a user reads in a menu or a status bar."""
+        return _LABELS[self]
 
 
-def resolve_device(requested: str, supported: tuple[str, ...], engine_name: str) -> str:
-    """The concrete device for an engine: 'auto' picks CUDA, then MPS, then CPU."""
-    if requested not in DEVICE_CHOICES:
-        raise DeviceError(f"Unknown device '{requested}'; choose one of {', '.join(DEVICE_CHOICES)}.")
-    gpus_wanted = [d for d in supported if d != "cpu"]
-    if requested == "auto":
-        if gpus_wanted:
-            for device in gpu_devices():
-                if device in gpus_wanted:
-                    return device
-        return "cpu"
-    if requested not in supported:
-        raise DeviceError(f"{engine_name} runs on {', '.join(supported)} only, not '{requested}'. Use --device auto.")
-    if requested != "cpu" and requested not in gpu_devices():
-        raise DeviceError(f"The '{requested}' device is not available on this machine. Use --device cpu or auto.")
-    return requested
+_LABELS = {Device.AUTO: "Automatic", Device.CPU: "CPU", Device.CUDA: "CUDA (GPU)", Device.MPS: "Apple MPS"}
 
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """True for a GPU allocation failure (CUDA or MPS), which a CPU run can recover from.
-
-    torch raises `torch.OutOfMemoryError` for CUDA, but a plain RuntimeError
-    ("... out of memory ...") from some kernels and from the MPS backend.
-    """
-    torch = sys.modules.get("torch")
-    oom_type = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
-    if oom_type is not None and isinstance(error, oom_type):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-
-
-def try_on_gpu(device: str, attempt: Callable[[], T], fall_back: Callable[[], None]) -> T | None:
-    """`attempt()` when `device` is a GPU; if it runs out of memory, call `fall_back()` and return None.
-
-    Any other error propagates. On the CPU nothing is attempted (None). The
-    fall-back runs outside the `except` block, whose traceback would keep the
-    failed attempt's GPU tensors alive.
-    """
-    if device == "cpu":
-        return None
-    try:
-        return attempt()
-    except Exception as error:
-        if not is_out_of_memory(error):
-            raise
-    fall_back()
-    return None
-
-
-def free_device_memory(device: str) -> None:
-    """Return freed tensors' memory to the system, so another model or app can use it.
-
-    Without `empty_cache` torch keeps freed GPU blocks cached for itself. Does
-    not import torch: if it was never imported there is nothing to free.
-    """
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return
-    if device == "cuda" and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    elif device == "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        torch.mps.empty_cache()
+DEVICE_CHOICES = tuple(device.value for device in Device)

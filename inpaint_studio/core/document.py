@@ -11,18 +11,29 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable
 
 import numpy as np
 
-from inpaint_studio.core.boxes import merge_overlapping, union
+from inpaint_studio.core.boxes import Box, merge_overlapping, union
 from inpaint_studio.core.history import History
-from inpaint_studio.core.mask_edit import Box, MaskEdit, edit_between
+from inpaint_studio.core.mask_edit import MaskEdit, edit_between
 from inpaint_studio.core.patch import Patch
-from inpaint_studio.io.image_file import LoadedImage
+from inpaint_studio.core.photo import Photo
 
-# Listener arguments: what changed ("mask", "image", "history") and the box, or None for all of it.
-Listener = Callable[[str, "Box | None"], None]
+
+class DocumentEvent(StrEnum):
+    """What changed in a document, as its listeners hear it."""
+
+    MASK = "mask"  # mask pixels, in the box given
+    IMAGE = "image"  # composite pixels, in the box given
+    HISTORY = "history"  # a step was done, undone or redone, or the saved state moved
+    LAYERS = "layers"  # the layer list or a layer's properties, not (yet) its pixels
+
+
+# Listener arguments: what changed and the box, or None for all of it.
+Listener = Callable[[DocumentEvent, "Box | None"], None]
 
 _layer_ids = itertools.count(1)
 
@@ -78,11 +89,11 @@ class MaskCommand:
 
     def undo(self, document: "Document") -> None:
         self.edit.undo(document.mask)
-        document.notify("mask", self.edit.box)
+        document.notify(DocumentEvent.MASK, self.edit.box)
 
     def redo(self, document: "Document") -> None:
         self.edit.redo(document.mask)
-        document.notify("mask", self.edit.box)
+        document.notify(DocumentEvent.MASK, self.edit.box)
 
 
 @dataclass
@@ -102,18 +113,18 @@ class FillCommand:
         document.recomposite_boxes(self.layer.patch_boxes)
         for edit in reversed(self.mask_edits):
             edit.undo(document.mask)
-            document.notify("mask", edit.box)
+            document.notify(DocumentEvent.MASK, edit.box)
 
     def redo(self, document: "Document") -> None:
         document.layers.append(self.layer)
         document.recomposite_boxes(self.layer.patch_boxes)
         for edit in self.mask_edits:
             edit.redo(document.mask)
-            document.notify("mask", edit.box)
+            document.notify(DocumentEvent.MASK, edit.box)
 
 
 class Document:
-    def __init__(self, photo: LoadedImage, history_budget: int | None = None) -> None:
+    def __init__(self, photo: Photo, history_budget: int | None = None) -> None:
         self.photo = photo
         self.composite = photo.rgb.copy()
         self.mask = np.zeros(photo.rgb.shape[:2], np.uint8)
@@ -154,19 +165,19 @@ class Document:
     def mark_unsaved(self) -> None:
         """Count the current state as not saved anywhere (e.g. recovered from an autosave)."""
         self._saved_revision = -1
-        self.notify("history", None)
+        self.notify(DocumentEvent.HISTORY, None)
 
     def mark_saved(self) -> None:
         self._saved_revision = self._revision
-        self.notify("history", None)
+        self.notify(DocumentEvent.HISTORY, None)
 
-    def notify(self, what: str, box: Box | None) -> None:
+    def notify(self, what: DocumentEvent, box: Box | None) -> None:
         for listener in list(self.listeners):
             listener(what, box)
 
     def _history_changed(self) -> None:
         self._revision += 1
-        self.notify("history", None)
+        self.notify(DocumentEvent.HISTORY, None)
 
     # ------------------------------------------------------------ edits
 
@@ -175,7 +186,7 @@ class Document:
         if edit is None:
             return
         self.history.push(MaskCommand(edit, label))
-        self.notify("mask", edit.box)
+        self.notify(DocumentEvent.MASK, edit.box)
 
     def replace_mask(self, new_mask: np.ndarray, label: str) -> None:
         """Set the whole mask (e.g. loaded or detected), as one undoable step."""
@@ -237,7 +248,7 @@ class Document:
                 continue
             for patch in layer.patches:
                 _composite_clipped(region, patch, x0, y0, layer.opacity)
-        self.notify("image", box)
+        self.notify(DocumentEvent.IMAGE, box)
 
 
 def _composite_clipped(region: np.ndarray, patch: Patch, x0: int, y0: int, opacity: float = 1.0) -> None:

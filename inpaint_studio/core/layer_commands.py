@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from inpaint_studio.core.document import Document, ResultLayer
 from inpaint_studio.core.boxes import Box, overlap_groups, union
+from inpaint_studio.core.document import Document, DocumentEvent, ResultLayer
 from inpaint_studio.core.patch import Patch
 
 _PROPERTIES = ("name", "visible", "opacity")
@@ -25,7 +25,7 @@ _PROPERTIES = ("name", "visible", "opacity")
 def _refresh(document: Document, layers: list[ResultLayer]) -> None:
     """Recomposite where `layers` paint (patch by patch, never their union) and tell the panels."""
     document.recomposite_boxes([box for layer in layers for box in layer.patch_boxes])
-    document.notify("layers", None)
+    document.notify(DocumentEvent.LAYERS, None)
 
 
 @dataclass
@@ -46,7 +46,7 @@ class _SetProperty:
     def _set(self, document: Document, value: Any) -> None:
         setattr(self.layer, self.name, value)
         if self.name == "name":
-            document.notify("layers", None)  # no pixel changes
+            document.notify(DocumentEvent.LAYERS, None)  # no pixel changes
         else:
             _refresh(document, [self.layer])
 

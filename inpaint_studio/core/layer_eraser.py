@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inpaint_studio.core.boxes import Box, intersection, union
-from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.core.document import Document, DocumentEvent, ResultLayer
 from inpaint_studio.core.mask_edit import BrushStroke
 from inpaint_studio.core.patch import Patch
 
@@ -38,12 +38,12 @@ class ReplacePatchesCommand:
     def undo(self, document: Document) -> None:
         self.layer.patches = list(self.before)
         document.recomposite(self.box)
-        document.notify("layers", None)
+        document.notify(DocumentEvent.LAYERS, None)
 
     def redo(self, document: Document) -> None:
         self.layer.patches = list(self.after)
         document.recomposite(self.box)
-        document.notify("layers", None)
+        document.notify(DocumentEvent.LAYERS, None)
 
 
 class LayerEraseStroke:
@@ -100,6 +100,6 @@ class LayerEraseStroke:
         self.layer.patches = after
         command = ReplacePatchesCommand(self.layer, self._before, after, self._changed, f"Erase from '{self.layer.name}'")
         self.document.history.push(command)
-        self.document.notify("layers", None)
+        self.document.notify(DocumentEvent.LAYERS, None)
         return True
 

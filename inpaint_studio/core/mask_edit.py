@@ -15,7 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from inpaint_studio.core.boxes import Box  # re-exported: callers import Box from here
+from inpaint_studio.core.boxes import Box, union
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def changed_box(before: np.ndarray, after: np.ndarray) -> Box | None:
     ys, xs = np.nonzero(before != after)
     if len(ys) == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
 
 def edit_between(before: np.ndarray, after: np.ndarray) -> MaskEdit | None:
@@ -157,7 +157,7 @@ def _union(a: Box | None, b: Box | None) -> Box | None:
         return b
     if b is None:
         return a
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+    return union((a, b))
 
 
 def fill_polygon(mask: np.ndarray, points: Sequence[tuple[float, float]], erase: bool = False) -> MaskEdit | None:

@@ -8,39 +8,14 @@ padding, pasting back with a feathered seam — lives once in `pipeline.py`.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from inpaint_studio.errors import EngineError, JobCancelled
-
-# progress(fraction) with fraction in [0, 1] for the current call.
-ProgressFn = Callable[[float], None]
-
-
-def no_progress(fraction: float) -> None:
-    """A progress callback that ignores its argument."""
-
-
-class CancelToken:
-    """Shared flag a job polls; set from any thread to stop the job at its next check."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
-            raise JobCancelled("The job was cancelled.")
+from inpaint_studio.core.errors import EngineError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo, Param, ProgressFn
-from inpaint_studio.errors import EngineError
+from inpaint_studio.core.errors import EngineError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.engines.base import Engine, EngineInfo, Param
 
 
 class FakeEngine(Engine):

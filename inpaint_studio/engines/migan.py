@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inpaint_studio.core.errors import EngineError
 from inpaint_studio.engines.base import EngineInfo
 from inpaint_studio.engines.torch_engine import TorchEngine
-from inpaint_studio.errors import EngineError
 
 if TYPE_CHECKING:
     import torch

@@ -21,35 +21,19 @@ runtime (torch, diffusers) is imported when the first fill runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo, Param, ProgressFn
-from inpaint_studio.errors import EngineError, EngineNotReadyError
+from inpaint_studio.core.errors import EngineError, EngineNotReadyError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.engines.base import Engine, EngineInfo, Param
+from inpaint_studio.engines.moebius.presets import PRESETS, SIZE
 
-SIZE = 512
-NOISE_OFFSET = 0.0357
 PASTE_BLUR_RADIUS = 3
 VARIANTS = ("pretrained", "places2", "celebahq", "ffhq")
 VAE_MODEL = "moebius-vae"
-
-
-@dataclass(frozen=True)
-class Preset:
-    steps: int
-    # Below 1 the sampler starts from the encoded photo plus noise (SPEC §9.5); at 1
-    # from pure noise, and the unmasked photo need not be encoded at all.
-    strength: float
-    window_margin: int | None  # latent cells decoded around the mask; None = the whole crop
-
-
-PRESETS = {
-    "exact": Preset(steps=20, strength=0.99, window_margin=None),
-    "fast": Preset(steps=4, strength=1.0, window_margin=8),
-}
 
 
 def unet_model_id(variant: str) -> str:

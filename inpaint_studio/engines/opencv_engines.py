@@ -11,7 +11,8 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo, Param, ProgressFn
+from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.engines.base import Engine, EngineInfo, Param
 
 _RADIUS = Param("radius", "Radius", 5, minimum=1, maximum=50, help="Neighbourhood (px) each filled pixel draws from.")
 

@@ -33,7 +33,8 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo, Param, ProgressFn
+from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.engines.base import Engine, EngineInfo, Param
 
 # The coarsest level is the first whose hole is at most this far (px) from its
 # edge. Measured on the evaluation set: a few px (as in the papers) lets coarse

@@ -16,34 +16,14 @@ from typing import Any, Callable, Mapping
 import cv2
 import numpy as np
 
+from inpaint_studio.core.boxes import Box
+from inpaint_studio.core.errors import EngineError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 from inpaint_studio.core.mask_ops import MASK_THRESHOLD
 from inpaint_studio.core.patch import Patch, apply_patches
-from inpaint_studio.engines.base import CancelToken, Engine, EngineInfo, ProgressFn, no_progress
-from inpaint_studio.errors import EngineError
+from inpaint_studio.engines.base import Engine, EngineInfo
 
 DEFAULT_FEATHER = 3
-
-
-@dataclass(frozen=True)
-class Box:
-    """Half-open pixel rectangle [x0, x1) x [y0, y1)."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
 
 def _expand_to_square(box: Box, width: int, height: int) -> Box:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from inpaint_studio.core.errors import EngineError
 from inpaint_studio.engines.base import Engine
-from inpaint_studio.errors import EngineError
 
 DEFAULT_ENGINE = "patchmatch"
 

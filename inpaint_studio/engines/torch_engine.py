@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 
-from inpaint_studio.core.devices import free_device_memory, try_on_gpu
-from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn
-from inpaint_studio.errors import EngineError, EngineNotReadyError
+from inpaint_studio.core.errors import EngineError, EngineNotReadyError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.engines.base import Engine
+from inpaint_studio.engines.devices import free_device_memory, try_on_gpu
 
 if TYPE_CHECKING:
     import torch

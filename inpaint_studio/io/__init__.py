@@ -1,9 +1,9 @@
 """Reading and writing photos and masks."""
 
+from inpaint_studio.core.photo import Photo
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.io.image_file import (
     DEFAULT_MAX_PIXELS,
-    LoadedImage,
     default_output_path,
     load_image,
     save_image,
@@ -12,7 +12,7 @@ from inpaint_studio.io.mask_file import load_mask, save_mask
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
-    "LoadedImage",
+    "Photo",
     "atomic_write",
     "default_output_path",
     "load_image",

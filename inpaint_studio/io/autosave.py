@@ -25,15 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from inpaint_studio.core import paths
 from inpaint_studio.core.document import Document
-from inpaint_studio.core.settings import data_dir
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.io.project_file import encode_original, load_project, save_project
-
-def autosave_dir() -> Path:
-    return data_dir() / "autosave"
-
 
 # ---------------------------------------------------------------- file locks
 
@@ -88,7 +84,7 @@ class RecoverableSession:
 
 def find_recoverable(folder: Path | None = None) -> list[RecoverableSession]:
     """Autosaves of sessions that ended without closing, newest first."""
-    folder = folder or autosave_dir()
+    folder = folder or paths.autosave_dir()
     found = []
     session_ids = {path.stem for pattern in ("*.lock", "*.json", "*.ora") for path in folder.glob(pattern)}
     for session_id in sorted(session_ids):
@@ -132,7 +128,7 @@ class AutosaveSession:
     """This process's autosave slot. `save` may be called from any one thread at a time."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.folder = folder or autosave_dir()
+        self.folder = folder or paths.autosave_dir()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
         self.project = self.folder / f"{self.id}.ora"

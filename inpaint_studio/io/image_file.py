@@ -1,6 +1,6 @@
 """Load and save photos without losing what the engines never touched.
 
-Engines work on an 8-bit RGB view of the photo (`LoadedImage.rgb`). Saving
+Engines work on an 8-bit RGB view of the photo (`Photo.rgb`). Saving
 compares the result with that view: pixels the engine left alone are copied
 from the source image in its own mode and depth (16-bit, CMYK, grayscale,
 palette ...), and only the changed pixels are converted back from 8 bits.
@@ -11,7 +11,7 @@ the file is written atomically.
 16-bit RGB(A): Pillow has no 16-bit colour mode. It opens 48/64-bit PNG and
 TIFF files as 8-bit "RGB"/"RGBA", keeping only the high byte of each sample.
 For those files the full-depth pixels are read with OpenCV
-(`LoadedImage.deep`) and written back with OpenCV, adding the metadata
+(`Photo.deep`) and written back with OpenCV, adding the metadata
 OpenCV cannot write itself.
 """
 
@@ -24,16 +24,24 @@ import struct
 import threading
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
+from PIL import (
+    Image,
+    ImageCms,
+    ImageOps,
+    JpegImagePlugin,
+    TiffImagePlugin,
+    TiffTags,
+    UnidentifiedImageError,
+)
 
-from inpaint_studio.errors import ImageError
+from inpaint_studio.core.errors import ImageError
+from inpaint_studio.core.photo import DEEP_MODES, Photo
 from inpaint_studio.io.atomic import atomic_write
 
 DEFAULT_MAX_PIXELS = 250_000_000
@@ -51,7 +59,6 @@ EXIF_IFD_TAGS = (0x8769, 0x8825)  # Exif and GPS sub-directories
 SUPPORTED_MODES = {"L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"}
 _LOAD_CONVERSIONS = {"1": "L", "RGBX": "RGB", "YCbCr": "RGB", "RGBa": "RGBA", "La": "LA", "PA": "RGBA"}
 _GRAY_MODES = {"L", "LA", "I;16", "I", "F"}
-DEEP_MODES = {"I;16", "I", "F"}
 
 # Which source modes each output format stores as they are; anything else is
 # written as the 8-bit view the engine worked on.
@@ -86,36 +93,10 @@ _CV2_TIFF_COMPRESSION = {
 _PALETTE_CHUNK = 4096  # changed pixels matched against the palette per step (bounds memory)
 
 
-@dataclass
-class LoadedImage:
-    path: Path
-    format: str  # Pillow format name ("JPEG", "PNG", ...); multi-picture JPEG (MPO) counts as "JPEG"
-    rgb: np.ndarray  # uint8 (H, W, 3), oriented, C-contiguous: what engines process and the GUI shows
-    alpha: np.ndarray | None  # uint8 (H, W), oriented; None if the image has no transparency
-    native: Image.Image  # oriented, in the source's mode; for 16-bit RGB(A) the 8-bit view (see `deep`)
-    exif: bytes | None  # with Orientation = 1, since the pixels are already upright
-    icc_profile: bytes | None
-    save_options: dict  # Pillow save kwargs reproducing the input's format settings
-    deep: np.ndarray | None = None  # uint16 (H, W, 3|4) RGB(A), oriented: 16-bit colour Pillow cannot hold
-
-    @property
-    def width(self) -> int:
-        return self.rgb.shape[1]
-
-    @property
-    def height(self) -> int:
-        return self.rgb.shape[0]
-
-    @property
-    def bit_depth(self) -> int:
-        """8, or 16 for any source with more than 8 bits per channel (16-bit, 32-bit int, float)."""
-        return 16 if self.deep is not None or self.native.mode in DEEP_MODES else 8
-
-
 # ---------------------------------------------------------------- loading
 
 
-def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> LoadedImage:
+def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Photo:
     """Read a photo; raise ImageError with a one-sentence reason if it cannot be used."""
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
@@ -142,7 +123,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Loa
         rgb, alpha = eight_bit_view(native, icc)
     if dpi:
         native.info["dpi"] = dpi
-    return LoadedImage(
+    return Photo(
         path=path,
         format=fmt,
         rgb=np.ascontiguousarray(rgb),
@@ -457,7 +438,7 @@ def _webp_is_lossless(path: Path) -> bool:
 
 
 def save_image(
-    loaded: LoadedImage,
+    loaded: Photo,
     rgb: np.ndarray,
     path: str | os.PathLike,
     *,
@@ -521,7 +502,7 @@ def _output_format(path: Path, requested: str | None, source: str) -> str:
     return fmt
 
 
-def _check_destination(loaded: LoadedImage, path: Path, overwrite: bool) -> None:
+def _check_destination(loaded: Photo, path: Path, overwrite: bool) -> None:
     if path.is_dir():
         raise ImageError(f"Cannot write '{path}': it is a folder.")
     if not path.parent.is_dir():
@@ -532,7 +513,7 @@ def _check_destination(loaded: LoadedImage, path: Path, overwrite: bool) -> None
         )
 
 
-def _image_to_write(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray, fmt: str) -> Image.Image:
+def _image_to_write(loaded: Photo, rgb: np.ndarray, changed: np.ndarray, fmt: str) -> Image.Image:
     native = loaded.native
     keeps_mode = native.mode in _FORMAT_MODES.get(fmt, ())
     if "transparency" in native.info and fmt not in _COLOUR_KEY_FORMATS:
@@ -548,7 +529,7 @@ def _changed_pixels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return differs[..., 0] | differs[..., 1] | differs[..., 2]
 
 
-def _write_back(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.Image:
+def _write_back(loaded: Photo, rgb: np.ndarray, changed: np.ndarray) -> Image.Image:
     """`loaded.native` with only the changed pixels replaced, converted to its mode."""
     native = loaded.native
     if native.mode == "RGB":
@@ -615,7 +596,7 @@ def _palette_rgba(native: Image.Image) -> np.ndarray:
     return np.asarray(strip.convert("RGBA"))[0, :entries].astype(np.int32)
 
 
-def _eight_bit_image(loaded: LoadedImage, rgb: np.ndarray, fmt: str) -> Image.Image:
+def _eight_bit_image(loaded: Photo, rgb: np.ndarray, fmt: str) -> Image.Image:
     """The engine's 8-bit view, for formats that cannot hold the source mode."""
     modes = _FORMAT_MODES.get(fmt, {"L", "RGB"})  # other formats: the modes nearly all can store
     image = Image.fromarray(rgb)
@@ -629,7 +610,7 @@ def _eight_bit_image(loaded: LoadedImage, rgb: np.ndarray, fmt: str) -> Image.Im
     return image
 
 
-def _save_kwargs(loaded: LoadedImage, mode: str, fmt: str, quality: int | None) -> dict:
+def _save_kwargs(loaded: Photo, mode: str, fmt: str, quality: int | None) -> dict:
     options = dict(loaded.save_options) if fmt == loaded.format else {}
     if fmt == "JPEG":
         if quality is not None:
@@ -662,7 +643,7 @@ def _save_kwargs(loaded: LoadedImage, mode: str, fmt: str, quality: int | None) 
     return options
 
 
-def _icc_for_mode(loaded: LoadedImage, mode: str) -> bytes | None:
+def _icc_for_mode(loaded: Photo, mode: str) -> bytes | None:
     """The input's profile if it fits the colour space being written, else the right substitute."""
     icc = loaded.icc_profile
     if not icc or len(icc) < 20:
@@ -677,7 +658,7 @@ def _icc_for_mode(loaded: LoadedImage, mode: str) -> bytes | None:
 
 
 def _encode_16bit_rgb(
-    loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray, fmt: str, path: Path
+    loaded: Photo, rgb: np.ndarray, changed: np.ndarray, fmt: str, path: Path
 ) -> bytes:
     """PNG or TIFF bytes at full depth: untouched samples as loaded, changed ones as v * 257."""
     deep = loaded.deep.copy()

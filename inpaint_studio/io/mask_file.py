@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from inpaint_studio.core.errors import ImageError
 from inpaint_studio.core.mask_ops import binarize, resize_mask
-from inpaint_studio.errors import ImageError
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.io.image_file import load_image, resolve_max_pixels
 

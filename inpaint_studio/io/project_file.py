@@ -31,10 +31,11 @@ import numpy as np
 from PIL import Image
 
 from inpaint_studio.core.document import Document, MaskCrop, ResultLayer
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.patch import Patch
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core.photo import Photo
 from inpaint_studio.io.atomic import atomic_write
-from inpaint_studio.io.image_file import LoadedImage, pillow_bomb_check_off, resolve_max_pixels
+from inpaint_studio.io.image_file import pillow_bomb_check_off, resolve_max_pixels
 
 __all__ = ["PROJECT_SUFFIX", "ProjectError", "encode_original", "load_project", "save_project"]
 
@@ -494,7 +495,7 @@ class _Project:
         document.recomposite((0, 0, width, height))
         return document
 
-    def photo(self, entry: ET.Element, meta: dict, width: int, height: int) -> LoadedImage:
+    def photo(self, entry: ET.Element, meta: dict, width: int, height: int) -> Photo:
         src = entry.get("src")
         rgba, info = self.layer_rgba(src)
         x, y = int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
@@ -517,7 +518,7 @@ class _Project:
         if icc is None and not meta:  # another app's file: its PNG may carry the profile
             icc = info.get("icc_profile") or None
         native = Image.fromarray(rgb if alpha is None else np.dstack([rgb, alpha]))
-        return LoadedImage(
+        return Photo(
             path=Path(stored_path) if isinstance(stored_path, str) and stored_path else self.path,
             format=meta["format"] if isinstance(meta.get("format"), str) else "PNG",
             rgb=rgb,

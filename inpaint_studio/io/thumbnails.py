@@ -31,10 +31,10 @@ from typing import Callable, Iterable
 
 import cv2
 import numpy as np
-import platformdirs
 from PIL import Image, ImageOps, PngImagePlugin
 
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core import paths
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.io.atomic import atomic_write
 
 # One reading path for every photo: the same limit, the same messages, the same mode handling.
@@ -56,10 +56,6 @@ CACHE_VERSION = 1  # bump when the way previews are made changes: old cache file
 DEFAULT_CACHE_BYTES = 256 << 20
 _SIZE_TAG = "inpaint-studio-size"  # the photo's own upright size, kept in the cache file
 _JPEG_QUALITY = 88
-
-
-def default_cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("inpaint-studio", appauthor=False)) / "thumbnails"
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +135,7 @@ class ThumbnailCache:
     """Previews on disk under `folder`, keyed by what the file is now."""
 
     def __init__(self, folder: str | os.PathLike | None = None, size: int = THUMBNAIL_SIZE, *, max_pixels: int | None = None) -> None:
-        self.folder = Path(folder) if folder is not None else default_cache_dir()
+        self.folder = Path(folder) if folder is not None else paths.thumbnails_dir()
         self.size = size
         self.max_pixels = max_pixels
 

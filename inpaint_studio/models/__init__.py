@@ -6,7 +6,7 @@ in `safe_load`, when a model is actually loaded.
 
 from inpaint_studio.models.catalogue import CATALOGUE, ModelFile, ModelInfo, model_info
 from inpaint_studio.models.safe_load import load_state_dict, load_torchscript
-from inpaint_studio.models.store import DEFAULT_MIRROR_ENV, ModelStatus, ModelStore, default_models_dir
+from inpaint_studio.models.store import DEFAULT_MIRROR_ENV, ModelStatus, ModelStore
 
 __all__ = [
     "CATALOGUE",
@@ -15,7 +15,6 @@ __all__ = [
     "ModelInfo",
     "ModelStatus",
     "ModelStore",
-    "default_models_dir",
     "load_state_dict",
     "load_torchscript",
     "model_info",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from inpaint_studio.errors import ModelError
+from inpaint_studio.core.errors import ModelError
 
 
 @dataclass(frozen=True)

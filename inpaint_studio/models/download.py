@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 from urllib.parse import urlsplit
 
 from inpaint_studio import __version__
-from inpaint_studio.errors import JobCancelled, ModelError
+from inpaint_studio.core.errors import JobCancelled, ModelError
 from inpaint_studio.models.catalogue import ModelFile
 
 if TYPE_CHECKING:  # the engines package imports this one; avoid a cycle at run time
-    from inpaint_studio.engines.base import CancelToken
+    from inpaint_studio.core.jobs import CancelToken
 
 # progress(bytes done, total bytes or None when the server does not say)
 DownloadProgress = Callable[[int, "int | None"], None]

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inpaint_studio.errors import ModelError
+from inpaint_studio.core.errors import ModelError
 
 if TYPE_CHECKING:
     import torch

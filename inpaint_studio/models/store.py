@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
-from inpaint_studio.core.settings import data_dir
-from inpaint_studio.errors import ModelError, ModelMissingError, UnknownModelFileError
+from inpaint_studio.core import paths
+from inpaint_studio.core.errors import (
+    ModelError,
+    ModelMissingError,
+    UnknownModelFileError,
+)
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.models.catalogue import CATALOGUE, ModelFile, ModelInfo, lookup
 from inpaint_studio.models.download import (
@@ -34,7 +38,7 @@ from inpaint_studio.models.download import (
 )
 
 if TYPE_CHECKING:  # the engines package imports this one; avoid a cycle at run time
-    from inpaint_studio.engines.base import CancelToken
+    from inpaint_studio.core.jobs import CancelToken
 
 DEFAULT_MIRROR_ENV = "INPAINT_STUDIO_MODEL_MIRROR"
 MANIFEST_NAME = "manifest.json"
@@ -46,11 +50,6 @@ TRUST_CATALOGUE = "catalogue"
 TRUST_SOURCE = "source"
 TRUST_USER = "user"
 TRUST_NONE = "none"
-
-
-def default_models_dir() -> Path:
-    """Where models go unless the user chose a folder."""
-    return data_dir() / "models"
 
 
 def mirrored_url(url: str, mirror: str | None) -> str:
@@ -84,7 +83,7 @@ class ModelStore:
         catalogue: Mapping[str, ModelInfo] = CATALOGUE,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.root = Path(root).expanduser() if root else default_models_dir()
+        self.root = Path(root).expanduser() if root else paths.models_dir()
         if mirror is None:
             mirror = os.environ.get(DEFAULT_MIRROR_ENV) or None
         self.mirror = mirror

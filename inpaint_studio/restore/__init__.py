@@ -5,7 +5,12 @@ benchmarks, `metrics` scores one against the other, `job` restores a file.
 """
 
 from inpaint_studio.restore.degrade import Degraded, degrade
-from inpaint_studio.restore.detect import DEFAULT_SENSITIVITY, DamageMap, damage_map, detect_damage
+from inpaint_studio.restore.detect import (
+    DEFAULT_SENSITIVITY,
+    DamageMap,
+    damage_map,
+    detect_damage,
+)
 from inpaint_studio.restore.metrics import DetectionScore, score_detection
 
 __all__ = [

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from inpaint_studio.errors import ModelError
+from inpaint_studio.core.errors import ModelError
 
 if TYPE_CHECKING:
     import torch

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError
 
 # One sensitivity scale for both detectors. At 0.4: the classical filters' best mean F1 on the
 # evaluation photos; for the learned detector, the best PSNR after filling among thresholds that

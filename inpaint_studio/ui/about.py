@@ -6,9 +6,9 @@ import html
 import platform
 import sys
 
-from inpaint_studio import APP_NAME, __version__
-from inpaint_studio.app import LICENCE
-from inpaint_studio.logs import active_log_file, log_dir
+from inpaint_studio import APP_NAME, LICENCE, __version__
+from inpaint_studio.core.paths import log_dir
+from inpaint_studio.session.logs import active_log_file
 
 
 def about_text() -> str:

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from inpaint_studio.core.document import Document
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.io.autosave import (
     AutosaveSession,
     BackgroundAutosaver,

@@ -56,17 +56,18 @@ from inpaint_studio.batch import (
     BatchSettings,
     ItemResult,
     check_name_pattern,
-    find_images,
     output_name,
     plan_batch,
     prepare_engine,
     run_batch,
 )
+from inpaint_studio.core.errors import EngineNotReadyError, InpaintStudioError
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.core.mask_ops import is_empty
-from inpaint_studio.engines.base import CancelToken, Engine
+from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.registry import engine_class
-from inpaint_studio.errors import EngineNotReadyError, InpaintStudioError
 from inpaint_studio.io.mask_file import save_mask
+from inpaint_studio.io.photo_files import find_images
 from inpaint_studio.ui.damage_controls import detector_combo, sensitivity_slider
 
 OUTPUT_SUBFOLDER = "inpainted"  # the default output folder, inside the input folder

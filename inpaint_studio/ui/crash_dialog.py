@@ -19,7 +19,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from inpaint_studio import APP_NAME
-from inpaint_studio.logs import CrashReport
+from inpaint_studio.session.logs import CrashReport
 
 MAX_DIALOGS = 3  # per session; later reports are only logged
 

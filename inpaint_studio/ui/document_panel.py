@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDockWidget, QWidget
 
-from inpaint_studio.core.document import Document
+from inpaint_studio.core.boxes import Box
+from inpaint_studio.core.document import Document, DocumentEvent
 
 
 class DocumentPanel(QDockWidget):
@@ -23,7 +24,7 @@ class DocumentPanel(QDockWidget):
             document.listeners.append(self._document_changed)
         self.refresh()
 
-    def _document_changed(self, what: str, box) -> None:
+    def _document_changed(self, what: DocumentEvent, box: Box | None) -> None:
         raise NotImplementedError
 
     def refresh(self) -> None:

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inpaint_studio.core.errors import EngineError
 from inpaint_studio.engines.base import Engine, Param
-from inpaint_studio.errors import EngineError
 
 # QSpinBox holds a C int.
 _INT_LIMIT = 2**31 - 1

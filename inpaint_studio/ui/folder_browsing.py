@@ -17,9 +17,9 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMessageBox
 
 from inpaint_studio.core.document import Document
-from inpaint_studio.core.folder_session import FolderSession
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.io import default_output_path, save_image
+from inpaint_studio.session.folder import FolderSession
 from inpaint_studio.ui.folder_strip import FolderStrip
 
 

@@ -20,8 +20,28 @@ import time
 from collections import OrderedDict, deque
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -33,7 +53,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inpaint_studio.core.folder_session import FolderPhoto, FolderSession
 from inpaint_studio.io.thumbnails import (
     THUMBNAIL_SIZE,
     Thumbnail,
@@ -41,6 +60,7 @@ from inpaint_studio.io.thumbnails import (
     ThumbnailLoader,
     thumbnail_of_pixels,
 )
+from inpaint_studio.session.folder import FolderPhoto, FolderSession
 from inpaint_studio.ui.qimage import array_to_qimage
 
 STATE_ROLE = Qt.ItemDataRole.UserRole + 1  # "loading", "ready" or "error"

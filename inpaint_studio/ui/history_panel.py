@@ -6,6 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
+from inpaint_studio.core.boxes import Box
+from inpaint_studio.core.document import DocumentEvent
 from inpaint_studio.ui.document_panel import DocumentPanel
 
 
@@ -18,8 +20,8 @@ class HistoryPanel(DocumentPanel):
         self.setWidget(self.list)
         self._updating = False
 
-    def _document_changed(self, what: str, box) -> None:
-        if what == "history" and not self._updating:
+    def _document_changed(self, what: DocumentEvent, box: Box | None) -> None:
+        if what == DocumentEvent.HISTORY and not self._updating:
             self.refresh()
 
     def refresh(self) -> None:

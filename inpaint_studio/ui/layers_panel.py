@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from inpaint_studio.core import layer_commands as ops
-from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.core.boxes import Box
+from inpaint_studio.core.document import Document, DocumentEvent, ResultLayer
 from inpaint_studio.ui.document_panel import DocumentPanel
 
 THUMBNAIL = 48
@@ -102,8 +103,8 @@ class LayersPanel(DocumentPanel):
         self.setWidget(body)
         self.refresh()
 
-    def _document_changed(self, what: str, box) -> None:
-        if what in ("layers", "history"):
+    def _document_changed(self, what: DocumentEvent, box: Box | None) -> None:
+        if what in (DocumentEvent.LAYERS, DocumentEvent.HISTORY):
             self.refresh()
 
     @property

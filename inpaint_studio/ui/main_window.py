@@ -29,14 +29,14 @@ from PySide6.QtWidgets import (
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.document import Document
+from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.mask_edit import apply_operation
 from inpaint_studio.core.mask_ops import is_empty
-from inpaint_studio.core.settings import Settings
 from inpaint_studio.engines.registry import DEFAULT_ENGINE, engine_class, engine_ids
-from inpaint_studio.errors import InpaintStudioError
 from inpaint_studio.io import default_output_path, load_image, save_image
 from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
 from inpaint_studio.models import ModelStore
+from inpaint_studio.session.settings import Settings
 from inpaint_studio.ui.autosave_controller import AutosaveController
 from inpaint_studio.ui.batch_dialog import BatchDialog
 from inpaint_studio.ui.canvas import CanvasView
@@ -641,7 +641,9 @@ class MainWindow(FolderBrowsing, QMainWindow):
         self.device_combo.clear()
         labels = {"cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "Apple MPS"}
         if len(devices) > 1:
-            from inpaint_studio.core.devices import gpu_devices  # imports torch: only for GPU-capable engines
+            from inpaint_studio.engines.devices import (
+                gpu_devices,  # imports torch: only for GPU-capable engines
+            )
 
             available = ["cpu"] + gpu_devices()
             devices = [d for d in devices if d in available]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-
 from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal

@@ -27,8 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inpaint_studio.engines.base import CancelToken
-from inpaint_studio.errors import InpaintStudioError, JobCancelled, UnknownModelFileError
+from inpaint_studio.core.errors import (
+    InpaintStudioError,
+    JobCancelled,
+    UnknownModelFileError,
+)
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.models import ModelStore
 
 

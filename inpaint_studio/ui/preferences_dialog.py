@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inpaint_studio.core.settings import MIN_HISTORY_BUDGET_MB, Settings
+from inpaint_studio.session.settings import MIN_HISTORY_BUDGET_MB, Settings
 
 
 class PreferencesDialog(QDialog):

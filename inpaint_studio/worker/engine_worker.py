@@ -17,11 +17,12 @@ from typing import Any, Callable, Mapping, Union
 
 import numpy as np
 
+from inpaint_studio.core.errors import InpaintStudioError, JobCancelled
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.core.patch import Patch
-from inpaint_studio.engines.base import CancelToken, Engine
+from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
 from inpaint_studio.engines.registry import create_engine
-from inpaint_studio.errors import InpaintStudioError, JobCancelled
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

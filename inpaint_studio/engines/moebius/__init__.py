@@ -1,24 +1,9 @@
 """Moebius: the lightweight latent-diffusion inpainting network (arXiv 2606.19195) and its DDIM sampler.
 
-`build_model(config)` builds the checkpoint's wrapper (condition embedding +
-UNet of lambda layers, depthwise-separable resnets and Mix-FFN transformer
-blocks) and `denoise(...)` runs the guided DDIM loop on VAE latents. The
-specification is ../shared/moebius/SPEC.md. This package imports torch, so the
-engine registry must only import it when a Moebius engine is created.
+`network.build_model(config)` builds the checkpoint's wrapper (condition
+embedding + UNet of lambda layers, depthwise-separable resnets and Mix-FFN
+transformer blocks) and `sampler.denoise(...)` runs the guided DDIM loop on VAE
+latents; `runtime` loads the models and fills a crop. The specification is
+../shared/moebius/SPEC.md. Those modules import torch, so the engine imports
+them only when a fill runs; this package itself and `presets` import nothing heavy.
 """
-
-from inpaint_studio.engines.moebius.config import MoebiusConfig, official_config
-from inpaint_studio.engines.moebius.inputs import MoebiusConfigError, MoebiusInputError
-from inpaint_studio.engines.moebius.network import MoebiusModel, build_model
-from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
-
-__all__ = [
-    "MoebiusConfig",
-    "MoebiusConfigError",
-    "MoebiusInputError",
-    "MoebiusModel",
-    "build_model",
-    "denoise",
-    "official_config",
-    "timesteps_for",
-]

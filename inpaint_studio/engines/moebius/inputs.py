@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from inpaint_studio.errors import EngineError
+from inpaint_studio.core.errors import EngineError
 
 if TYPE_CHECKING:
     import torch

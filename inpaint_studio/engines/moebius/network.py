@@ -23,7 +23,12 @@ from inpaint_studio.engines.moebius.blocks import (
     tile_rows,
 )
 from inpaint_studio.engines.moebius.config import MoebiusConfig
-from inpaint_studio.engines.moebius.inputs import MoebiusInputError, batch_timesteps, check_latent_side, check_tensor
+from inpaint_studio.engines.moebius.inputs import (
+    MoebiusInputError,
+    batch_timesteps,
+    check_latent_side,
+    check_tensor,
+)
 from inpaint_studio.engines.moebius.transformer import MixTransformer2D
 
 

@@ -16,15 +16,15 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from inpaint_studio.core.devices import free_device_memory, try_on_gpu
+from inpaint_studio.core.errors import EngineError, ModelError
 from inpaint_studio.core.heap import reusing_freed_memory
-from inpaint_studio.engines.base import CancelToken, ProgressFn
+from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.engines.devices import free_device_memory, try_on_gpu
 from inpaint_studio.engines.moebius import vae as vae_ops
 from inpaint_studio.engines.moebius.config import official_config
 from inpaint_studio.engines.moebius.network import MoebiusModel, build_model
+from inpaint_studio.engines.moebius.presets import NOISE_OFFSET, PRESETS, SIZE
 from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
-from inpaint_studio.engines.moebius_engine import NOISE_OFFSET, PRESETS, SIZE
-from inpaint_studio.errors import EngineError, ModelError
 from inpaint_studio.models.safe_load import load_state_dict
 
 OOM_NOTICE = "Out of GPU memory; finished on the CPU."

@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 import torch
 
+from inpaint_studio.core.errors import ModelError
 from inpaint_studio.engines.moebius.winograd import winograd_convolutions
-from inpaint_studio.errors import ModelError
 from inpaint_studio.models.safe_load import load_state_dict
 
 CONFIG_NAME = "config.json"

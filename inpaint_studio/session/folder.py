@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from inpaint_studio.batch.pairing import find_images
-from inpaint_studio.core.document import Document
-from inpaint_studio.errors import InpaintStudioError
+from inpaint_studio.core.document import Document, DocumentEvent
+from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.io.photo_files import find_images
 
 Loader = Callable[[Path], Document]
 
@@ -197,10 +197,10 @@ class FolderSession:
 
     # ------------------------------------------------------------ marks
 
-    def _document_changed(self, photo: FolderPhoto, what: str) -> None:
-        if what == "history":
+    def _document_changed(self, photo: FolderPhoto, what: DocumentEvent) -> None:
+        if what == DocumentEvent.HISTORY:
             self._report(photo)
-        elif what == "image" and self.on_change is not None:
+        elif what == DocumentEvent.IMAGE and self.on_change is not None:
             self.on_change(photo.index)  # its pixels changed: a view showing a preview of it redraws it
 
     def _report(self, photo: FolderPhoto) -> None:

@@ -11,23 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import platformdirs
-
+from inpaint_studio.core import paths
 from inpaint_studio.engines.registry import DEFAULT_ENGINE
 from inpaint_studio.io.atomic import atomic_write
 
-APP_DIR_NAME = "inpaint-studio"
 MAX_RECENT_FILES = 10
 MIN_HISTORY_BUDGET_MB = 64
-
-
-def config_dir() -> Path:
-    return Path(platformdirs.user_config_dir(APP_DIR_NAME, appauthor=False))
-
-
-def data_dir() -> Path:
-    """The user data folder: models and autosaves live below it."""
-    return Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False))
 
 
 @dataclass
@@ -57,7 +46,7 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Settings":
-        path = path or config_dir() / "settings.json"
+        path = path or paths.settings_file()
         settings = cls()
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
@@ -80,7 +69,7 @@ class Settings:
 
     def save(self, path: Path | None = None) -> None:
         """Write the settings; raises OSError if the folder cannot be written."""
-        path = path or config_dir() / "settings.json"
+        path = path or paths.settings_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(asdict(self), indent=2).encode("utf-8")
         atomic_write(path, lambda file: file.write(data))

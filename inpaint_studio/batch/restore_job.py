@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from inpaint_studio.batch.file_job import FileOutcome, fill_and_save
+from inpaint_studio.core.errors import ImageError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 from inpaint_studio.core.mask_ops import is_empty
-from inpaint_studio.engines.base import CancelToken, Engine, ProgressFn, no_progress
-from inpaint_studio.errors import ImageError
+from inpaint_studio.engines.base import Engine
 from inpaint_studio.io import load_image
 from inpaint_studio.io.mask_file import mask_format, save_mask
-from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY, damage_map, fill_mask, threshold_for
+from inpaint_studio.restore.detect import (
+    DEFAULT_DETECTOR,
+    DEFAULT_SENSITIVITY,
+    damage_map,
+    fill_mask,
+    threshold_for,
+)
 
 
 def restore_file(

@@ -10,7 +10,6 @@ from pathlib import Path
 from inpaint_studio import APP_NAME, __version__
 
 DESKTOP_FILE_NAME = "inpaint-studio"  # resources/inpaint-studio.desktop; the Wayland app id
-LICENCE = "Apache-2.0"
 # Set to 1 to print how long after process start the main window was first shown, then quit
 # (benchmarks/bench_frozen_app.py measures start-up with it).
 STARTUP_PROBE_ENV = "INPAINT_STUDIO_STARTUP_PROBE"
@@ -66,7 +65,7 @@ def _probe_startup(app, window) -> None:
 
 def run_gui(paths: list[str]) -> int:
     """Open the main window (and the first photo in `paths`), run until it closes."""
-    from inpaint_studio.logs import install_crash_handlers, setup_logging
+    from inpaint_studio.session.logs import install_crash_handlers, setup_logging
 
     setup_logging()
     from PySide6.QtWidgets import QApplication

@@ -7,7 +7,7 @@ line. Nothing here may stop the application: a log folder that cannot be
 created just means there is no log file, and the crash report then goes to
 standard error instead.
 
-The folder is `platformdirs.user_log_dir("inpaint-studio")`
+The folder is `core.paths.log_dir()`
 (`~/.local/state/inpaint-studio/log` on Linux, `%LOCALAPPDATA%\\inpaint-studio\\Logs`
 on Windows, `~/Library/Logs/inpaint-studio` on macOS), or `INPAINT_STUDIO_LOG_DIR`.
 """
@@ -15,7 +15,6 @@ on Windows, `~/Library/Logs/inpaint-studio` on macOS), or `INPAINT_STUDIO_LOG_DI
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import sys
 import threading
@@ -26,13 +25,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable
 
-import platformdirs
-
 from inpaint_studio import APP_NAME, __version__
+from inpaint_studio.core.paths import log_dir
 
-APP_DIR_NAME = "inpaint-studio"
 LOG_NAME = "inpaint-studio.log"
-LOG_DIR_ENV = "INPAINT_STUDIO_LOG_DIR"
 MAX_LOG_BYTES = 1_000_000
 LOG_BACKUPS = 3  # inpaint-studio.log.1 .. .3: at most 4 MB in all
 FORMAT = "%(asctime)s %(process)d %(threadName)s %(levelname)s %(name)s: %(message)s"
@@ -41,14 +37,6 @@ log = logging.getLogger("inpaint_studio")
 
 _handler: RotatingFileHandler | None = None
 _setup_error: str | None = None
-
-
-def log_dir() -> Path:
-    """Where the log file lives (it may not exist yet)."""
-    override = os.environ.get(LOG_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_log_dir(APP_DIR_NAME, appauthor=False))
 
 
 def log_file() -> Path:
