@@ -16,6 +16,7 @@ from typing import Sequence, TextIO
 from inpaint_studio import __version__
 from inpaint_studio.core.devices import DEVICE_CHOICES
 from inpaint_studio.core.errors import InpaintStudioError, JobCancelled
+from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.devices import resolve_device
 
 PROG = "inpaint-studio"
@@ -232,7 +233,7 @@ def cmd_engines(args: argparse.Namespace) -> int:
     store = _model_store(args)
     for engine_id in engine_ids():
         cls = engine_class(engine_id)
-        if cls.info.kind == "test":
+        if cls.info.kind == EngineKind.TEST:
             continue
         reason = create_engine(engine_id, "cpu", model_store=store).readiness() if "cpu" in cls.info.devices else None
         status = "ready" if reason is None else f"not ready: {reason}"

@@ -9,10 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-import tomllib
 from conftest import REPO
 from inpaint_studio.resources import (
     DESKTOP_FILE,

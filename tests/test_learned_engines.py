@@ -28,7 +28,8 @@ from inpaint_studio.core.errors import (
     InpaintStudioError,
     JobCancelled,
 )
-from inpaint_studio.core.jobs import CancelToken, no_progress
+from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.base import EngineContext, RunReport
 from inpaint_studio.engines.lama import LamaEngine
 from inpaint_studio.engines.migan import MiganEngine
 from inpaint_studio.engines.pipeline import inpaint_image
@@ -170,7 +171,7 @@ def _object_mask(height: int, width: int, box=(40, 50, 70, 90)) -> np.ndarray:
 
 def _run(engine, image, mask):
     """One direct engine call, as the pipeline makes it."""
-    return engine.inpaint(image, mask, engine.resolve_params(), no_progress, CancelToken())
+    return engine.inpaint(image, mask, engine.resolve_params(), EngineContext())
 
 
 # ---------------------------------------------------------------- LaMa conventions
@@ -338,7 +339,7 @@ def test_cancel_before_the_model_loads_stops_the_call(nets, loads):
     token.cancel()
     engine = create_engine("lama", model_store=_store(nets))
     with pytest.raises(JobCancelled):
-        engine.inpaint(gradient_photo(16, 16), _object_mask(16, 16, (4, 4, 8, 8)), {}, no_progress, token)
+        engine.inpaint(gradient_photo(16, 16), _object_mask(16, 16, (4, 4, 8, 8)), {}, EngineContext(cancel=token))
     assert loads == []
 
 
@@ -398,10 +399,11 @@ def test_out_of_gpu_memory_finishes_on_the_cpu(nets, monkeypatch, device, error)
     engine = create_engine("lama", device=device, model_store=_store(nets))
     image = gradient_photo(80, 90)
     mask = _object_mask(80, 90)
-    result = inpaint_image(engine, image, mask)
+    report = RunReport()
+    result = inpaint_image(engine, image, mask, report=report)
     assert np.array_equal(result, image)  # the identity network's answer, computed on the CPU
     assert devices == [device, "cpu"]
-    assert engine.notice == OOM_NOTICE
+    assert report.notices == [OOM_NOTICE] and report.device == "cpu"
     assert engine._model_device == "cpu"
     # Later calls go straight to the CPU instead of failing on the GPU again.
     inpaint_image(engine, image, mask)
@@ -411,9 +413,10 @@ def test_out_of_gpu_memory_finishes_on_the_cpu(nets, monkeypatch, device, error)
 def test_other_gpu_errors_are_not_mistaken_for_out_of_memory(nets, monkeypatch):
     _pretend_gpu(monkeypatch, LamaEngine, RuntimeError("CUDA error: an illegal memory access was encountered"))
     engine = create_engine("lama", device="cuda", model_store=_store(nets))
+    report = RunReport()
     with pytest.raises(RuntimeError, match="illegal memory access"):
-        inpaint_image(engine, gradient_photo(80, 90), _object_mask(80, 90))
-    assert engine.notice is None
+        inpaint_image(engine, gradient_photo(80, 90), _object_mask(80, 90), report=report)
+    assert report.notices == []
 
 
 def test_a_model_too_big_for_the_gpu_stays_on_the_cpu(nets, monkeypatch):
@@ -431,9 +434,10 @@ def test_a_model_too_big_for_the_gpu_stays_on_the_cpu(nets, monkeypatch):
     assert engine.loaded and engine._model_device == "cpu"
     image = gradient_photo(512, 512)
     mask = _object_mask(512, 512)
-    result = _run(engine, image, mask)
+    context = EngineContext()
+    result = engine.inpaint(image, mask, engine.resolve_params(), context)
     assert np.array_equal(result[mask == 0], image[mask == 0])
-    assert engine.notice == OOM_NOTICE
+    assert context.report.notices == [OOM_NOTICE] and context.report.device == "cpu"
 
 
 # ---------------------------------------------------------------- through the worker
@@ -479,5 +483,6 @@ def test_worker_reports_the_cpu_fallback_and_missing_models(nets, monkeypatch):
         worker.shutdown()
         bare.shutdown()
     assert isinstance(fell_back, JobFinished) and fell_back.notice == OOM_NOTICE
+    assert fell_back.provenance["device"] == "cpu"  # where it really ran, not the "cuda" asked for
     assert isinstance(on_cpu, JobFinished) and on_cpu.notice is None
     assert isinstance(missing, JobFailed) and "MI-GAN needs the model 'migan'" in missing.message

@@ -21,6 +21,7 @@ from PIL import Image, ImageFilter
 
 from inpaint_studio.core.errors import EngineNotReadyError, JobCancelled, ModelError
 from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.base import EngineContext
 from inpaint_studio.engines.moebius import runtime as moebius_runtime
 from inpaint_studio.engines.moebius.network import build_model
 from inpaint_studio.engines.moebius.sampler import denoise
@@ -203,7 +204,6 @@ def test_progress_rises_per_step_and_previews_show_the_crop(store):
     for preview in previews:
         assert (preview.x, preview.y, preview.rgb.shape) == (final.x, final.y, final.rgb.shape)
         assert np.array_equal(preview.alpha, final.alpha)
-    assert engine.preview is None  # the pipeline takes its hook back
 
 
 def test_the_worker_sends_previews_then_the_result(store):
@@ -245,9 +245,9 @@ def test_fast_preset_skips_work_and_keeps_the_photo_outside_its_window(store, mo
         moebius_runtime.vae_ops, "encode_moments", lambda vae, x: encoded_batches.append(x.shape[0]) or real_encode(vae, x)
     )
     engine = create_engine("moebius", "cpu", model_store=store)
-    engine.inpaint(image, mask, engine.resolve_params({"preset": "fast"}), lambda f: None, CancelToken())
-    fast = engine._runtime.fill(image, mask, engine.resolve_params({"preset": "fast"}), lambda f: None, CancelToken(), None)
-    exact = engine._runtime.fill(image, mask, engine.resolve_params({}), lambda f: None, CancelToken(), None)
+    engine.inpaint(image, mask, engine.resolve_params({"preset": "fast"}), EngineContext())
+    fast = engine._runtime.fill(image, mask, engine.resolve_params({"preset": "fast"}), EngineContext())
+    exact = engine._runtime.fill(image, mask, engine.resolve_params({}), EngineContext())
     assert steps_run == [4, 4, 20]
     assert encoded_batches == [1, 1, 2]  # the fast preset (strength 1) encodes the masked photo only
     window = decode_window_for(torch.from_numpy(mask[::8, ::8] > 0), 8)

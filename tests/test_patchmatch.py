@@ -11,6 +11,7 @@ import pytest
 
 from inpaint_studio.core.errors import JobCancelled
 from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.base import EngineContext
 from inpaint_studio.engines.pipeline import inpaint_image
 from inpaint_studio.engines.registry import create_engine
 
@@ -25,8 +26,7 @@ def run(engine, image, mask, progress=None, cancel=None, **params):
         image,
         mask,
         engine.resolve_params(params),
-        progress or (lambda fraction: None),
-        cancel or CancelToken(),
+        EngineContext(progress or (lambda fraction: None), cancel or CancelToken()),
     )
 
 

@@ -9,7 +9,7 @@ from conftest import gradient_photo
 from inpaint_studio.core.errors import EngineError, JobCancelled
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.core.patch import apply_patches, coverage_mask
-from inpaint_studio.engines.base import Engine, EngineInfo
+from inpaint_studio.engines.base import Engine, EngineInfo, EngineKind
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.opencv_engines import TeleaEngine
 from inpaint_studio.engines.pipeline import (
@@ -23,13 +23,13 @@ from inpaint_studio.engines.pipeline import (
 class RecordingEngine(Engine):
     """Fills with the crop's mean colour and records what it was given."""
 
-    info = EngineInfo(id="recording", name="Recording", description="", kind="test", context_margin=10, context_ratio=0.0)
+    info = EngineInfo(id="recording", name="Recording", description="", kind=EngineKind.TEST, context_margin=10, context_ratio=0.0)
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__(device)
         self.inputs: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def inpaint(self, image, mask, params, progress, cancel):
+    def inpaint(self, image, mask, params, context):
         self.inputs.append((image.copy(), mask.copy()))
         out = image.copy()
         out[mask > 127] = image[mask == 0].mean(axis=0).astype(np.uint8)
@@ -46,7 +46,7 @@ def _with_info(engine_class, **changes):
 class RepaintEverythingEngine(RecordingEngine):
     """Changes every pixel of its crop, as a resized learned engine does."""
 
-    def inpaint(self, image, mask, params, progress, cancel):
+    def inpaint(self, image, mask, params, context):
         return np.full_like(image, (0, 255, 0))
 
 
@@ -209,7 +209,7 @@ def test_engine_errors_and_bad_output_surface_as_engine_error():
         inpaint_image(FakeEngine(), image, mask, {"fail": True})
 
     class WrongShape(RecordingEngine):
-        def inpaint(self, image, mask, params, progress, cancel):
+        def inpaint(self, image, mask, params, context):
             return image[:-1]
 
     with pytest.raises(EngineError, match="wrong kind"):

@@ -23,3 +23,8 @@ def test_provenance_holds_engine_device_every_parameter_and_the_seed():
 def test_the_default_seed_is_recorded_when_the_user_never_set_one():
     request = FillRequest.snapshot(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), "patchmatch")
     assert fill_provenance(PatchMatchEngine, request)["seed"] == 0
+
+
+def test_the_device_that_really_ran_is_recorded():
+    request = FillRequest.snapshot(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), "patchmatch", device="cuda")
+    assert fill_provenance(PatchMatchEngine, request, "cpu")["device"] == "cpu"

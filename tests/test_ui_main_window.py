@@ -10,6 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
+from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.registry import register_engine, unregister_engine
 from inpaint_studio.session.settings import Settings
@@ -394,7 +395,7 @@ def test_autosave_writes_the_changes_and_saving_the_project_removes_it(qtbot, wi
 def test_a_learned_engine_run_autosaves_first(qtbot, window, monkeypatch):
     from dataclasses import replace
 
-    monkeypatch.setattr(FakeEngine, "info", replace(FakeEngine.info, kind="learned"))
+    monkeypatch.setattr(FakeEngine, "info", replace(FakeEngine.info, kind=EngineKind.LEARNED))
     window.set_tool(Tool.RECTANGLE)
     drag(qtbot, window, [(20, 20), (60, 60)])
     window.run_fill()

@@ -1,4 +1,4 @@
-"""The background engine worker: snapshots, ordering, supersede, cancel, errors as values."""
+"""The background engine worker: snapshots, ordering, cancel, provenance, errors as values."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from inpaint_studio.worker import (
     JobFinished,
     JobProgress,
     JobStarted,
-    JobSuperseded,
 )
 
 
@@ -76,15 +75,32 @@ def test_the_request_is_a_snapshot_the_caller_can_keep_editing():
         request.image[0, 0] = 1  # read-only
 
 
-def test_a_newer_request_supersedes_the_queued_one(worker):
+def test_jobs_run_in_the_order_they_were_submitted(worker):
     slow = worker.submit(_request(steps=20, step_seconds=0.02))
     _until(worker, JobStarted, slow)
-    queued = worker.submit(_request(color="9,9,9"))
-    newest = worker.submit(_request(color="7,7,7"))
-    seen = _until(worker, JobFinished, newest)
-    assert JobSuperseded(queued) in seen
+    second = worker.submit(_request(color="9,9,9"))
+    third = worker.submit(_request(color="7,7,7"))
+    seen = _until(worker, JobFinished, third)
+    finished = [m.job_id for m in seen if isinstance(m, JobFinished)]
+    assert finished == [slow, second, third]
+
+
+def test_cancel_drops_the_queued_jobs_too(worker):
+    slow = worker.submit(_request(steps=1000, step_seconds=0.01))
+    _until(worker, JobStarted, slow)
+    queued = worker.submit(_request())
+    worker.cancel()
+    seen = _until(worker, JobCancelledMessage, slow)
+    assert JobCancelledMessage(queued) in seen
     assert not any(isinstance(m, JobStarted) and m.job_id == queued for m in seen)
-    assert any(isinstance(m, JobFinished) and m.job_id == slow for m in seen)
+
+
+def test_a_finished_job_carries_the_provenance_of_what_ran(worker):
+    job = worker.submit(_request(color="1,2,3"))
+    finished = _until(worker, JobFinished, job)[-1]
+    assert finished.engine_name == "Fake (tests)"
+    assert finished.provenance["engine"] == "fake" and finished.provenance["device"] == "cpu"
+    assert finished.provenance["params"]["color"] == "1,2,3"
 
 
 def test_cancel_stops_a_running_job_quickly(worker):

@@ -4,18 +4,64 @@ An engine declares what it is (`EngineInfo`) and which parameters it takes
 (`Param`), and implements one pure method, `inpaint`. Everything around it —
 finding the mask regions, cropping with context, resizing to a working size,
 padding, pasting back with a feathered seam — lives once in `pipeline.py`.
+
+What a call needs besides pixels and parameters (progress, cancel, a preview
+hook) comes in one `EngineContext`, and what the engine has to tell about the
+run (a notice, the device that really did the work) goes back through it:
+nothing is set on the engine from outside.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
+from inpaint_studio.core.devices import Device
 from inpaint_studio.core.errors import EngineError
-from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
+from inpaint_studio.models.store import ModelFiles
+
+# preview(rgb): the fill as it emerges, uint8 (H, W, 3) at the engine's working size.
+PreviewFn = Callable[[np.ndarray], None]
+
+
+class EngineKind(StrEnum):
+    CLASSICAL = "classical"  # no weights; milliseconds to seconds
+    LEARNED = "learned"  # a network with model files to download
+    TEST = "test"  # for tests only
+
+
+@dataclass
+class RunReport:
+    """What the engine told about one job besides its pixels (shared by the contexts of all its crops)."""
+
+    notices: list[str] = field(default_factory=list)  # for the user, e.g. "finished on the CPU"
+    device: Device | None = None  # where the work really ran (after a GPU fallback: the CPU)
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """Everything one `inpaint` call gets besides pixels and parameters, and the way back for what it tells."""
+
+    progress: ProgressFn = no_progress  # fractions of this call, 0..1
+    cancel: CancelToken = field(default_factory=CancelToken)
+    preview: PreviewFn | None = None  # slow engines show their work in progress through it
+    report: RunReport = field(default_factory=RunReport)
+
+    def raise_if_cancelled(self) -> None:
+        self.cancel.raise_if_cancelled()
+
+    def tell(self, notice: str) -> None:
+        """Something the user should know about the result (said once per job)."""
+        if notice not in self.report.notices:
+            self.report.notices.append(notice)
+
+    def ran_on(self, device: str) -> None:
+        self.report.device = Device(device)
 
 
 @dataclass(frozen=True)
@@ -68,8 +114,8 @@ class EngineInfo:
     id: str
     name: str
     description: str
-    kind: str  # "classical", "learned" or "test"
-    devices: tuple[str, ...] = ("cpu",)
+    kind: EngineKind
+    devices: tuple[Device, ...] = (Device.CPU,)
     # Longest side the engine works at. Larger crops are scaled down to it; with
     # `fixed_size` every crop is scaled (up or down) and padded to exactly this square.
     working_size: int | None = None
@@ -91,17 +137,11 @@ class Engine(ABC):
     """Base class of all engines. Subclasses set `info` and implement `inpaint`."""
 
     info: ClassVar[EngineInfo]
-    # A remark for the user about the last job, e.g. that it fell back to the CPU.
-    # The worker clears it before a job and reports it with the result.
-    notice: str | None = None
-    # Set by the pipeline while a crop runs: engines that can show their work in
-    # progress call it with an RGB image of the working size (slow engines only).
-    preview: Callable[[np.ndarray], None] | None = None
 
-    def __init__(self, device: str = "cpu", model_store: Any = None) -> None:
+    def __init__(self, device: str = Device.CPU, model_store: ModelFiles | None = None) -> None:
         if device not in self.info.devices:
             raise EngineError(f"{self.info.name} cannot run on '{device}'.")
-        self.device = device
+        self.device = Device(device)
         # Where the engine's model files live (inpaint_studio.models); engines
         # without `info.models` ignore it.
         self.model_store = model_store
@@ -161,16 +201,16 @@ class Engine(ABC):
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
+        context: EngineContext,
     ) -> np.ndarray:
         """Fill the masked pixels of `image`.
 
         image: uint8 (H, W, 3) RGB, C-contiguous. mask: uint8 (H, W), 255 = fill,
         0 = keep, never empty. params: already resolved. Returns a new uint8
         (H, W, 3) RGB image; pixels outside the mask are replaced by the input's
-        during paste-back, so they may be anything. Calls `progress` with
-        fractions of this call and `cancel.raise_if_cancelled()` between steps.
+        during paste-back, so they may be anything. Calls `context.progress`
+        with fractions of this call and `context.raise_if_cancelled()` between
+        steps; an engine that runs elsewhere than asked says so with `context.ran_on`.
         """
 
     def paste_alpha(self, work_mask: np.ndarray) -> np.ndarray | None:

@@ -12,8 +12,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from inpaint_studio.core.errors import EngineError
-from inpaint_studio.core.jobs import CancelToken, ProgressFn
-from inpaint_studio.engines.base import Engine, EngineInfo, Param
+from inpaint_studio.engines.base import (
+    Engine,
+    EngineContext,
+    EngineInfo,
+    EngineKind,
+    Param,
+)
 
 
 class FakeEngine(Engine):
@@ -21,7 +26,7 @@ class FakeEngine(Engine):
         id="fake",
         name="Fake (tests)",
         description="Fills the mask with one colour. For tests only.",
-        kind="test",
+        kind=EngineKind.TEST,
         context_margin=8,
         context_ratio=0.0,
         params=(
@@ -41,20 +46,19 @@ class FakeEngine(Engine):
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
+        context: EngineContext,
     ) -> np.ndarray:
         self.calls.append(mask.shape)
         steps = params["steps"]
         for step in range(steps):
-            cancel.raise_if_cancelled()
+            context.raise_if_cancelled()
             if params["step_seconds"]:
                 time.sleep(params["step_seconds"])
-            progress(step / steps)
+            context.progress(step / steps)
         if params["fail"]:
             raise EngineError("The fake engine failed on purpose.")
         color = np.array([int(c) for c in params["color"].split(",")], dtype=np.uint8)
         out = image.copy()
         out[mask > 127] = color
-        progress(1.0)
+        context.progress(1.0)
         return out

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inpaint_studio.engines.base import EngineInfo
+from inpaint_studio.core.devices import Device
+from inpaint_studio.engines.base import EngineInfo, EngineKind
 from inpaint_studio.engines.torch_engine import TorchEngine
 
 if TYPE_CHECKING:
@@ -38,8 +39,8 @@ class LamaEngine(TorchEngine):
         id="lama",
         name="LaMa",
         description="Large-mask inpainting network (big-lama). Best for large objects and repeating texture.",
-        kind="learned",
-        devices=("cpu", "cuda", "mps"),
+        kind=EngineKind.LEARNED,
+        devices=(Device.CPU, Device.CUDA, Device.MPS),
         # Trained at 256 px, LaMa generalises well up to about 2k thanks to its
         # image-wide Fourier convolutions, but time and memory grow with the
         # pixel count: 1024 keeps a large object at near full resolution while a

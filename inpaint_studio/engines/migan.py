@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inpaint_studio.core.devices import Device
 from inpaint_studio.core.errors import EngineError
-from inpaint_studio.engines.base import EngineInfo
+from inpaint_studio.engines.base import EngineInfo, EngineKind
 from inpaint_studio.engines.torch_engine import TorchEngine
 
 if TYPE_CHECKING:
@@ -31,8 +32,8 @@ class MiganEngine(TorchEngine):
         id="migan",
         name="MI-GAN",
         description="Fast, light inpainting network working on 512x512 crops. Good on objects of moderate size.",
-        kind="learned",
-        devices=("cpu", "cuda", "mps"),
+        kind=EngineKind.LEARNED,
+        devices=(Device.CPU, Device.CUDA, Device.MPS),
         working_size=_SIZE,
         fixed_size=True,
         square_crop=True,

@@ -26,10 +26,17 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, ImageFilter
 
+from inpaint_studio.core.devices import Device
 from inpaint_studio.core.errors import EngineError, EngineNotReadyError
-from inpaint_studio.core.jobs import CancelToken, ProgressFn
-from inpaint_studio.engines.base import Engine, EngineInfo, Param
+from inpaint_studio.engines.base import (
+    Engine,
+    EngineContext,
+    EngineInfo,
+    EngineKind,
+    Param,
+)
 from inpaint_studio.engines.moebius.presets import PRESETS, SIZE
+from inpaint_studio.models.store import ModelFiles
 
 PASTE_BLUR_RADIUS = 3
 VARIANTS = ("pretrained", "places2", "celebahq", "ffhq")
@@ -48,8 +55,8 @@ class MoebiusEngine(Engine):
             "Latent-diffusion inpainting (0.2B parameters) for large objects and complex scenes. "
             "Best quality; a minute or more per fill on a CPU, about a second on a GPU."
         ),
-        kind="learned",
-        devices=("cpu", "cuda", "mps"),
+        kind=EngineKind.LEARNED,
+        devices=(Device.CPU, Device.CUDA, Device.MPS),
         working_size=SIZE,
         fixed_size=True,
         square_crop=True,
@@ -88,7 +95,7 @@ class MoebiusEngine(Engine):
         models=(unet_model_id("pretrained"), VAE_MODEL),
     )
 
-    def __init__(self, device: str = "cpu", model_store: Any = None) -> None:
+    def __init__(self, device: str = Device.CPU, model_store: ModelFiles | None = None) -> None:
         super().__init__(device, model_store)
         self._runtime: Any = None  # MoebiusRuntime, created on the first fill
 
@@ -106,13 +113,12 @@ class MoebiusEngine(Engine):
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
+        context: EngineContext,
     ) -> np.ndarray:
         if image.shape[:2] != (SIZE, SIZE):
             raise EngineError(f"Moebius works on {SIZE}x{SIZE} crops, got {image.shape[1]}x{image.shape[0]}.")
-        cancel.raise_if_cancelled()
-        progress(0.0)
+        context.raise_if_cancelled()
+        context.progress(0.0)
         if self.model_store is None:
             raise EngineNotReadyError(f"{self.info.name} has no model store to load its models from.")
         # Raises a user-facing EngineNotReadyError naming what to download.
@@ -122,12 +128,9 @@ class MoebiusEngine(Engine):
             from inpaint_studio.engines.moebius.runtime import MoebiusRuntime
 
             self._runtime = MoebiusRuntime(self.device)
-        self._runtime.notice = None
-        self._runtime.load(unet_path, vae_folder)
-        cancel.raise_if_cancelled()
-        result = self._runtime.fill(image, mask, params, progress, cancel, self.preview)
-        self.notice = self._runtime.notice
-        return result
+        self._runtime.load(unet_path, vae_folder, context)
+        context.raise_if_cancelled()
+        return self._runtime.fill(image, mask, params, context)
 
     def unload(self) -> None:
         if self._runtime is not None:

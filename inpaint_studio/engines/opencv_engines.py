@@ -11,8 +11,13 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from inpaint_studio.core.jobs import CancelToken, ProgressFn
-from inpaint_studio.engines.base import Engine, EngineInfo, Param
+from inpaint_studio.engines.base import (
+    Engine,
+    EngineContext,
+    EngineInfo,
+    EngineKind,
+    Param,
+)
 
 _RADIUS = Param("radius", "Radius", 5, minimum=1, maximum=50, help="Neighbourhood (px) each filled pixel draws from.")
 
@@ -25,15 +30,14 @@ class _OpenCVEngine(Engine):
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
+        context: EngineContext,
     ) -> np.ndarray:
-        cancel.raise_if_cancelled()
-        progress(0.0)
+        context.raise_if_cancelled()
+        context.progress(0.0)
         # OpenCV works in BGR; the conversion is a channel swap both ways.
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         filled = cv2.inpaint(bgr, mask, float(params["radius"]), self.flag)
-        progress(1.0)
+        context.progress(1.0)
         return cv2.cvtColor(filled, cv2.COLOR_BGR2RGB)
 
 
@@ -43,7 +47,7 @@ class TeleaEngine(_OpenCVEngine):
         id="telea",
         name="OpenCV Telea",
         description="Fast-marching diffusion (Telea 2004). Instant; best for scratches and small spots.",
-        kind="classical",
+        kind=EngineKind.CLASSICAL,
         params=(_RADIUS,),
     )
 
@@ -54,6 +58,6 @@ class NavierStokesEngine(_OpenCVEngine):
         id="ns",
         name="OpenCV Navier-Stokes",
         description="Fluid-dynamics diffusion (Bertalmio 2001). Instant; best for scratches and small spots.",
-        kind="classical",
+        kind=EngineKind.CLASSICAL,
         params=(_RADIUS,),
     )

@@ -33,8 +33,13 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from inpaint_studio.core.jobs import CancelToken, ProgressFn
-from inpaint_studio.engines.base import Engine, EngineInfo, Param
+from inpaint_studio.engines.base import (
+    Engine,
+    EngineContext,
+    EngineInfo,
+    EngineKind,
+    Param,
+)
 
 # The coarsest level is the first whose hole is at most this far (px) from its
 # edge. Measured on the evaluation set: a few px (as in the papers) lets coarse
@@ -194,7 +199,7 @@ class PatchMatchEngine(Engine):
             "Fills the mask with patches copied from the surrounding photo (PatchMatch, "
             "as in content-aware fill). Keeps texture sharp; best for removing objects."
         ),
-        kind="classical",
+        kind=EngineKind.CLASSICAL,
         # Measured on the evaluation set: a tight ring of context (sources near the
         # hole are the likeliest continuation) beat wider ones on PSNR and GMSD.
         context_margin=16,
@@ -218,19 +223,18 @@ class PatchMatchEngine(Engine):
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
+        context: EngineContext,
     ) -> np.ndarray:
         from inpaint_studio.engines import _patchmatch_kernels as kernels
 
-        cancel.raise_if_cancelled()
-        progress(0.0)
+        context.raise_if_cancelled()
+        context.progress(0.0)
         seed = int(params.get("seed", 0))
         r = max(1, int(params.get("patch_size", 7)) // 2)
         hole = mask > 127
         if hole.all():
             # Nothing to copy from: leave the crop as it is.
-            progress(1.0)
+            context.progress(1.0)
             return image.copy()
 
         # A crop too small for the patch size gets smaller patches, down to 3x3.
@@ -243,7 +247,7 @@ class PatchMatchEngine(Engine):
         levels = self._pyramid(color, hole, r)
         if not levels[0].src_y.size:
             # Not even a 3x3 patch fits outside the hole: diffusion is all we can do.
-            progress(1.0)
+            context.progress(1.0)
             return self._telea(image, hole)
 
         plans = self._plans(levels)  # (iterations, first sweeps), coarsest first
@@ -254,7 +258,7 @@ class PatchMatchEngine(Engine):
         self._smooth_start(levels[-1])
         field = None
         for step, (level, (iterations, first_sweeps)) in enumerate(coarse_to_fine):
-            cancel.raise_if_cancelled()
+            context.raise_if_cancelled()
             finest = step == len(levels) - 1
             height, width = level.hole.shape
             scale = 2 ** (len(levels) - 1 - step)
@@ -272,7 +276,7 @@ class PatchMatchEngine(Engine):
                 kernels.vote(level.color, level.hole, level.ty, level.tx, nnf, r, vote_weights, voted)
             dist = np.zeros((height, width), np.float32)
             for it in range(iterations):
-                cancel.raise_if_cancelled()
+                context.raise_if_cancelled()
                 feat = _features(level.color, texture=not finest)
                 kernels.match_distances(feat, level.ty, level.tx, nnf, dist, r, locality)
                 sweeps = first_sweeps if it == 0 else 2
@@ -283,14 +287,14 @@ class PatchMatchEngine(Engine):
                     self._sweep(kernels, level, feat, nnf, dist, r, locality, s, search, level_seed + 10 * it + s + 1)
                 kernels.vote(level.color, level.hole, level.ty, level.tx, nnf, r, vote_weights, voted)
                 done += level.ty.size * sweeps
-                progress(min(done / total_work, 1.0))
+                context.progress(min(done / total_work, 1.0))
             done += level.ty.size
             field = nnf
 
-        cancel.raise_if_cancelled()
+        context.raise_if_cancelled()
         out = image.copy()
         out[hole] = np.clip(np.rint(levels[0].color[hole, :3]), 0, 255).astype(np.uint8)
-        progress(1.0)
+        context.progress(1.0)
         return out
 
     @staticmethod

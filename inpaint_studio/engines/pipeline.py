@@ -21,7 +21,7 @@ from inpaint_studio.core.errors import EngineError
 from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 from inpaint_studio.core.mask_ops import MASK_THRESHOLD
 from inpaint_studio.core.patch import Patch, apply_patches
-from inpaint_studio.engines.base import Engine, EngineInfo
+from inpaint_studio.engines.base import Engine, EngineContext, EngineInfo, RunReport
 
 DEFAULT_FEATHER = 3
 
@@ -169,21 +169,10 @@ def _paste_alpha(engine: Engine, work: _WorkImage, crop_mask: np.ndarray, feathe
     return work.back_to_crop(np.asarray(alpha, dtype=np.uint8), width, height)
 
 
-def _run_engine(
-    engine: Engine,
-    work: _WorkImage,
-    params: Mapping[str, Any],
-    progress: ProgressFn,
-    cancel: CancelToken,
-    preview: Callable[[np.ndarray], None] | None,
-) -> np.ndarray:
+def _run_engine(engine: Engine, work: _WorkImage, params: Mapping[str, Any], context: EngineContext) -> np.ndarray:
     """The engine's result for the working image, checked."""
     info = engine.info
-    engine.preview = preview
-    try:
-        result = engine.inpaint(work.image, work.mask, params, progress, cancel)
-    finally:
-        engine.preview = None
+    result = engine.inpaint(work.image, work.mask, params, context)
     if not isinstance(result, np.ndarray) or result.dtype != np.uint8 or result.shape != work.image.shape:
         got = getattr(result, "shape", type(result).__name__)
         raise EngineError(f"{info.name} returned an image of the wrong kind ({got}, expected {work.image.shape} uint8).")
@@ -200,18 +189,21 @@ def inpaint_patches(
     cancel: CancelToken | None = None,
     feather: int = DEFAULT_FEATHER,
     preview: Callable[[Patch], None] | None = None,
+    report: RunReport | None = None,
 ) -> list[Patch]:
     """Run `engine` over every mask region of `image`; one Patch per crop.
 
     image: uint8 (H, W, 3) RGB. mask: uint8 (H, W), > 127 = fill. An empty
     mask gives no patches. `preview` receives the work in progress of engines
-    that show it, as a patch of the crop being filled.
+    that show it, as a patch of the crop being filled; `report` collects what
+    the engine tells about the run (notices, the device that did the work).
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise EngineError(f"Expected a uint8 RGB image, got {image.dtype} {image.shape}.")
     if mask.shape != image.shape[:2]:
         raise EngineError(f"Mask size {mask.shape[1]}x{mask.shape[0]} differs from image size {image.shape[1]}x{image.shape[0]}.")
     cancel = cancel or CancelToken()
+    report = report if report is not None else RunReport()
     resolved = engine.resolve_params(params)
     boxes = plan_crops(mask, engine.info, feather)
     patches = []
@@ -232,7 +224,8 @@ def inpaint_patches(
             assert preview is not None
             preview(as_patch(work_rgb))
 
-        result = _run_engine(engine, work, resolved, crop_progress, cancel, crop_preview if preview else None)
+        context = EngineContext(crop_progress, cancel, crop_preview if preview else None, report)
+        result = _run_engine(engine, work, resolved, context)
         patches.append(as_patch(result))
     cancel.raise_if_cancelled()
     progress(1.0)
@@ -248,7 +241,8 @@ def inpaint_image(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
     feather: int = DEFAULT_FEATHER,
+    report: RunReport | None = None,
 ) -> np.ndarray:
     """`image` with every mask region filled by `engine` (a new array)."""
-    patches = inpaint_patches(engine, image, mask, params, progress=progress, cancel=cancel, feather=feather)
+    patches = inpaint_patches(engine, image, mask, params, progress=progress, cancel=cancel, feather=feather, report=report)
     return apply_patches(image, patches)

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 
+from inpaint_studio.core.devices import Device
 from inpaint_studio.core.errors import EngineError, EngineNotReadyError
-from inpaint_studio.core.jobs import CancelToken, ProgressFn
-from inpaint_studio.engines.base import Engine
+from inpaint_studio.engines.base import Engine, EngineContext
 from inpaint_studio.engines.devices import free_device_memory, try_on_gpu
+from inpaint_studio.models.store import ModelFiles
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +38,7 @@ class TorchEngine(Engine):
     # keep their accuracy in half precision may turn it on.
     half_on_cuda: ClassVar[bool] = False
 
-    def __init__(self, device: str = "cpu", model_store: Any = None) -> None:
+    def __init__(self, device: str = Device.CPU, model_store: ModelFiles | None = None) -> None:
         super().__init__(device, model_store)
         self._model: Any = None
         # Where the loaded model sits: the engine's device, or "cpu" after a fallback.
@@ -97,34 +98,34 @@ class TorchEngine(Engine):
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
+        context: EngineContext,
     ) -> np.ndarray:
-        cancel.raise_if_cancelled()
-        progress(0.0)
+        context.raise_if_cancelled()
+        context.progress(0.0)
         self.load()
-        cancel.raise_if_cancelled()
+        context.raise_if_cancelled()
         inputs = self.to_tensors(image, mask)
-        progress(0.1)
-        output = self._forward(inputs)
-        cancel.raise_if_cancelled()
-        progress(0.9)
+        context.progress(0.1)
+        output = self._forward(inputs, context)
+        context.raise_if_cancelled()
+        context.progress(0.9)
         result = self.from_output(output, image)
-        progress(1.0)
+        context.progress(1.0)
         return result
 
-    def _forward(self, inputs: tuple["torch.Tensor", ...]) -> "torch.Tensor":
+    def _forward(self, inputs: tuple["torch.Tensor", ...], context: EngineContext) -> "torch.Tensor":
         """Run the network where the model sits; on a GPU out-of-memory, move it to the CPU and rerun."""
-        output = try_on_gpu(
-            self._model_device or "cpu", lambda: self._run_on_device(self._model_device, inputs), self._fall_back_to_cpu
-        )
+        device = self._model_device or Device.CPU
+        output = try_on_gpu(device, lambda: self._run_on_device(device, inputs), self._fall_back_to_cpu)
         if output is not None:
+            context.ran_on(device)
             return output
-        if self.device != "cpu":
+        if self.device != Device.CPU:
             # The model stays on the CPU until the engine is unloaded: retrying the
             # GPU on every crop would mostly fail again, slower.
-            self.notice = OOM_NOTICE
-        return self._run_on_device("cpu", inputs)
+            context.tell(OOM_NOTICE)
+        context.ran_on(Device.CPU)
+        return self._run_on_device(Device.CPU, inputs)
 
     def _move_to(self, device: str) -> None:
         self._model = self._place(self._model, device)

@@ -15,7 +15,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
 from inpaint_studio.core import paths
@@ -71,6 +71,16 @@ class ModelStatus:
     installed: bool
     trusted: bool
     bytes_on_disk: int
+
+
+class ModelFiles(Protocol):
+    """What an engine asks of a model store: is a model there, where is it, may it run code."""
+
+    def is_installed(self, model_id: str) -> bool: ...
+
+    def require(self, model_id: str) -> Path: ...
+
+    def is_trusted(self, model_id: str) -> bool: ...
 
 
 class ModelStore:

@@ -32,6 +32,7 @@ from inpaint_studio.core.document import Document
 from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.mask_edit import apply_operation
 from inpaint_studio.core.mask_ops import is_empty
+from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.registry import DEFAULT_ENGINE, engine_class, engine_ids
 from inpaint_studio.io import default_output_path, load_image, save_image
 from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
@@ -58,7 +59,6 @@ from inpaint_studio.worker import (
     JobProgress,
     JobStarted,
 )
-from inpaint_studio.worker.provenance import fill_provenance
 
 OPEN_FILTER = "Photos and projects (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.ora);;All files (*)"
 PROJECT_FILTER = "OpenRaster project (*.ora)"
@@ -487,7 +487,7 @@ class MainWindow(FolderBrowsing, QMainWindow):
             return
         if not self._ensure_models(self.current_engine, self.engine_params):
             return
-        if engine_class(self.current_engine).info.kind == "learned":
+        if engine_class(self.current_engine).info.kind == EngineKind.LEARNED:
             self.autosave.autosave()  # a GPU driver crash or running out of memory can end the process
         request = FillRequest.snapshot(
             self.document.composite,
@@ -530,12 +530,10 @@ class MainWindow(FolderBrowsing, QMainWindow):
             self.progress.hide()
             self.cancel_button.hide()
             if isinstance(message, JobFinished):
-                engine = engine_class(request.engine_id)
-                info = engine.info
-                document.add_fill(message.patches, request.mask, info.name, fill_provenance(engine, request))
+                document.add_fill(message.patches, request.mask, message.engine_name, dict(message.provenance))
                 note = f" {message.notice}" if message.notice else ""
                 where = "" if document is self.document else f" {document.photo.path.name}"
-                self.statusBar().showMessage(f"{info.name}: filled{where} in {message.seconds:.2f} s.{note}", 8000 if note else 4000)
+                self.statusBar().showMessage(f"{message.engine_name}: filled{where} in {message.seconds:.2f} s.{note}", 8000 if note else 4000)
             elif isinstance(message, JobFailed):
                 self._rerun_wanted = False
                 self.show_error("The fill failed", message.message)

@@ -9,7 +9,6 @@ from inpaint_studio.worker.engine_worker import (
     JobPreview,
     JobProgress,
     JobStarted,
-    JobSuperseded,
     WorkerMessage,
 )
 
@@ -22,6 +21,5 @@ __all__ = [
     "JobPreview",
     "JobProgress",
     "JobStarted",
-    "JobSuperseded",
     "WorkerMessage",
 ]

@@ -2,27 +2,34 @@
 
 The GUI (or any caller) submits an immutable `FillRequest` and gets typed
 messages back through one callback, called on the worker thread; the Qt layer
-forwards them to the GUI thread with a signal. Errors come back as `JobFailed`
-values, never as exceptions crossing threads. A request submitted while
-another is queued replaces it: only the newest edit is worth computing.
+forwards them to the GUI thread. Jobs run in the order they were submitted.
+Errors come back as `JobFailed` values, never as exceptions crossing threads.
+A finished job carries its provenance, made here from what really ran (the
+device after a GPU fallback, every parameter), so the caller only applies it.
+Which request is worth running (the newest edit) is the caller's rule:
+`session.fills` holds it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Union
 
 import numpy as np
 
+from inpaint_studio.core.devices import Device
 from inpaint_studio.core.errors import InpaintStudioError, JobCancelled
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.core.patch import Patch
-from inpaint_studio.engines.base import Engine
+from inpaint_studio.engines.base import Engine, RunReport
 from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
 from inpaint_studio.engines.registry import create_engine
+from inpaint_studio.models.store import ModelFiles
+from inpaint_studio.worker.provenance import fill_provenance
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -38,7 +45,7 @@ class FillRequest:
     image: np.ndarray  # uint8 (H, W, 3) RGB
     mask: np.ndarray  # uint8 (H, W), 255 = fill
     engine_id: str
-    device: str = "cpu"
+    device: Device = Device.CPU
     params: Mapping[str, Any] = field(default_factory=dict)
     feather: int = DEFAULT_FEATHER
 
@@ -72,6 +79,9 @@ class JobFinished:
     job_id: int
     patches: list[Patch]
     seconds: float
+    # How the fill was made (engine, the device that really ran it, every parameter, the seed).
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    engine_name: str = ""
     # Something the user should know about the result, e.g. a fall back to the CPU.
     notice: str | None = None
 
@@ -87,24 +97,17 @@ class JobCancelledMessage:
     job_id: int
 
 
-@dataclass(frozen=True)
-class JobSuperseded:
-    """A queued job was replaced by a newer request before it started."""
-
-    job_id: int
-
-
-WorkerMessage = Union[JobStarted, JobProgress, JobPreview, JobFinished, JobFailed, JobCancelledMessage, JobSuperseded]
+WorkerMessage = Union[JobStarted, JobProgress, JobPreview, JobFinished, JobFailed, JobCancelledMessage]
 
 
 class EngineWorker:
     """Runs fill jobs on one background thread; see the module docstring."""
 
-    def __init__(self, on_message: Callable[[WorkerMessage], None], model_store: Any = None) -> None:
+    def __init__(self, on_message: Callable[[WorkerMessage], None], model_store: ModelFiles | None = None) -> None:
         self._on_message = on_message
         self._model_store = model_store  # where learned engines find their model files
         self._lock = threading.Condition()
-        self._queued: tuple[int, FillRequest] | None = None
+        self._queued: deque[tuple[int, FillRequest]] = deque()
         self._running: tuple[int, CancelToken] | None = None
         self._next_id = 1
         self._stopping = False
@@ -116,31 +119,27 @@ class EngineWorker:
     # ------------------------------------------------------------ caller side
 
     def submit(self, request: FillRequest) -> int:
-        """Queue `request` (replacing any queued one) and return its job id."""
+        """Queue `request` after any others and return its job id."""
         with self._lock:
             if self._stopping:
                 raise RuntimeError("the worker has been shut down")
             job_id = self._next_id
             self._next_id += 1
-            replaced = self._queued
-            self._queued = (job_id, request)
+            self._queued.append((job_id, request))
             self._lock.notify()
-        if replaced is not None:
-            self._on_message(JobSuperseded(replaced[0]))
         return job_id
 
     def cancel(self, job_id: int | None = None) -> None:
-        """Cancel the running job and drop the queued one (or only job `job_id`)."""
+        """Cancel the running job and drop the queued ones (or only job `job_id`)."""
         with self._lock:
-            dropped = None
-            if self._queued is not None and job_id in (None, self._queued[0]):
-                dropped, self._queued = self._queued[0], None
+            dropped = [queued_id for queued_id, _ in self._queued if job_id in (None, queued_id)]
+            self._queued = deque(job for job in self._queued if job[0] not in dropped)
             if self._running is not None and job_id in (None, self._running[0]):
                 self._running[1].cancel()
-        if dropped is not None:
-            self._on_message(JobCancelledMessage(dropped))
+        for queued_id in dropped:
+            self._on_message(JobCancelledMessage(queued_id))
 
-    def release_engine(self, model_store: Any = None) -> None:
+    def release_engine(self, model_store: ModelFiles | None = None) -> None:
         """Unload the engine (its model's memory) as soon as no job uses it.
 
         Called when the user switches engine or model folder; with `model_store`,
@@ -155,7 +154,7 @@ class EngineWorker:
     @property
     def busy(self) -> bool:
         with self._lock:
-            return self._running is not None or self._queued is not None
+            return self._running is not None or bool(self._queued)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Cancel everything, stop the thread and free the engine."""
@@ -170,12 +169,12 @@ class EngineWorker:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                while self._queued is None and not self._stopping and not self._release_wanted:
+                while not self._queued and not self._stopping and not self._release_wanted:
                     self._lock.wait()
                 if self._stopping:
                     break
                 release, self._release_wanted = self._release_wanted, False
-                job, self._queued = self._queued, None
+                job = self._queued.popleft() if self._queued else None
                 if job is not None:
                     token = CancelToken()
                     self._running = (job[0], token)
@@ -206,9 +205,9 @@ class EngineWorker:
         send = self._on_message
         send(JobStarted(job_id))
         started = time.perf_counter()
+        report = RunReport()
         try:
             engine = self._engine_for(request)
-            engine.notice = None
             patches = inpaint_patches(
                 engine,
                 request.image,
@@ -218,7 +217,9 @@ class EngineWorker:
                 cancel=token,
                 feather=request.feather,
                 preview=lambda patch: send(JobPreview(job_id, patch)),
+                report=report,
             )
+            provenance = fill_provenance(type(engine), request, report.device or request.device)
         except JobCancelled:
             send(JobCancelledMessage(job_id))
         except InpaintStudioError as error:
@@ -228,4 +229,6 @@ class EngineWorker:
         except Exception as error:  # noqa: BLE001 - a bug in an engine must not kill the worker
             send(JobFailed(job_id, f"The engine stopped with an unexpected error: {type(error).__name__}: {error}"))
         else:
-            send(JobFinished(job_id, patches, time.perf_counter() - started, notice=engine.notice))
+            seconds = time.perf_counter() - started
+            notice = " ".join(report.notices) or None
+            send(JobFinished(job_id, patches, seconds, provenance, engine.info.name, notice))

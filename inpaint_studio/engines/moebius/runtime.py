@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from inpaint_studio.core.errors import EngineError, ModelError
 from inpaint_studio.core.heap import reusing_freed_memory
-from inpaint_studio.core.jobs import CancelToken, ProgressFn
+from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.base import EngineContext
 from inpaint_studio.engines.devices import free_device_memory, try_on_gpu
 from inpaint_studio.engines.moebius import vae as vae_ops
 from inpaint_studio.engines.moebius.config import official_config
@@ -45,9 +46,8 @@ class MoebiusRuntime:
         self.vae: torch.nn.Module | None = None
         # Where the models sit: `device`, or "cpu" after running out of GPU memory.
         self.model_device = "cpu"
-        self.notice: str | None = None
 
-    def load(self, unet_path: Path, vae_folder: Path) -> None:
+    def load(self, unet_path: Path, vae_folder: Path, context: EngineContext) -> None:
         """Load the VAE (once) and the UNet at `unet_path` (again only when the path changes)."""
         if self.unet is not None and self.unet_path == unet_path:
             return
@@ -57,7 +57,7 @@ class MoebiusRuntime:
             self.vae = vae_ops.load_vae(vae_folder)
         self.unet, self.unet_path = _load_unet(unet_path), unet_path
         self._place("cpu")
-        try_on_gpu(self.device, lambda: self._place(self.device), self._fall_back_to_cpu)
+        try_on_gpu(self.device, lambda: self._place(self.device), lambda: self._fall_back_to_cpu(context))
 
     def unload(self) -> None:
         device = self.model_device
@@ -72,41 +72,41 @@ class MoebiusRuntime:
         self.vae.to(device=device)
         self.model_device = device
 
-    def _fall_back_to_cpu(self) -> None:
+    def _fall_back_to_cpu(self, context: EngineContext) -> None:
         self._place("cpu")
         free_device_memory(self.device)
-        self.notice = OOM_NOTICE
+        context.tell(OOM_NOTICE)
 
     def fill(
         self,
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
-        preview: Callable[[np.ndarray], None] | None,
+        context: EngineContext,
     ) -> np.ndarray:
         """The decoded 512x512 RGB fill for one crop (outside the decoded window: `image`)."""
         assert self.unet is not None and self.vae is not None
         # Each step allocates the same large activations again: keep freed memory for them (core/heap.py).
-        with torch.inference_mode(), _cancellable_inside(cancel, self.unet, self.vae), reusing_freed_memory():
+        with torch.inference_mode(), _cancellable_inside(context.cancel, self.unet, self.vae), reusing_freed_memory():
             def attempt() -> np.ndarray:
-                return self._fill(image, mask, params, progress, cancel, preview)
+                return self._fill(image, mask, params, context)
 
-            result = try_on_gpu(self.model_device, attempt, self._fall_back_to_cpu)
-            return result if result is not None else attempt()
+            result = try_on_gpu(self.model_device, attempt, lambda: self._fall_back_to_cpu(context))
+            if result is None:
+                result = attempt()
+            context.ran_on(self.model_device)
+            return result
 
     def _fill(
         self,
         image: np.ndarray,
         mask: np.ndarray,
         params: Mapping[str, Any],
-        progress: ProgressFn,
-        cancel: CancelToken,
-        preview: Callable[[np.ndarray], None] | None,
+        context: EngineContext,
     ) -> np.ndarray:
         assert self.unet is not None and self.vae is not None
         unet, vae, device = self.unet, self.vae, self.model_device
+        progress, cancel, preview = context.progress, context.cancel, context.preview
         preset = PRESETS[params["preset"]]
         num_steps = params["steps"] or preset.steps
         timesteps = timesteps_for(num_steps, preset.strength)
