@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import make_folder as make_watermark_folder  # noqa: E402 - the existing folder builder
+from bench_batch import make_folder as make_watermark_folder
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = (640, 480)

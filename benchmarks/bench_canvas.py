@@ -30,18 +30,18 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtGui import QImage, QPainter  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import cv2
+import numpy as np
+from PIL import Image
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QApplication
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.io import load_image  # noqa: E402
-from inpaint_studio.ui.canvas import CanvasView  # noqa: E402
-from inpaint_studio.ui.qimage import array_to_qimage  # noqa: E402
+from inpaint_studio.io import load_image
+from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.qimage import array_to_qimage
 
 WIDTH, HEIGHT = 6000, 4000
 VIEW_WIDTH, VIEW_HEIGHT = 1600, 1000

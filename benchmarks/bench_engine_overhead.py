@@ -27,12 +27,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import cv2
+import numpy as np
+import torch
 
-from inpaint_studio.engines.pipeline import inpaint_patches, plan_crops  # noqa: E402
-from inpaint_studio.engines.registry import create_engine  # noqa: E402
+from inpaint_studio.engines.pipeline import inpaint_patches, plan_crops
+from inpaint_studio.engines.registry import create_engine
 
 TARGET_MS = 100.0
 

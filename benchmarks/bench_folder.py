@@ -36,16 +36,16 @@ os.environ["XDG_CACHE_HOME"] = str(TMP / "cache")  # a cold thumbnail cache, nev
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QApplication
 
-from inpaint_studio.io.image_file import load_image  # noqa: E402
-from inpaint_studio.io.thumbnails import make_thumbnail  # noqa: E402
-from inpaint_studio.session.settings import Settings  # noqa: E402
-from inpaint_studio.ui.folder_strip import STATE_ROLE  # noqa: E402
-from inpaint_studio.ui.main_window import MainWindow  # noqa: E402
+from inpaint_studio.io.image_file import load_image
+from inpaint_studio.io.thumbnails import make_thumbnail
+from inpaint_studio.session.settings import Settings
+from inpaint_studio.ui.folder_strip import STATE_ROLE
+from inpaint_studio.ui.main_window import MainWindow
 
 SIZES = [(640, 480), (1024, 683), (1280, 960), (1600, 1067), (2048, 1365), (2000, 1500)]
 
@@ -127,7 +127,7 @@ class StallProbe:
 
 
 def visible_rows(window) -> list[int]:
-    view, model = window.folder_strip.view, window.folder_strip.model
+    view, model = window.folders.strip.view, window.folders.strip.model
     area = view.viewport().rect()
     return [r for r in range(model.rowCount()) if view.visualRect(model.index(r)).intersects(area)]
 
@@ -141,7 +141,7 @@ def open_and_measure(app, folder: Path, count: int, label: str) -> None:
     window.resize(1600, 1000)
     window.show()
     app.processEvents()
-    strip = window.folder_strip
+    strip = window.folders.strip
     model = strip.model
 
     started = time.perf_counter()
@@ -167,7 +167,7 @@ def open_and_measure(app, folder: Path, count: int, label: str) -> None:
     probe.start()
     scroller.start()
     started = time.perf_counter()
-    loader.request_many(photo.path for photo in window.folder_session.photos)
+    loader.request_many(photo.path for photo in window.workspace.folder.photos)
     seconds = wait_for(app, lambda: model.cached_count() + model.error_count() >= count)
     scroller.stop()
     worst, p99 = probe.stop()

@@ -26,22 +26,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import cv2
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QApplication
 
-from inpaint_studio.core.mask_edit import fill_polygon  # noqa: E402
-from inpaint_studio.engines.fake import FakeEngine  # noqa: E402
-from inpaint_studio.engines.pipeline import inpaint_patches  # noqa: E402
-from inpaint_studio.engines.registry import (  # noqa: E402
+from inpaint_studio.core.mask_edit import fill_polygon
+from inpaint_studio.engines.fake import FakeEngine
+from inpaint_studio.engines.pipeline import inpaint_patches
+from inpaint_studio.engines.registry import (
     DEFAULT_ENGINE,
     create_engine,
     register_engine,
 )
-from inpaint_studio.session.settings import Settings  # noqa: E402
-from inpaint_studio.ui.main_window import MainWindow  # noqa: E402
+from inpaint_studio.session.settings import Settings
+from inpaint_studio.ui.main_window import MainWindow
 
 
 def wait_for(app: QApplication, condition, timeout: float = 60.0) -> None:
@@ -85,7 +85,7 @@ def run_and_probe(app, window, probe) -> tuple[float, float, float]:
     started = time.perf_counter()
     probe.start()
     window.run_fill()
-    wait_for(app, lambda: window._job is None, timeout=120)
+    wait_for(app, lambda: not window.workspace.fills.busy, timeout=120)
     seconds = time.perf_counter() - started
     worst, p99 = probe.stop()
     window.document.undo()  # back to the same mask for the next run
@@ -123,7 +123,7 @@ def main() -> int:
     # 1. Event-loop lateness during ~2 s jobs.
     document.replace_mask(large_mask(document.mask.shape, 0.02), "bench")
     window.set_engine("fake")
-    window.engine_params = {"steps": 100, "step_seconds": 0.02}
+    window.engines.params = {"steps": 100, "step_seconds": 0.02}
     seconds, worst, p99 = run_and_probe(app, window, probe)
     print(f"fake engine job {seconds:.2f} s on the worker: 10 ms timer lateness worst {worst:.1f} ms, p99 {p99:.1f} ms")
 

@@ -36,13 +36,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.core import layer_commands as ops  # noqa: E402
-from inpaint_studio.core.document import Document  # noqa: E402
-from inpaint_studio.core.mask_edit import BrushStroke  # noqa: E402
-from inpaint_studio.core.patch import Patch  # noqa: E402
-from inpaint_studio.engines.opencv_engines import TeleaEngine  # noqa: E402
-from inpaint_studio.engines.pipeline import inpaint_patches  # noqa: E402
-from inpaint_studio.io import load_image  # noqa: E402
+from inpaint_studio.core import layer_commands as ops
+from inpaint_studio.core.document import Document
+from inpaint_studio.core.mask_edit import BrushStroke
+from inpaint_studio.core.patch import Patch
+from inpaint_studio.engines.opencv_engines import TeleaEngine
+from inpaint_studio.engines.pipeline import inpaint_patches
+from inpaint_studio.io import load_image
 
 WIDTH, HEIGHT = 6000, 4000
 MB = 1 << 20

@@ -23,9 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.engines.pipeline import inpaint_patches, plan_crops  # noqa: E402
-from inpaint_studio.engines.registry import DEFAULT_ENGINE, create_engine  # noqa: E402
-from inpaint_studio.io import load_image, load_mask, save_image  # noqa: E402
+from inpaint_studio.engines.pipeline import inpaint_patches, plan_crops
+from inpaint_studio.engines.registry import DEFAULT_ENGINE, create_engine
+from inpaint_studio.io import load_image, load_mask, save_image
 
 
 def main() -> int:

@@ -31,12 +31,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from inpaint_studio.core.jobs import CancelToken  # noqa: E402
-from inpaint_studio.engines.moebius import runtime as moebius_runtime  # noqa: E402
-from inpaint_studio.engines.moebius import vae as vae_ops  # noqa: E402
-from inpaint_studio.engines.moebius.config import official_config  # noqa: E402
+from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.moebius import runtime as moebius_runtime
+from inpaint_studio.engines.moebius import vae as vae_ops
+from inpaint_studio.engines.moebius.config import official_config
 from inpaint_studio.engines.moebius.network import build_model
-from inpaint_studio.engines.moebius_engine import MoebiusEngine  # noqa: E402
+from inpaint_studio.engines.moebius_engine import MoebiusEngine
 
 VAE_CONFIG = {  # SPEC §9.3: the PixelHacker VAE's config.json
     "in_channels": 3,
@@ -168,7 +168,7 @@ def main() -> int:
         print(f"{preset:>6}: {total:6.1f} s  ({steps} UNet steps, {phases['steps'] / steps:.2f} s/step; {split}); "
               f"target <= {TARGETS[preset]:.0f} s")
     if not args.skip_baseline:
-        from bench_moebius_step import first_version  # noqa: E402 - the first version's UNet layers
+        from bench_moebius_step import first_version
 
         with first_version(runtime), as_first_version():
             phases, steps, total, baseline = run_fill(runtime, image, mask, "exact")

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from inpaint_studio.engines.moebius import blocks, lambda_layers, transformer
 from inpaint_studio.engines.moebius.config import official_config
 from inpaint_studio.engines.moebius.network import build_model
-from inpaint_studio.engines.moebius.sampler import guidance_ids  # noqa: E402
+from inpaint_studio.engines.moebius.sampler import guidance_ids
 
 PACKAGE = "inpaint_studio/engines/moebius"
 FIRST_VERSION = "b8d0901"  # the first working version: Conv3d position lambdas, [b, n, dk, dv] cross lambdas

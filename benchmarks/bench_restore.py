@@ -40,15 +40,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.engines.pipeline import inpaint_image  # noqa: E402
-from inpaint_studio.engines.registry import create_engine  # noqa: E402
-from inpaint_studio.restore import (  # noqa: E402
+from inpaint_studio.engines.pipeline import inpaint_image
+from inpaint_studio.engines.registry import create_engine
+from inpaint_studio.restore import (
     DEFAULT_SENSITIVITY,
     damage_map,
     degrade,
     score_detection,
 )
-from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DETECTORS, fill_mask  # noqa: E402
+from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DETECTORS, fill_mask
 
 EVAL = REPO.parent / "shared" / "eval"
 SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import QApplication
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.session.settings import Settings  # noqa: E402
-from inpaint_studio.ui.main_window import MainWindow  # noqa: E402
+from inpaint_studio.session.settings import Settings
+from inpaint_studio.ui.main_window import MainWindow
 
 
 def settle(app: QApplication, seconds: float) -> None:
@@ -45,12 +45,12 @@ def main() -> int:
     window.document.replace_mask(mask, "Sample mask")
     window.run_fill()
     deadline = time.perf_counter() + 60
-    while window._job is not None and time.perf_counter() < deadline:
+    while window.workspace.fills.busy and time.perf_counter() < deadline:
         settle(app, 0.05)
 
     # A brush stroke up the right-hand mast, through the same tool code the mouse drives.
     tools = window.tools
-    window.size_spin.setValue(22)
+    window.tool_options.size_spin.setValue(22)
     tools._pressed(448, 128, None)
     for y in range(128, 395, 4):
         tools._moved(448 + (y - 128) * 0.03, y, None)

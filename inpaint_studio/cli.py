@@ -10,8 +10,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from inpaint_studio import __version__
 from inpaint_studio.core.devices import DEVICE_CHOICES
@@ -536,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print(f"{PROG}: error: not enough memory for this image", file=sys.stderr)
         return 1
-    except Exception as error:  # noqa: BLE001 - a bug: say so in one line unless --debug
+    except Exception as error:
         if args.debug:
             raise
         from inpaint_studio.session.logs import active_log_file, log

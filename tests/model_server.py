@@ -33,7 +33,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:
         state: FileServer = self.server.state
         requested = self.headers.get("Range")
         state.requests.append((self.path, requested))

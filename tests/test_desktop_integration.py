@@ -14,6 +14,9 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 from conftest import REPO
+from PIL import Image
+
+from inpaint_studio import frozen
 from inpaint_studio.resources import (
     DESKTOP_FILE,
     FOLDER,
@@ -21,9 +24,6 @@ from inpaint_studio.resources import (
     icon_paths,
     resource_path,
 )
-from PIL import Image
-
-from inpaint_studio import frozen
 
 ICONS = REPO / "resources" / "icons"
 

@@ -137,7 +137,7 @@ def test_cancel_midway_stops_cleanly(qtbot, window, tmp_path, errors):
     photos = make_photos(tmp_path / "photos", 12, broken=False)
     before = hashes(photos)
     paint_mask(qtbot, window)
-    window.engine_params = {"steps": 20, "step_seconds": 0.02}  # the fake engine: ~0.4 s per photo
+    window.engines.params = {"steps": 20, "step_seconds": 0.02}  # the fake engine: ~0.4 s per photo
     dialog = open_batch_dialog(qtbot, window)
     assert "steps=20" in dialog.engine_label.text()
     dialog.input_edit.setText(str(photos))
@@ -166,7 +166,7 @@ def test_cancel_midway_stops_cleanly(qtbot, window, tmp_path, errors):
 def test_closing_while_running_asks_then_stops(qtbot, window, tmp_path, errors, monkeypatch):
     photos = make_photos(tmp_path / "photos", 10, broken=False)
     paint_mask(qtbot, window)
-    window.engine_params = {"steps": 20, "step_seconds": 0.02}
+    window.engines.params = {"steps": 20, "step_seconds": 0.02}
     dialog = open_batch_dialog(qtbot, window)
     dialog.input_edit.setText(str(photos))
     dialog.workers_spin.setValue(1)

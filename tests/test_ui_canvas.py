@@ -6,27 +6,27 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
-from pathlib import Path  # noqa: E402
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import (  # noqa: E402
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtGui import (
     QColor,
     QMouseEvent,
     QNativeGestureEvent,
     QPointingDevice,
     QWheelEvent,
 )
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-from inpaint_studio.ui.canvas import BACKGROUND, CanvasView, _Pyramid  # noqa: E402
-from inpaint_studio.ui.qimage import argb32_qimage, array_to_qimage, qimage_to_array  # noqa: E402
+from inpaint_studio.ui.canvas import BACKGROUND, CanvasView, _Pyramid
+from inpaint_studio.ui.qimage import argb32_qimage, array_to_qimage, qimage_to_array
 
 REPO = Path(__file__).resolve().parent.parent
 GREY = (100, 100, 100)

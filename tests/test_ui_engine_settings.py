@@ -25,7 +25,7 @@ from inpaint_studio.ui.mask_tools import Tool
 
 
 def editor(win, name):
-    return win.engine_panel.findChild(object, f"param-{name}")
+    return win.engines.panel.findChild(object, f"param-{name}")
 
 
 def test_the_panel_shows_the_engine_parameters_and_the_fill_uses_them(qtbot, window):
@@ -36,7 +36,7 @@ def test_the_panel_shows_the_engine_parameters_and_the_fill_uses_them(qtbot, win
     editor(window, "steps").setValue(7)
     editor(window, "color").setText("0,255,0")
     editor(window, "color").editingFinished.emit()
-    assert window.engine_params == {"steps": 7, "color": "0,255,0"}
+    assert window.engines.params == {"steps": 7, "color": "0,255,0"}
 
     window.set_tool(Tool.RECTANGLE)
     drag(qtbot, window, [(100, 80), (140, 120)])
@@ -46,21 +46,21 @@ def test_the_panel_shows_the_engine_parameters_and_the_fill_uses_them(qtbot, win
     assert provenance["params"]["steps"] == 7
     assert (window.document.composite[100, 120] == (0, 255, 0)).all()
 
-    window.engine_panel.reset()
-    assert window.engine_params == {} and editor(window, "steps").value() == 4
+    window.engines.panel.reset()
+    assert window.engines.params == {} and editor(window, "steps").value() == 4
 
 
 def test_chosen_parameters_are_remembered_per_engine(qtbot, tmp_path, window):
     editor(window, "steps").setValue(9)
     window.set_engine("telea")
-    assert editor(window, "radius").value() == 5 and window.engine_params == {}
+    assert editor(window, "radius").value() == 5 and window.engines.params == {}
     window.set_engine("fake")
     assert editor(window, "steps").value() == 9
     window.document.mark_saved()
     window.close()
     again = MainWindow(Settings.load(tmp_path / "settings.json"), settings_path=tmp_path / "settings.json")
     qtbot.addWidget(again)
-    assert again.current_engine == "fake" and again.engine_params == {"steps": 9}
+    assert again.engines.engine_id == "fake" and again.engines.params == {"steps": 9}
 
 
 def test_stored_values_an_engine_no_longer_accepts_fall_back_to_defaults(qtbot, tmp_path):
@@ -69,7 +69,7 @@ def test_stored_values_an_engine_no_longer_accepts_fall_back_to_defaults(qtbot, 
         settings = Settings(engine="fake", engine_params={"fake": {"steps": -3, "gone": 1, "step_seconds": 0.5}})
         win = MainWindow(settings, settings_path=tmp_path / "settings.json")
         qtbot.addWidget(win)
-        assert win.engine_params == {"step_seconds": 0.5}
+        assert win.engines.params == {"step_seconds": 0.5}
     finally:
         unregister_engine("fake")
 
@@ -96,7 +96,7 @@ def moebius_window(qtbot, tmp_path, monkeypatch, errors):
 
 def test_a_moebius_fill_shows_previews_then_adds_a_layer(qtbot, moebius_window, monkeypatch):
     win = moebius_window
-    assert win.current_engine == "moebius"
+    assert win.engines.engine_id == "moebius"
     assert isinstance(editor(win, "preset"), QComboBox) and editor(win, "steps").text() == "Auto"
     editor(win, "steps").setValue(4)
     shown = []
@@ -104,7 +104,7 @@ def test_a_moebius_fill_shows_previews_then_adds_a_layer(qtbot, moebius_window, 
     monkeypatch.setattr(win.canvas, "set_preview_patch", lambda patch: shown.append(patch) or real(patch))
     win.set_tool(Tool.RECTANGLE)
     drag(qtbot, win, [(150, 100), (220, 160)])
-    assert win._job is None  # slow engines wait for Enter even with auto-run on
+    assert not win.workspace.fills.busy  # slow engines wait for Enter even with auto-run on
     win.run_fill()
     qtbot.waitUntil(lambda: len(win.document.layers) == 1, timeout=120000)
     previews = [patch for patch in shown if patch is not None]
@@ -123,5 +123,5 @@ def test_a_variant_that_is_not_installed_is_offered_for_download(qtbot, moebius_
     drag(qtbot, win, [(150, 100), (220, 160)])
     win.run_fill()
     assert asked and "Moebius (ffhq)" in asked[0]
-    assert win._job is None and win.current_engine == "moebius"
+    assert not win.workspace.fills.busy and win.engines.engine_id == "moebius"
     assert "cannot run without its model" in win.statusBar().currentMessage()

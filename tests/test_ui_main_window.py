@@ -14,6 +14,7 @@ from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.registry import register_engine, unregister_engine
 from inpaint_studio.session.settings import Settings
+from inpaint_studio.ui import recovery
 from inpaint_studio.ui.main_window import MainWindow
 from inpaint_studio.ui.mask_tools import Tool
 
@@ -132,11 +133,11 @@ def test_escape_cancels_a_slow_job_and_keeps_the_mask(qtbot, window):
     drag(qtbot, window, [(100, 60), (160, 120)])
     mask = window.document.mask.copy()
     original = window.document.composite.copy()
-    window.engine_params = {"steps": 500, "step_seconds": 0.02}
+    window.engines.params = {"steps": 500, "step_seconds": 0.02}
     window.run_fill()
     qtbot.waitUntil(lambda: window.cancel_button.isVisible(), timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window._job is None, timeout=3000)
+    qtbot.waitUntil(lambda: not window.workspace.fills.busy, timeout=3000)
     assert window.document.layers == []
     assert np.array_equal(window.document.mask, mask)
     assert np.array_equal(window.document.composite, original)
@@ -146,7 +147,7 @@ def test_an_engine_error_shows_a_message_and_keeps_the_document(qtbot, window, e
     window.set_tool(Tool.RECTANGLE)
     drag(qtbot, window, [(100, 60), (160, 120)])
     composite = window.document.composite.copy()
-    window.engine_params = {"fail": True}
+    window.engines.params = {"fail": True}
     window.run_fill()
     qtbot.waitUntil(lambda: bool(errors), timeout=5000)
     assert "on purpose" in errors[0][1]
@@ -202,7 +203,7 @@ def test_keyboard_shortcuts_for_view_brush_and_comparison(qtbot, window):
     assert canvas.zoom < 3.0  # fitted: 300x200 photo in a ~800x600 canvas
     size = window.tools.brush_size
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)
-    assert window.tools.brush_size > size and window.size_spin.value() == window.tools.brush_size
+    assert window.tools.brush_size > size and window.tool_options.size_spin.value() == window.tools.brush_size
     qtbot.keyClick(window, Qt.Key.Key_E)
     assert window.tools.tool == Tool.ERASER
     qtbot.keyClick(window, Qt.Key.Key_L)
@@ -229,7 +230,7 @@ def test_holding_backslash_shows_the_original(qtbot, window):
 
 
 def test_recent_files_menu_lists_opened_photos(window, tmp_path):
-    entries = [action.text() for action in window.recent_menu.actions()]
+    entries = [action.text() for action in window.files.recent_menu.actions()]
     assert entries and entries[0].endswith("photo.png")
 
 
@@ -251,15 +252,15 @@ def test_auto_run_waits_for_enter_with_a_slow_engine(qtbot, window, monkeypatch)
     window.set_tool(Tool.RECTANGLE)
     drag(qtbot, window, [(100, 60), (160, 120)])
     qtbot.wait(200)
-    assert window._job is None and window.document.layers == []
+    assert not window.workspace.fills.busy and window.document.layers == []
     qtbot.keyClick(window, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
 
 
 def test_tool_settings_are_remembered(qtbot, window, tmp_path):
-    window.hardness_slider.setValue(35)
-    window.size_spin.setValue(77)
-    window.opacity_slider.setValue(60)
+    window.tool_options.hardness_slider.setValue(35)
+    window.tool_options.size_spin.setValue(77)
+    window.tool_options.opacity_slider.setValue(60)
     window.document.mark_saved()
     assert window.close()
     saved = Settings.load(tmp_path / "settings.json")
@@ -351,7 +352,7 @@ def test_layer_eraser_without_a_selected_fill_says_what_to_do(qtbot, window):
     assert len(window.document.history.steps) == 0
 
 
-def test_after_a_crash_the_window_offers_the_autosave_and_recovers_it(qtbot, window, private_autosave_folder, tmp_path):
+def test_after_a_crash_the_window_offers_the_autosave_and_recovers_it(qtbot, window, private_autosave_folder, tmp_path, monkeypatch):
     from inpaint_studio.io.autosave import AutosaveSession
     from inpaint_studio.io.project_file import load_project
 
@@ -363,13 +364,13 @@ def test_after_a_crash_the_window_offers_the_autosave_and_recovers_it(qtbot, win
     window.document.undo()
 
     asked = []
-    window.autosave.ask = lambda parent, session: asked.append(session.source_name) or "recover"
+    monkeypatch.setattr(recovery, "ask", lambda parent, session: asked.append(session.source_name) or "recover")
     assert window.offer_recovery()
     assert asked == ["photo.png"]
     assert len(window.document.layers) == 1 and np.array_equal(window.document.composite, expected)
     assert window.document.modified and window.isWindowModified()
     # The recovered work stays on disk (now this session's autosave) until it is saved.
-    own = window.autosave.autosaver.session.project
+    own = window.workspace.autosave.autosaver.session.project
     assert own.is_file() and len(load_project(own).layers) == 1
     assert not crashed.project.exists()
 
@@ -379,16 +380,16 @@ def test_autosave_writes_the_changes_and_saving_the_project_removes_it(qtbot, wi
 
     from inpaint_studio.io.project_file import load_project
 
-    assert not window.autosave.autosave()  # nothing changed yet
+    assert not window.workspace.autosave.autosave()  # nothing changed yet
     _run_fill_at(qtbot, window, (40, 40, 120, 120))
-    assert window.autosave.autosave()
-    window.autosave.wait(30)
-    autosaved = window.autosave.autosaver.session.project
+    assert window.workspace.autosave.autosave()
+    window.workspace.autosave.wait(30)
+    autosaved = window.workspace.autosave.autosaver.session.project
     assert len(load_project(autosaved).layers) == 1
-    assert not window.autosave.autosave()  # no change since the last one
+    assert not window.workspace.autosave.autosave()  # no change since the last one
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(tmp_path / "work.ora"), ""))
     assert window.save_project_as()
-    window.autosave.wait(30)
+    window.workspace.autosave.wait(30)
     assert not autosaved.exists()
 
 
@@ -400,8 +401,8 @@ def test_a_learned_engine_run_autosaves_first(qtbot, window, monkeypatch):
     drag(qtbot, window, [(20, 20), (60, 60)])
     window.run_fill()
     qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
-    window.autosave.wait(30)
-    assert window.autosave.autosaver.session.project.is_file()
+    window.workspace.autosave.wait(30)
+    assert window.workspace.autosave.autosaver.session.project.is_file()
 
 
 def test_preferences_set_the_history_budget_and_autosave_interval(qtbot, window):
@@ -413,7 +414,7 @@ def test_preferences_set_the_history_budget_and_autosave_interval(qtbot, window)
     window.apply_preferences(dialog)
     assert window.settings.history_budget_mb == 300
     assert window.document.history.budget_bytes == 300 << 20
-    assert not window.autosave.timer.isActive()
+    assert not window.autosave_timer.isActive()
     dialog.autosave_minutes.setValue(5)
     window.apply_preferences(dialog)
-    assert window.autosave.timer.interval() == 5 * 60_000
+    assert window.autosave_timer.interval() == 5 * 60_000

@@ -46,10 +46,10 @@ def answer(monkeypatch, button) -> list[str]:
 
 def test_declining_the_download_keeps_the_current_engine_and_says_why(qtbot, window, grey_lama, monkeypatch):
     asked = answer(monkeypatch, QMessageBox.StandardButton.No)
-    assert "download needed" in window.engine_combo.itemText(window.engine_combo.findData("lama"))
+    assert "download needed" in window.engines.engine_combo.itemText(window.engines.engine_combo.findData("lama"))
     window.set_engine("lama")
     assert asked and "LaMa needs its model" in asked[0]
-    assert window.current_engine == "fake"
+    assert window.engines.engine_id == "fake"
     assert "cannot run without its model" in window.statusBar().currentMessage()
 
 
@@ -57,17 +57,17 @@ def test_a_failed_download_keeps_the_current_engine(qtbot, window, grey_lama, mo
     del model_server.files["/big-lama.pt"]  # the server answers 404
     answer(monkeypatch, QMessageBox.StandardButton.Yes)
     window.set_engine("lama")
-    assert window.current_engine == "fake"
+    assert window.engines.engine_id == "fake"
     assert errors and errors[-1][0] == "Download failed" and "big-lama.pt" in errors[-1][1]
-    assert not window.model_store.is_installed("big-lama")
+    assert not window.engines.model_store.is_installed("big-lama")
 
 
 def test_accepting_downloads_the_model_and_the_engine_fills_with_it(qtbot, window, grey_lama, monkeypatch):
     answer(monkeypatch, QMessageBox.StandardButton.Yes)
     window.set_engine("lama")
-    assert window.current_engine == "lama"
-    assert window.model_store.is_installed("big-lama") and window.model_store.is_trusted("big-lama")
-    assert window.engine_combo.currentText() == "LaMa"  # no longer marked "download needed"
+    assert window.engines.engine_id == "lama"
+    assert window.engines.model_store.is_installed("big-lama") and window.engines.model_store.is_trusted("big-lama")
+    assert window.engines.engine_combo.currentText() == "LaMa"  # no longer marked "download needed"
     window.set_tool(Tool.RECTANGLE)
     drag(qtbot, window, [(100, 80), (140, 120)])
     window.run_fill()
@@ -79,23 +79,23 @@ def test_accepting_downloads_the_model_and_the_engine_fills_with_it(qtbot, windo
 def test_models_dialog_imports_an_unknown_file_only_after_a_yes_and_removes_it(qtbot, window, grey_lama, tmp_path, monkeypatch):
     other = tmp_path / "my-lama.pt"
     other.write_bytes(grey_lama + b"\0")  # not the published file
-    dialog = ModelsDialog(window.model_store, window)
+    dialog = ModelsDialog(window.engines.model_store, window)
     qtbot.addWidget(dialog)
     dialog.select("big-lama")
     assert dialog.buttons["download"].isEnabled() and not dialog.buttons["remove"].isEnabled()
 
     asked = answer(monkeypatch, QMessageBox.StandardButton.No)
     assert not dialog.import_file("big-lama", str(other))
-    assert "is not the published LaMa file" in asked[0] and not window.model_store.is_installed("big-lama")
+    assert "is not the published LaMa file" in asked[0] and not window.engines.model_store.is_installed("big-lama")
 
     answer(monkeypatch, QMessageBox.StandardButton.Yes)
     assert dialog.import_file("big-lama", str(other))
     dialog.refresh()
-    assert window.model_store.is_trusted("big-lama")  # the user said yes
+    assert window.engines.model_store.is_trusted("big-lama")  # the user said yes
     row = [dialog.table.item(r, 2).text() for r in range(dialog.table.rowCount()) if dialog.table.item(r, 0).text() == "LaMa"]
     assert row == ["Installed"]
     assert dialog.buttons["verify"].isEnabled() and dialog.buttons["remove"].isEnabled()
 
     dialog.remove("big-lama")
     dialog.refresh()
-    assert not window.model_store.is_installed("big-lama") and not dialog.buttons["remove"].isEnabled()
+    assert not window.engines.model_store.is_installed("big-lama") and not dialog.buttons["remove"].isEnabled()

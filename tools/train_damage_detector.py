@@ -39,8 +39,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from inpaint_studio.restore import degrade  # noqa: E402
-from inpaint_studio.restore.damage_net import (  # noqa: E402
+from inpaint_studio.restore import degrade
+from inpaint_studio.restore.damage_net import (
     build_network,
     fold_batch_norm,
     network_input,

@@ -4,9 +4,10 @@ behind `inpaint-studio remove`, every item of a batch, and the GUI's batch dialo
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -9,8 +9,9 @@ whole job succeeds.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from inpaint_studio.batch.file_job import FileOutcome, fill_and_save
 from inpaint_studio.core.errors import ImageError

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from inpaint_studio.batch.file_job import process_file
 from inpaint_studio.batch.pairing import BatchItem

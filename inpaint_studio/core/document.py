@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -87,11 +88,11 @@ class MaskCommand:
     def nbytes(self) -> int:
         return self.edit.nbytes
 
-    def undo(self, document: "Document") -> None:
+    def undo(self, document: Document) -> None:
         self.edit.undo(document.mask)
         document.notify(DocumentEvent.MASK, self.edit.box)
 
-    def redo(self, document: "Document") -> None:
+    def redo(self, document: Document) -> None:
         self.edit.redo(document.mask)
         document.notify(DocumentEvent.MASK, self.edit.box)
 
@@ -108,14 +109,14 @@ class FillCommand:
     def nbytes(self) -> int:
         return self.layer.nbytes + sum(edit.nbytes for edit in self.mask_edits)
 
-    def undo(self, document: "Document") -> None:
+    def undo(self, document: Document) -> None:
         document.layers.remove(self.layer)
         document.recomposite_boxes(self.layer.patch_boxes)
         for edit in reversed(self.mask_edits):
             edit.undo(document.mask)
             document.notify(DocumentEvent.MASK, edit.box)
 
-    def redo(self, document: "Document") -> None:
+    def redo(self, document: Document) -> None:
         document.layers.append(self.layer)
         document.recomposite_boxes(self.layer.patch_boxes)
         for edit in self.mask_edits:
@@ -150,7 +151,7 @@ class Document:
         """Grows with every change (undo included): compare two values to see if anything changed."""
         return self._revision
 
-    def snapshot(self) -> "Document":
+    def snapshot(self) -> Document:
         """A copy to save in the background while editing goes on: no history, no listeners.
 
         Pixels that edits change (composite, mask) are copied; the photo is

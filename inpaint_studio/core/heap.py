@@ -15,7 +15,7 @@ import ctypes
 import ctypes.util
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4

@@ -7,7 +7,8 @@ it holds; commands store only the region they changed, so a brush stroke on a
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 DEFAULT_BUDGET_BYTES = 1 << 30  # 1 GiB
 

@@ -7,7 +7,7 @@ cancel the same way; the types live on the floor so none of them imports another
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from inpaint_studio.core.errors import JobCancelled
 

@@ -8,9 +8,9 @@ Masks are uint8 (H, W), 255 = fill; brush edges may be soft (0..255).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from inpaint_studio.core.devices import DEVICE_CHOICES
 from inpaint_studio.core.errors import DeviceError

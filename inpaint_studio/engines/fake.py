@@ -7,7 +7,8 @@ those exercise the same code paths users do, without weights or long runs.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

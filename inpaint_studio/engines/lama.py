@@ -58,7 +58,7 @@ class LamaEngine(TorchEngine):
         models=("big-lama",),
     )
 
-    def to_tensors(self, image: np.ndarray, mask: np.ndarray) -> tuple["torch.Tensor", ...]:
+    def to_tensors(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, ...]:
         import torch
 
         image = pad_symmetric(image, _MULTIPLE)
@@ -67,7 +67,7 @@ class LamaEngine(TorchEngine):
         rgb.mul_(1.0 / 255.0)
         return rgb[None], torch.from_numpy(hole.astype(np.float32))[None, None]
 
-    def from_output(self, output: "torch.Tensor", image: np.ndarray) -> np.ndarray:
+    def from_output(self, output: torch.Tensor, image: np.ndarray) -> np.ndarray:
         import torch
 
         height, width = image.shape[:2]

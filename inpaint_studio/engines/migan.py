@@ -43,7 +43,7 @@ class MiganEngine(TorchEngine):
         models=("migan",),
     )
 
-    def to_tensors(self, image: np.ndarray, mask: np.ndarray) -> tuple["torch.Tensor", ...]:
+    def to_tensors(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, ...]:
         import torch
 
         if image.shape[:2] != (_SIZE, _SIZE):
@@ -53,7 +53,7 @@ class MiganEngine(TorchEngine):
         hole = torch.from_numpy((mask > 0).astype(np.float32))[None, None]
         return (torch.cat([0.5 - hole, rgb * (1.0 - hole)], dim=1),)
 
-    def from_output(self, output: "torch.Tensor", image: np.ndarray) -> np.ndarray:
+    def from_output(self, output: torch.Tensor, image: np.ndarray) -> np.ndarray:
         import torch
 
         rgb = output[0].mul(127.5).add_(127.5).round_().clamp_(0, 255).to(torch.uint8)

@@ -21,7 +21,8 @@ runtime (torch, diffusers) is imported when the first fill runs.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter

@@ -6,7 +6,8 @@ edge, which suits thin scratches and small spots better than large objects.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import cv2
 import numpy as np

@@ -10,8 +10,9 @@ a small object in a large photo costs a crop, not the whole photo.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import cv2
 import numpy as np

@@ -15,7 +15,8 @@ engines stays cheap.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -47,11 +48,11 @@ class TorchEngine(Engine):
     # ------------------------------------------------------------ conversions
 
     @abstractmethod
-    def to_tensors(self, image: np.ndarray, mask: np.ndarray) -> tuple["torch.Tensor", ...]:
+    def to_tensors(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, ...]:
         """The network's float32 CPU inputs for one crop (uint8 RGB image, uint8 mask 255 = fill)."""
 
     @abstractmethod
-    def from_output(self, output: "torch.Tensor", image: np.ndarray) -> np.ndarray:
+    def from_output(self, output: torch.Tensor, image: np.ndarray) -> np.ndarray:
         """The uint8 (H, W, 3) RGB result from the network's float32 CPU output for `image`."""
 
     # ------------------------------------------------------------ model life cycle
@@ -113,7 +114,7 @@ class TorchEngine(Engine):
         context.progress(1.0)
         return result
 
-    def _forward(self, inputs: tuple["torch.Tensor", ...], context: EngineContext) -> "torch.Tensor":
+    def _forward(self, inputs: tuple[torch.Tensor, ...], context: EngineContext) -> torch.Tensor:
         """Run the network where the model sits; on a GPU out-of-memory, move it to the CPU and rerun."""
         device = self._model_device or Device.CPU
         output = try_on_gpu(device, lambda: self._run_on_device(device, inputs), self._fall_back_to_cpu)
@@ -136,7 +137,7 @@ class TorchEngine(Engine):
         self._move_to("cpu")
         free_device_memory(self.device)
 
-    def _run_on_device(self, device: str, inputs: tuple["torch.Tensor", ...]) -> "torch.Tensor":
+    def _run_on_device(self, device: str, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """One forward pass on `device`; returns the output as a float32 CPU tensor."""
         import torch
 
@@ -159,7 +160,7 @@ class TorchEngine(Engine):
         """
         return obj.to(device=device, dtype=self.dtype_on(device))
 
-    def dtype_on(self, device: str) -> "torch.dtype":
+    def dtype_on(self, device: str) -> torch.dtype:
         """The precision the network runs in on `device`."""
         import torch
 

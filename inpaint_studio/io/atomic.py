@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 # Leave room for the random part and ".tmp" within the usual 255-byte name limit.
 _MAX_NAME_STEM = 200

@@ -21,9 +21,9 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from inpaint_studio.core import paths
 from inpaint_studio.core.document import Document

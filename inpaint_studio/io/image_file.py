@@ -23,10 +23,10 @@ import stat
 import struct
 import threading
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np

@@ -25,9 +25,9 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -82,7 +82,7 @@ def make_thumbnail(path: str | os.PathLike, size: int = THUMBNAIL_SIZE, *, max_p
         return Thumbnail(path, None, error=str(error))
     except MemoryError:
         return Thumbnail(path, None, error=f"Cannot open '{path}': not enough memory to read it.")
-    except Exception as error:  # noqa: BLE001 - a worker thread must survive any decoder surprise
+    except Exception as error:
         log.warning("thumbnail of %s failed", path, exc_info=True)
         return Thumbnail(path, None, error=f"Cannot open '{path}': {type(error).__name__}: {error}.")
 
@@ -365,7 +365,7 @@ class ThumbnailLoader:
                     self.deliver(thumbnail)
                 if prune is not None:
                     self.cache.prune(prune)
-            except Exception:  # noqa: BLE001 - keep the thread serving the other rows
+            except Exception:
                 log.exception("delivering the thumbnail of %s failed", path)
             finally:
                 with self._condition:

@@ -7,8 +7,8 @@ Sizes are recorded only where known; a wrong size would refuse a good file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from inpaint_studio.core.errors import ModelError
 
@@ -62,7 +62,7 @@ _MOEBIUS_VARIANTS = {
 }
 
 
-def _moebius_unet(variant: str) -> "ModelInfo":
+def _moebius_unet(variant: str) -> ModelInfo:
     folder, what = _MOEBIUS_VARIANTS[variant]
     return ModelInfo(
         id=f"moebius-{variant}",

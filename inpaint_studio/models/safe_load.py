@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def load_state_dict(path: Path | str) -> dict[str, "torch.Tensor"]:
+def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     """Tensors by name from a `.safetensors` file or a weights-only PyTorch file, on the CPU.
 
     Raises ModelError naming the file when it is missing, damaged, not a

@@ -38,10 +38,10 @@ TILE, OVERLAP = 768, 64  # tile side, and context on each side (the receptive fi
 WEIGHTS_NAME = "damage_detector.safetensors"
 
 _lock = threading.Lock()
-_cached: dict[Path, "torch.nn.Module"] = {}
+_cached: dict[Path, torch.nn.Module] = {}
 
 
-def build_network(normalise: bool = False) -> "torch.nn.Module":
+def build_network(normalise: bool = False) -> torch.nn.Module:
     """The detector's architecture. `normalise` adds batch normalisation (training only;
     `fold_batch_norm` merges it into the convolutions for the shipped weights)."""
     import torch
@@ -84,7 +84,7 @@ def network_input(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([planes.transpose(2, 0, 1), low[None], high[None]])
 
 
-def fold_batch_norm(network: "torch.nn.Module") -> dict[str, "torch.Tensor"]:
+def fold_batch_norm(network: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict of `network` (built with normalise=True) for a network built without it."""
     import torch
     from torch import nn
@@ -115,7 +115,7 @@ def default_weights() -> Path:
     return resource_path(WEIGHTS_NAME)
 
 
-def load_network(path: Path | None = None) -> "torch.nn.Module":
+def load_network(path: Path | None = None) -> torch.nn.Module:
     """The detector with weights from `path` (default: the shipped ones), cached per file."""
     from inpaint_studio.models.safe_load import load_state_dict
 
@@ -131,7 +131,7 @@ def load_network(path: Path | None = None) -> "torch.nn.Module":
         return _cached[path]
 
 
-def damage_logits(rgb: np.ndarray, network: "torch.nn.Module | None" = None) -> np.ndarray:
+def damage_logits(rgb: np.ndarray, network: torch.nn.Module | None = None) -> np.ndarray:
     """float32 (H, W): log-odds that damage changed each pixel of `rgb` (uint8 RGB)."""
     import torch
 

@@ -14,10 +14,10 @@ wait for decoding.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from inpaint_studio.core.document import Document, DocumentEvent
 from inpaint_studio.core.errors import InpaintStudioError
@@ -84,7 +84,7 @@ class FolderSession:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, folder: Path, **options) -> "FolderSession":
+    def open(cls, folder: Path, **options) -> FolderSession:
         """The photos in `folder`, sorted by name; raises InpaintStudioError if it holds none."""
         paths = find_images(Path(folder))
         if not paths:

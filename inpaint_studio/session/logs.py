@@ -19,11 +19,11 @@ import platform
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
-from typing import Callable
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.paths import log_dir

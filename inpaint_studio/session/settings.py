@@ -45,7 +45,7 @@ class Settings:
         self.recent_files = [entry] + [p for p in self.recent_files if p != entry][: MAX_RECENT_FILES - 1]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Settings":
+    def load(cls, path: Path | None = None) -> Settings:
         path = path or paths.settings_file()
         settings = cls()
         try:

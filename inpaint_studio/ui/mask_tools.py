@@ -11,8 +11,8 @@ photo shows through again.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import Enum
-from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class FillRequest:
     feather: int = DEFAULT_FEATHER
 
     @classmethod
-    def snapshot(cls, image: np.ndarray, mask: np.ndarray, engine_id: str, **options: Any) -> "FillRequest":
+    def snapshot(cls, image: np.ndarray, mask: np.ndarray, engine_id: str, **options: Any) -> FillRequest:
         params = MappingProxyType(dict(options.pop("params", {})))
         return cls(_frozen(image), _frozen(mask), engine_id, params=params, **options)
 

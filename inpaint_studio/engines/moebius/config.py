@@ -10,8 +10,9 @@ embeddings, other block types) are refused instead of silently ignored.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from inpaint_studio.engines.moebius.inputs import MoebiusConfigError
 
@@ -110,7 +111,7 @@ class MoebiusConfig:
         return self.sample_size >> level
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> "MoebiusConfig":
+    def from_dict(cls, config: Mapping[str, Any]) -> MoebiusConfig:
         """Read a fixture-layout dict; missing arguments take the official model's values."""
         if not isinstance(config, Mapping):
             raise MoebiusConfigError(f"A Moebius config must be a dict, not {type(config).__name__}.")

@@ -7,7 +7,8 @@ checked here before any layer runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from inpaint_studio.core.errors import EngineError
 
@@ -23,11 +24,11 @@ class MoebiusConfigError(EngineError, ValueError):
     """A Moebius config describes a network this implementation cannot build."""
 
 
-def _shape(tensor: "torch.Tensor") -> str:
+def _shape(tensor: torch.Tensor) -> str:
     return "[" + ", ".join(str(size) for size in tensor.shape) + "]"
 
 
-def check_tensor(name: str, value: object, expected: Sequence[int | None], floating: bool = True) -> "torch.Tensor":
+def check_tensor(name: str, value: object, expected: Sequence[int | None], floating: bool = True) -> torch.Tensor:
     """`value` if it is a tensor of shape `expected` (None = any size), else a MoebiusInputError."""
     import torch
 
@@ -44,7 +45,7 @@ def check_tensor(name: str, value: object, expected: Sequence[int | None], float
     return value
 
 
-def check_latent_side(name: str, value: "torch.Tensor", side: int, channels: int) -> "torch.Tensor":
+def check_latent_side(name: str, value: torch.Tensor, side: int, channels: int) -> torch.Tensor:
     """`value` if it is [batch, channels, side, side]; the message explains the fixed image size."""
     import torch
 
@@ -57,7 +58,7 @@ def check_latent_side(name: str, value: "torch.Tensor", side: int, channels: int
     return check_tensor(name, value, (None, channels, side, side))
 
 
-def batch_timesteps(timesteps: object, batch: int) -> "torch.Tensor":
+def batch_timesteps(timesteps: object, batch: int) -> torch.Tensor:
     """The timesteps as a float-castable [batch] tensor; a single value is shared by the batch."""
     import torch
 

@@ -7,7 +7,8 @@ official `diffusion_pytorch_model.bin` loads into it with strict=True.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -10,8 +10,9 @@ imports it only when a fill runs, so listing engines stays fast.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch

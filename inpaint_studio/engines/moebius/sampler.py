@@ -10,7 +10,7 @@ the reference, so trajectories agree to float32 rounding.
 from __future__ import annotations
 
 import operator
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

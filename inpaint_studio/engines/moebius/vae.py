@@ -20,9 +20,10 @@ Winograd's algorithm (winograd.py): the same results to rounding, twice as fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

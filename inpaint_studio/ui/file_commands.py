@@ -1,0 +1,223 @@
+"""File commands of the window: the dialogs and questions around the workspace's open and save rules.
+
+The rules themselves (what opens how, where Save writes, what counts as
+unsaved) live in `session.workspace`; this asks the user for names and
+answers and shows what went wrong, in plain words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
+
+from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.session.workspace import Workspace
+from inpaint_studio.ui import recovery
+from inpaint_studio.ui.cursors import busy_cursor
+
+OPEN_FILTER = "Photos and projects (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.ora);;All files (*)"
+PROJECT_FILTER = "OpenRaster project (*.ora)"
+SAVE_FILTER = (
+    "Same format as the photo (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp);;JPEG (*.jpg *.jpeg);;"
+    "PNG (*.png);;WebP (*.webp);;TIFF (*.tif *.tiff)"
+)
+
+Status = Callable[[str, int], None]  # a message for the status bar, and for how many milliseconds
+
+
+class FileCommands(QObject):
+    def __init__(self, workspace: Workspace, parent: QWidget, status: Status) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.window = parent
+        self.status = status
+        self.recent_menu = QMenu("Open &Recent", parent)
+
+    def show_error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self.window, title, message)
+
+    # ------------------------------------------------------------ opening
+
+    def open_dialog(self) -> None:
+        if not self.confirm_discard():
+            return
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open photo", self.workspace.settings.last_folder, OPEN_FILTER)
+        if path:
+            self.open(Path(path), confirm=False)
+
+    def open_folder_dialog(self) -> None:
+        if not self.confirm_discard():
+            return
+        folder = QFileDialog.getExistingDirectory(self.window, "Open folder", self.workspace.settings.last_folder)
+        if folder:
+            self.open_folder(Path(folder), confirm=False)
+
+    def open(self, path: Path, confirm: bool = True) -> bool:
+        """Open a photo, project or folder; on failure show why and keep what is open."""
+        if Path(path).is_dir():  # dropped, on the command line or from a menu: browse it
+            return self.open_folder(Path(path), confirm=confirm)
+        if confirm and not self.confirm_discard():
+            return False
+        with busy_cursor():
+            try:
+                self.workspace.open(Path(path))
+            except InpaintStudioError as error:
+                failure = str(error)
+            else:
+                failure = ""
+        if failure:
+            self.show_error("Cannot open the photo", failure)
+            return False
+        self.rebuild_recent_menu()
+        return True
+
+    def open_folder(self, folder: Path, confirm: bool = True) -> bool:
+        """Browse the photos in `folder`: the filmstrip lists them and the first readable one opens."""
+        if confirm and not self.confirm_discard():
+            return False
+        with busy_cursor():
+            try:
+                skipped = self.workspace.open_folder(folder)
+            except InpaintStudioError as error:
+                failure = str(error)
+            else:
+                failure = ""
+        if failure:
+            self.show_error("Cannot open the folder", failure)
+            return False
+        if skipped:
+            self.status(f"Skipped {', '.join(skipped)}: cannot be opened.", 8000)
+        return True
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the autosaved work, and open it if the user wants it back."""
+        autosave = self.workspace.autosave
+        for session in autosave.recoverable():
+            answer = recovery.ask(self.window, session)
+            if answer == "discard":
+                autosave.discard(session)
+                continue
+            if answer != "recover":
+                continue  # asked again at the next start
+            try:
+                document = self.workspace.recover(session)
+            except (InpaintStudioError, OSError) as error:
+                QMessageBox.warning(self.window, "Cannot recover", str(error))
+                continue
+            self.status(f"Recovered your work on {document.photo.path.name}. Save it to keep it.", 8000)
+            return True
+        return False
+
+    def rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for entry in self.workspace.settings.recent_files:
+            action = self.recent_menu.addAction(entry)
+            action.triggered.connect(lambda checked=False, p=entry: self.open(Path(p)))
+        self.recent_menu.setEnabled(bool(self.workspace.settings.recent_files))
+
+    # ------------------------------------------------------------ saving
+
+    def save(self) -> bool:
+        if self.workspace.document is None:
+            return False
+        target = self.workspace.export_target()
+        if target is None:
+            return self.save_as()
+        return self._export(target, overwrite=False)
+
+    def save_as(self) -> bool:
+        if self.workspace.document is None:
+            return False
+        suggestion = self.workspace.export_suggestion()
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the edited photo as", str(suggestion), SAVE_FILTER)
+        if not path:
+            return False
+        # The file dialog already asked before replacing an existing file, the original included.
+        return self._export(Path(path), overwrite=True)
+
+    def _export(self, path: Path, overwrite: bool) -> bool:
+        try:
+            written = self.workspace.export(path, overwrite=overwrite)
+        except InpaintStudioError as error:
+            self.show_error("Cannot save", str(error))
+            return False
+        self.status(f"Saved {written}", 5000)
+        return True
+
+    def save_project_as(self) -> bool:
+        """Save layers, mask and provenance as an OpenRaster file (opens in GIMP and Krita too)."""
+        if self.workspace.document is None:
+            return False
+        suggestion = self.workspace.project_suggestion()
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save project", str(suggestion), PROJECT_FILTER)
+        if not path:
+            return False
+        try:
+            written = self.workspace.save_project(Path(path))
+        except InpaintStudioError as error:
+            self.show_error("Cannot save the project", str(error))
+            return False
+        self.status(f"Saved project {written}", 5000)
+        return True
+
+    def ask_quality(self) -> None:
+        settings = self.workspace.settings
+        quality, ok = QInputDialog.getInt(
+            self.window,
+            "Export quality",
+            "JPEG and WebP quality (1-100), or 0 to keep each photo's own quality:",
+            settings.jpeg_quality,
+            0,
+            100,
+        )
+        if ok:
+            settings.jpeg_quality = quality
+
+    def confirm_discard(self) -> bool:
+        """True when nothing unsaved would be lost, or the user chose to save or discard it."""
+        names = self.workspace.unsaved()
+        if not names:
+            return True
+        if self.workspace.folder is not None:
+            return self._confirm_discard_folder(names)
+        answer = QMessageBox.question(
+            self.window,
+            "Unsaved changes",
+            f"Save the changes to '{names[0]}' before closing it?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _confirm_discard_folder(self, names: list[str]) -> bool:
+        """One question for every photo of the folder with changes not exported; Save All writes them all."""
+        listed = ", ".join(f"'{name}'" for name in names[:3])
+        if len(names) > 3:
+            listed += f" and {len(names) - 3} more"
+        count = f"{len(names)} photo{'s' if len(names) != 1 else ''}"
+        answer = QMessageBox.question(
+            self.window,
+            "Unsaved changes",
+            f"{count} in this folder {'have' if len(names) != 1 else 'has'} changes that are not exported: {listed}.\n\n"
+            "Save All writes each one where it was last saved, or beside its photo as NAME_inpainted.",
+            QMessageBox.StandardButton.SaveAll | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.SaveAll,
+        )
+        if answer == QMessageBox.StandardButton.SaveAll:
+            return self.save_all()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def save_all(self) -> bool:
+        """Export every edited photo of the folder; False (after saying why) if any failed."""
+        with busy_cursor():
+            failures = self.workspace.save_all()
+        if failures:
+            self.show_error("Cannot save", "\n".join(failures))
+            return False
+        return True
+

@@ -1,0 +1,59 @@
+"""The Tool options toolbar: brush size and hardness, and the mask overlay's opacity; remembered in the settings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSlider, QSpinBox, QToolBar, QWidget
+
+from inpaint_studio.session.settings import Settings
+from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.mask_tools import MaskToolController
+
+
+class ToolOptionsBar(QToolBar):
+    def __init__(self, tools: MaskToolController, canvas: CanvasView, settings: Settings, parent: QWidget) -> None:
+        super().__init__("Tool options", parent)
+        self.setObjectName("tool-options")
+        self.tools, self.canvas, self.settings = tools, canvas, settings
+        tools.brush_size = settings.brush_size
+        tools.hardness = settings.brush_hardness
+        canvas.set_overlay_opacity(settings.overlay_opacity)
+
+        self.addWidget(QLabel(" Size "))
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(1, 2000)
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setValue(tools.brush_size)
+        self.size_spin.valueChanged.connect(self._size_changed)
+        self.addWidget(self.size_spin)
+        self.addWidget(QLabel(" Hardness "))
+        self.hardness_slider = self._slider(0, 100, round(tools.hardness * 100))
+        self.hardness_slider.valueChanged.connect(self._hardness_changed)
+        self.addWidget(QLabel(" Mask opacity "))
+        self.opacity_slider = self._slider(5, 100, round(settings.overlay_opacity * 100))
+        self.opacity_slider.valueChanged.connect(self._opacity_changed)
+
+    def _slider(self, low: int, high: int, value: int) -> QSlider:
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(low, high)
+        slider.setFixedWidth(90)
+        slider.setValue(value)
+        self.addWidget(slider)
+        return slider
+
+    def resize_brush(self, factor: float) -> None:
+        """`[` and `]`: the brush by a factor."""
+        self.tools.grow_brush(factor)
+        self.size_spin.setValue(self.tools.brush_size)
+
+    def _size_changed(self, value: int) -> None:
+        self.tools.set_brush_size(value)
+        self.settings.brush_size = self.tools.brush_size
+
+    def _hardness_changed(self, value: int) -> None:
+        self.tools.hardness = value / 100
+        self.settings.brush_hardness = value / 100
+
+    def _opacity_changed(self, value: int) -> None:
+        self.settings.overlay_opacity = value / 100
+        self.canvas.set_overlay_opacity(value / 100)
