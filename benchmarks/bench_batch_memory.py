@@ -214,7 +214,9 @@ def main() -> int:
             photos = args.work / "watermark"
             mask = make_watermark_folder(args.eval_dir, photos, 20)
             for workers in workers_list:
-                results["large", workers] = run_case("(a) 20 x 2560x1600", photos, mask, args.work / "out_watermark", args.engine, workers)
+                results["large", workers] = run_case(
+                    "(a) 20 x 2560x1600", photos, mask, args.work / "out_watermark", args.engine, workers
+                )
 
     small = args.work / f"small_{args.small_count}"
     if not small.is_dir() or len(list(small.iterdir())) != args.small_count:
@@ -225,13 +227,18 @@ def main() -> int:
     subset = args.work / f"small_{args.subset}"
     linked_subset(small, subset, args.subset)
     for workers in workers_list:
-        results["small", workers] = run_case(f"(b) {args.small_count} x 640x480", small, mask, args.work / "out_small", args.engine, workers)
-        results["subset", workers] = run_case(f"(b) {args.subset} x 640x480", subset, mask, args.work / "out_subset", args.engine, workers)
+        results["small", workers] = run_case(
+            f"(b) {args.small_count} x 640x480", small, mask, args.work / "out_small", args.engine, workers
+        )
+        results["subset", workers] = run_case(
+            f"(b) {args.subset} x 640x480", subset, mask, args.work / "out_subset", args.engine, workers
+        )
 
     print("memory bound (peak for the large folder / peak for the small one):")
     for workers in workers_list:
         big, few = results["small", workers], results["subset", workers]
-        print(f"  workers {workers}: {args.small_count} vs {args.subset} photos: RSS sum {big['peak_rss'] / few['peak_rss']:.2f}x, "
+        print(f"  workers {workers}: {args.small_count} vs {args.subset} photos: "
+              f"RSS sum {big['peak_rss'] / few['peak_rss']:.2f}x, "
               f"PSS sum {big['peak_pss'] / few['peak_pss']:.2f}x, main process {big['peak_main'] / few['peak_main']:.2f}x")
     with open("/proc/loadavg") as file:
         print(f"load average after: {' '.join(file.read().split()[:3])}")

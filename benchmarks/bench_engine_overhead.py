@@ -116,7 +116,7 @@ def main() -> int:
             [box] = plan_crops(mask, engine.info)
             inpaint_patches(engine, photo, mask)  # warm: load the model, first TorchScript calls
 
-            def whole_call() -> None:
+            def whole_call(engine=engine) -> None:
                 inpaint_patches(engine, photo, mask)
 
             # The network alone, on inputs of the shape the engine gives it.
@@ -124,7 +124,7 @@ def main() -> int:
             inputs = engine.to_tensors(crop, np.where(mask[box.slices] > 127, 255, 0).astype(np.uint8))
             placed = [engine._place(tensor, args.device) for tensor in inputs]
 
-            def network_only() -> None:
+            def network_only(engine=engine, placed=placed) -> None:
                 with torch.inference_mode(), torch.jit.optimized_execution(False):
                     engine._model(*placed)
                 if args.device == "cuda":

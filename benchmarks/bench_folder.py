@@ -192,7 +192,8 @@ def main() -> int:
         started = time.perf_counter()
         size = make_folder(folder, args.count, args.large, args.eval_dir)
         total = args.count + args.large
-        print(f"made {total} JPEGs ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s; thumbnail cache in {TMP / 'cache'}")
+        print(f"made {total} JPEGs ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s; "
+              f"thumbnail cache in {TMP / 'cache'}")
         open_and_measure(app, folder, total, "cold cache")
         open_and_measure(app, folder, total, "warm cache (reopened in a new window)")
         cache_files = list((TMP / "cache").rglob("*.jpg"))

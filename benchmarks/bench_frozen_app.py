@@ -85,7 +85,9 @@ def start_to_window(command: list[str], env: dict[str, str]) -> tuple[float, flo
     """(seconds reported by the app since its process started, seconds from launch to the report line)."""
     env = dict(env, INPAINT_STUDIO_STARTUP_PROBE="1")
     launched = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir()
+    )
     watchdog = threading.Timer(START_TIMEOUT_S, process.kill)
     watchdog.start()
     try:
@@ -134,7 +136,7 @@ def main() -> int:
             for label, command in (("frozen app", frozen), ("normal install", normal)):
                 env = private_env(base / label.replace(" ", "-"), display)
                 start_to_window(command, env)  # warm the disk cache; not counted
-                reported, launched = zip(*(start_to_window(command, env) for _ in range(args.runs)))
+                reported, launched = zip(*(start_to_window(command, env) for _ in range(args.runs)), strict=True)
                 print(f"start to window shown, {label}: {describe(list(reported))} by the app; "
                       f"launch to report {describe(list(launched))}")
 

@@ -159,7 +159,7 @@ def main() -> int:
         started = time.perf_counter()
         # What the brush tool does on release: record the edit, which triggers the auto-run.
         window.tools._commit(edit, "Brush")
-        wait_for(app, lambda: len(document.layers) > layers)
+        wait_for(app, lambda layers=layers: len(document.layers) > layers)
         window.canvas.repaint()
         times.append(time.perf_counter() - started)
     print(f"stroke release to result on screen ({engine.info.name}, 12 MP photo, ~180x240 px object): "

@@ -148,9 +148,11 @@ def main() -> int:
 
     snapshot_bytes = steps * (WIDTH * HEIGHT * 4)  # composite (3 bytes) + mask (1 byte) per step
     print(f"photo: {WIDTH}x{HEIGHT} ({WIDTH * HEIGHT / 1e6:.0f} MP); {steps} history steps "
-          f"(50 strokes of which {strokes} changed the mask, 10 fills, 10 layer operations), edited in {edit_seconds:.1f} s")
+          f"(50 strokes of which {strokes} changed the mask, 10 fills, 10 layer operations), "
+          f"edited in {edit_seconds:.1f} s")
     print(f"process memory growth: {grown / MB:7.1f} MB   (target <= 600 MB)")
-    print(f"history holds:         {history.nbytes / MB:7.1f} MB   (budget {history.budget_bytes / MB:.0f} MB, dropped {history.dropped})")
+    print(f"history holds:         {history.nbytes / MB:7.1f} MB   "
+          f"(budget {history.budget_bytes / MB:.0f} MB, dropped {history.dropped})")
     print(f"whole-image snapshots: {snapshot_bytes / MB:7.1f} MB   ({snapshot_bytes / max(grown, 1):.1f}x the measured growth)")
     print(f"undo per step: {summary(undo)}   (target <= 100 ms)")
     print(f"redo per step: {summary(redo)}")

@@ -61,7 +61,10 @@ def main() -> int:
         cli_times = []
         for run in range(args.runs):
             out = Path(tmp) / f"cli_{run}.jpg"
-            command = [sys.executable, "-m", "inpaint_studio", "remove", str(photo_path), "--mask", str(mask_path), "-o", str(out), "--engine", args.engine]
+            command = [
+                sys.executable, "-m", "inpaint_studio", "remove", str(photo_path),
+                "--mask", str(mask_path), "-o", str(out), "--engine", args.engine,
+            ]
             started = time.perf_counter()
             result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
             cli_times.append(time.perf_counter() - started)

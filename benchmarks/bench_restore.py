@@ -121,17 +121,21 @@ def accuracy(photos: list[tuple[str, np.ndarray]], runs: int, engine, detector: 
             statistics.mean(psnr_damaged),
         )
         rows.append(row)
-        print(f"{name:13s} {row[0]:6.3f} {row[1]:6.3f} {row[2]:6.3f} {row[3]:9.3f} {row[4]:8.3%} {row[5]:9.2f} {row[6]:9.2f} {row[7]:9.2f} {row[8]:8.2f}")
-    mean = [statistics.mean(column) for column in zip(*rows)]
+        print(f"{name:13s} {row[0]:6.3f} {row[1]:6.3f} {row[2]:6.3f} {row[3]:9.3f} {row[4]:8.3%} "
+              f"{row[5]:9.2f} {row[6]:9.2f} {row[7]:9.2f} {row[8]:8.2f}")
+    mean = [statistics.mean(column) for column in zip(*rows, strict=True)]
     print("-" * len(header))
-    print(f"{'mean':13s} {mean[0]:6.3f} {mean[1]:6.3f} {mean[2]:6.3f} {mean[3]:9.3f} {mean[4]:8.3%} {mean[5]:9.2f} {mean[6]:9.2f} {mean[7]:9.2f} {mean[8]:8.2f}")
+    print(f"{'mean':13s} {mean[0]:6.3f} {mean[1]:6.3f} {mean[2]:6.3f} {mean[3]:9.3f} {mean[4]:8.3%} "
+          f"{mean[5]:9.2f} {mean[6]:9.2f} {mean[7]:9.2f} {mean[8]:8.2f}")
     print(f"\nPSNR inside the true mask: detected mask {mean[5]:.2f} dB vs true mask {mean[6]:.2f} dB "
-          f"({mean[5] - mean[6]:+.2f} dB); true mask grown by 1 px {mean[7]:.2f} dB; the damaged photo itself {mean[8]:.2f} dB")
+          f"({mean[5] - mean[6]:+.2f} dB); true mask grown by 1 px {mean[7]:.2f} dB; "
+          f"the damaged photo itself {mean[8]:.2f} dB")
     print("\nSensitivity sweep (mean over all cases):")
     print(f"{'sensitivity':>11s} {'F1':>6s} {'clean FP':>9s} {'PSNR det':>9s}")
     for s in SWEEP:
         marker = "  <- default" if s == DEFAULT_SENSITIVITY else ""
-        print(f"{s:11.1f} {statistics.mean(sweep[s]):6.3f} {statistics.mean(sweep_fp[s]):8.3%} {statistics.mean(sweep_psnr[s]):9.2f}{marker}")
+        print(f"{s:11.1f} {statistics.mean(sweep[s]):6.3f} {statistics.mean(sweep_fp[s]):8.3%} "
+              f"{statistics.mean(sweep_psnr[s]):9.2f}{marker}")
 
 
 def large_timing(runs: int, detector: str) -> None:

@@ -158,8 +158,12 @@ def print_table(all_results: dict[str, dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", action="append", required=True, help="engine id (repeatable), or patchmatch-cython")
-    parser.add_argument("--eval-dir", default=str(REPO_ROOT.parent / "shared" / "eval"), help="evaluation set (default: ../shared/eval)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results"), help="results folder; one subfolder per engine")
+    parser.add_argument(
+        "--eval-dir", default=str(REPO_ROOT.parent / "shared" / "eval"), help="evaluation set (default: ../shared/eval)"
+    )
+    parser.add_argument(
+        "--out", default=str(REPO_ROOT / "benchmarks" / "results"), help="results folder; one subfolder per engine"
+    )
     parser.add_argument("--kinds", default="object,strokes,scratches", help="comma-separated mask kinds")
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the fastest is reported")
     parser.add_argument("--large", action="store_true", help="also time the full-resolution cases")

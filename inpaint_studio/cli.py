@@ -242,7 +242,7 @@ def cmd_engines(args: argparse.Namespace) -> int:
         rows.append((engine_id + default, cls.info.name, "/".join(cls.info.devices), status, cls.info.description))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
     return 0
 
 
@@ -277,7 +277,7 @@ def _models_list(store, args: argparse.Namespace) -> int:
         rows.append((info.id, info.name, info.engine, state, size, str(store.folder(info.id))))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[5])
     return 0
 
 
@@ -405,9 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
             type=_positive_int,
             help="refuse images larger than this many pixels (default: 250 million, or INPAINT_STUDIO_MAX_PIXELS)",
         )
-        sub.add_argument("--models-dir", metavar="DIR", help="where learned engines find their models (default: the one in the settings)")
+        sub.add_argument(
+            "--models-dir", metavar="DIR", help="where learned engines find their models (default: the one in the settings)"
+        )
 
-    remove = commands.add_parser("remove", help="fill the masked area of one photo", description="Fill the masked area of one photo and write the result in the same format.")
+    remove = commands.add_parser(
+        "remove",
+        help="fill the masked area of one photo",
+        description="Fill the masked area of one photo and write the result in the same format.",
+    )
     remove.add_argument("image", help="the photo")
     remove.add_argument("--mask", required=True, help="mask image: white (>127) = remove")
     remove.add_argument("-o", "--output", help="output file (default: PHOTO_inpainted.EXT beside the photo)")
@@ -425,11 +431,22 @@ def build_parser() -> argparse.ArgumentParser:
         f"how damage is found: {' or '.join(DETECTORS)} (default {DEFAULT_DETECTOR}: a small network trained "
         "on synthetic scratches and dust; classical: filters, no weights)"
     )
-    restore = commands.add_parser("restore", help="find scratches and dust in a photo and fill them", description="Detect scratches, hairs and dust in one photo, fill them, and write the result in the same format.")
+    restore = commands.add_parser(
+        "restore",
+        help="find scratches and dust in a photo and fill them",
+        description="Detect scratches, hairs and dust in one photo, fill them, and write the result in the same format.",
+    )
     restore.add_argument("image", help="the photo")
     restore.add_argument("-o", "--output", help="output file (default: PHOTO_restored.EXT beside the photo)")
-    restore.add_argument("--mask-out", metavar="MASK", help="also write the detected damage mask here (.png, .tif or .bmp; white = damage)")
-    restore.add_argument("--sensitivity", type=_sensitivity, default=DEFAULT_SENSITIVITY, help=f"0 (only obvious damage) to 1 (also faint damage, more false finds); default {DEFAULT_SENSITIVITY:g}")
+    restore.add_argument(
+        "--mask-out", metavar="MASK", help="also write the detected damage mask here (.png, .tif or .bmp; white = damage)"
+    )
+    restore.add_argument(
+        "--sensitivity",
+        type=_sensitivity,
+        default=DEFAULT_SENSITIVITY,
+        help=f"0 (only obvious damage) to 1 (also faint damage, more false finds); default {DEFAULT_SENSITIVITY:g}",
+    )
     restore.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=detector_help)
     restore.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
     engine_options(restore)
@@ -467,7 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
         "and format are kept (default: {stem}, the photo's own name)",
     )
     naming.add_argument("--suffix", metavar="TEXT", help="add TEXT to each output name: --suffix _clean is --name '{stem}_clean'")
-    batch.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1), help="worker processes (default: CPU cores, at most 4)")
+    batch.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=min(4, os.cpu_count() or 1),
+        help="worker processes (default: CPU cores, at most 4)",
+    )
     batch.add_argument("--skip-existing", action="store_true", help="skip photos whose output already exists")
     engine_options(batch)
     batch.set_defaults(handler=cmd_batch)
@@ -478,9 +500,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     def models_options(sub: argparse.ArgumentParser, default) -> None:
         sub.add_argument("--models-dir", metavar="DIR", default=default, help="model folder (default: the one in the settings)")
-        sub.add_argument("--mirror", metavar="URL", default=default, help="download from this server instead of the catalogue's host (default: INPAINT_STUDIO_MODEL_MIRROR)")
+        sub.add_argument(
+            "--mirror",
+            metavar="URL",
+            default=default,
+            help="download from this server instead of the catalogue's host (default: INPAINT_STUDIO_MODEL_MIRROR)",
+        )
 
-    models = commands.add_parser("models", help="download, import, check and remove model weights", description="Manage the model files that learned engines need.")
+    models = commands.add_parser(
+        "models",
+        help="download, import, check and remove model weights",
+        description="Manage the model files that learned engines need.",
+    )
     models_options(models, None)
     actions = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     # The options are accepted after the action too; SUPPRESS keeps them from resetting the ones given before it.
@@ -490,7 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     models_import = actions.add_parser("import", help="copy a model file you downloaded yourself into place")
     models_import.add_argument("model_id", metavar="ID", help="model id (see `models list`)")
     models_import.add_argument("path", metavar="PATH", help="the file, or a folder that holds it")
-    models_import.add_argument("--allow-unknown", action="store_true", help="install and trust a file whose checksum is not in the catalogue")
+    models_import.add_argument(
+        "--allow-unknown", action="store_true", help="install and trust a file whose checksum is not in the catalogue"
+    )
     models_verify = actions.add_parser("verify", help="recompute checksums of installed models (exit 1 on problems)")
     models_verify.add_argument("model_id", metavar="ID", nargs="?", help="model id (default: every installed model)")
     models_remove = actions.add_parser("remove", help="delete an installed model")

@@ -15,7 +15,6 @@ all pass, 1 otherwise, with what failed.
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import queue
 import sys
@@ -30,14 +29,13 @@ from typing import TextIO
 import numpy as np
 
 from inpaint_studio import APP_NAME, __version__
+from inpaint_studio.core.errors import SelfCheckFailed
 
 log = logging.getLogger("inpaint_studio.selftest")
 
 WORKER_TIMEOUT_S = 300.0  # a cold numba cache compiles PatchMatch's kernels first
 
 
-class CheckFailed(Exception):
-    """A check's own verdict, in words."""
 
 
 @dataclass
@@ -66,14 +64,14 @@ def _check_sample(state: _State) -> str:
     photo_path, mask_path = resource_path(SAMPLE_PHOTO), resource_path(SAMPLE_MASK)
     for path in (photo_path, mask_path):
         if not path.is_file():
-            raise CheckFailed(f"{path} is missing from the installation")
+            raise SelfCheckFailed(f"{path} is missing from the installation")
     state.photo = load_image(photo_path)
     state.mask, warnings = load_mask(mask_path, size=(state.photo.width, state.photo.height))
     if warnings:
-        raise CheckFailed("; ".join(warnings))
+        raise SelfCheckFailed("; ".join(warnings))
     masked = float(np.count_nonzero(state.mask)) / state.mask.size
     if masked == 0:
-        raise CheckFailed(f"the sample mask {mask_path} is empty")
+        raise SelfCheckFailed(f"the sample mask {mask_path} is empty")
     return f"{photo_path.name} {state.photo.width}x{state.photo.height}, {masked:.1%} masked"
 
 
@@ -97,7 +95,7 @@ def _check_worker(state: _State) -> str:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise CheckFailed(f"no result from the worker after {WORKER_TIMEOUT_S:.0f} s")
+                raise SelfCheckFailed(f"no result from the worker after {WORKER_TIMEOUT_S:.0f} s")
             try:
                 message = messages.get(timeout=remaining)
             except queue.Empty:
@@ -110,15 +108,16 @@ def _check_worker(state: _State) -> str:
                 state.patches = message.patches
                 break
             elif isinstance(message, JobFailed):
-                raise CheckFailed(f"the worker reported: {message.message}")
+                raise SelfCheckFailed(f"the worker reported: {message.message}")
             elif isinstance(message, JobCancelledMessage):
-                raise CheckFailed("the job was cancelled")
+                raise SelfCheckFailed("the job was cancelled")
     finally:
         worker.shutdown()
     if not state.patches:
-        raise CheckFailed("the engine returned no patches for a non-empty mask")
+        raise SelfCheckFailed("the engine returned no patches for a non-empty mask")
     name = engine_class(DEFAULT_ENGINE).info.name
-    return f"{name} (default engine): {len(state.patches)} patch(es), {progress} progress message(s), engine {message.seconds:.2f} s"
+    patches = len(state.patches)
+    return f"{name} (default engine): {patches} patch(es), {progress} progress message(s), engine {message.seconds:.2f} s"
 
 
 def _check_write(state: _State) -> str:
@@ -130,9 +129,9 @@ def _check_write(state: _State) -> str:
     save_image(state.photo, result, path)
     leftovers = sorted(p.name for p in state.temp.iterdir() if p != path)
     if not path.is_file():
-        raise CheckFailed(f"{path} was not written")
+        raise SelfCheckFailed(f"{path} was not written")
     if leftovers:
-        raise CheckFailed(f"the atomic save left files behind: {', '.join(leftovers)}")
+        raise SelfCheckFailed(f"the atomic save left files behind: {', '.join(leftovers)}")
     state.result_path = path
     return f"{path} ({path.stat().st_size / 1024:.0f} KiB)"
 
@@ -151,22 +150,22 @@ def _check_result(state: _State) -> str:
     before = state.photo.rgb
     after = load_image(state.result_path).rgb
     if after.shape != before.shape:
-        raise CheckFailed(f"the result is {after.shape[1]}x{after.shape[0]}, the photo {before.shape[1]}x{before.shape[0]}")
+        raise SelfCheckFailed(f"the result is {after.shape[1]}x{after.shape[0]}, the photo {before.shape[1]}x{before.shape[0]}")
     hole = state.mask > 0
     near = _disk(hole, DEFAULT_FEATHER + 1)
     outside_changed = int(np.count_nonzero(np.any(after != before, axis=2) & ~near))
     if outside_changed:
-        raise CheckFailed(f"{outside_changed} pixel(s) away from the mask changed; they must stay bit-identical")
+        raise SelfCheckFailed(f"{outside_changed} pixel(s) away from the mask changed; they must stay bit-identical")
     changed = float(np.mean(np.any(after[hole] != before[hole], axis=1)))
     if changed < 0.5:
-        raise CheckFailed(f"only {changed:.0%} of the masked pixels changed")
+        raise SelfCheckFailed(f"only {changed:.0%} of the masked pixels changed")
     # Plausible: the filled area now looks like the ring of photo around it, more than the object did.
     ring = _disk(hole, 12) & ~_disk(hole, DEFAULT_FEATHER + 2)
     surround = before[ring].astype(np.float64).mean(axis=0)
     was = float(np.abs(before[hole].astype(np.float64).mean(axis=0) - surround).mean())
     now = float(np.abs(after[hole].astype(np.float64).mean(axis=0) - surround).mean())
     if not now < was or now > 20.0:
-        raise CheckFailed(
+        raise SelfCheckFailed(
             f"the fill does not match its surroundings: mean colour distance {now:.1f} (the object's was {was:.1f})"
         )
     return (
@@ -175,96 +174,16 @@ def _check_result(state: _State) -> str:
     )
 
 
-def _platform_plugins() -> tuple[list[str], list[str]]:
-    """Desktop platform plugins this OS needs (required, optional)."""
-    if sys.platform.startswith("linux"):
-        return ["xcb"], ["wayland"]
-    if sys.platform == "darwin":
-        return ["cocoa"], []
-    if sys.platform == "win32":
-        return ["windows"], []
-    return [], []
-
-
 def _check_gui(state: _State) -> str:
-    # Never needs a display: a self-test process shows no window, so it draws offscreen.
-    from PySide6.QtCore import QLibraryInfo
-    from PySide6.QtGui import QImageReader
-    from PySide6.QtWidgets import QApplication
+    from inpaint_studio.ui.application import check_offscreen_window
 
-    if QApplication.instance() is None:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from inpaint_studio.session.settings import Settings
-    from inpaint_studio.ui.application import configure_application
-    from inpaint_studio.ui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "inpaint-studio"])
-    configure_application(app)
-    plugin_root = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
-    available = sorted(p.name for p in (plugin_root / "platforms").glob("*") if p.is_file())
-    required, optional = _platform_plugins()
-
-    def present(name: str) -> bool:
-        return any(f"q{name}" in file for file in available)
-
-    missing = [name for name in required if not present(name)]
-    if missing:
-        raise CheckFailed(f"Qt platform plugin(s) {', '.join(missing)} missing from {plugin_root / 'platforms'}")
-    formats = {bytes(f).decode() for f in QImageReader.supportedImageFormats()}
-    if not {"jpeg", "png"} <= formats:
-        raise CheckFailed(f"Qt image format plugins missing (have: {', '.join(sorted(formats))})")
-    if app.windowIcon().isNull():
-        raise CheckFailed("the application icon could not be loaded")
-    window = MainWindow(Settings(), settings_path=state.temp / "settings.json", autosave_folder=state.temp / "autosave")
-    try:
-        window.open_file(state.result_path, confirm=False)
-        app.processEvents()
-        title = window.windowTitle()
-        if f"{APP_NAME} {__version__}" not in title:
-            raise CheckFailed(f"unexpected window title '{title}'")
-        if window.document is None or window.document.photo.width != state.photo.width:
-            raise CheckFailed("the window did not open the result")
-    finally:
-        window.close()
-        window.deleteLater()
-        app.processEvents()
-    extra = [name for name in optional if present(name)]
-    plugins = ", ".join(required + extra) or "none needed"
-    return f"main window built offscreen; platform plugins: {plugins}; image formats: {len(formats)}"
+    return check_offscreen_window(state.result_path, state.photo.width, state.temp)
 
 
 def _check_learned_runtime(state: _State) -> str:
-    import torch
+    from inpaint_studio.engines.runtime_check import check_learned_runtime
 
-    from inpaint_studio.engines.moebius.vae import build_vae
-
-    torch.manual_seed(0)
-    conv = torch.nn.Conv2d(4, 3, 3, padding=1)
-    with torch.no_grad():
-        out = conv(torch.rand(1, 4, 32, 32))
-        if out.shape != (1, 3, 32, 32) or not torch.isfinite(out).all():
-            raise CheckFailed("a convolution gave a wrong result")
-        # The Moebius VAE is diffusers' AutoencoderKL: build a tiny one and round-trip a patch.
-        vae = build_vae(
-            {
-                "in_channels": 3,
-                "out_channels": 3,
-                "latent_channels": 4,
-                "block_out_channels": [8, 16],
-                "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D"],
-                "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"],
-                "layers_per_block": 1,
-                "norm_num_groups": 4,
-                "sample_size": 32,
-            }
-        )
-        latent = vae.encode(torch.rand(1, 3, 32, 32) * 2 - 1).latent_dist.mode()
-        decoded = vae.decode(latent).sample
-    if decoded.shape != (1, 3, 32, 32) or not torch.isfinite(decoded).all():
-        raise CheckFailed("the diffusers VAE gave a wrong result")
-    import diffusers
-
-    return f"torch {torch.__version__.split('+')[0]}, diffusers {diffusers.__version__}: convolution and VAE round trip"
+    return check_learned_runtime()
 
 
 def _check_damage_detector(state: _State) -> str:
@@ -273,11 +192,11 @@ def _check_damage_detector(state: _State) -> str:
 
     weights = default_weights()
     if not weights.is_file():
-        raise CheckFailed(f"{weights} is missing from the installation")
+        raise SelfCheckFailed(f"{weights} is missing from the installation")
     damaged = degrade(np.ascontiguousarray(state.photo.rgb[:384, :384]), seed=1)
     score = score_detection(detect_damage(damaged.image), damaged.mask)
     if score.f1 < 0.6:  # 0.7-0.9 on this photo; a broken network or wrong weights score near 0
-        raise CheckFailed(f"it found drawn scratches and dust with F1 {score.f1:.2f} only (expected at least 0.6)")
+        raise SelfCheckFailed(f"it found drawn scratches and dust with F1 {score.f1:.2f} only (expected at least 0.6)")
     return f"{weights.name}: drawn scratches and dust found with F1 {score.f1:.2f}"
 
 
@@ -313,7 +232,7 @@ def run_self_test(out: TextIO | None = None, skip: tuple[str, ...] = ()) -> int:
             else:
                 try:
                     result = CheckResult(name, True, check(state), 0.0)
-                except CheckFailed as failure:
+                except SelfCheckFailed as failure:
                     result = CheckResult(name, False, str(failure), 0.0)
                 except Exception as error:  # noqa: BLE001 - a broken installation shows up as any exception
                     log.error("self-test check '%s' failed:\n%s", name, traceback.format_exc())
@@ -327,11 +246,9 @@ def run_self_test(out: TextIO | None = None, skip: tuple[str, ...] = ()) -> int:
     total = time.perf_counter() - started
     failed = [r for r in results if not r.ok]
     if failed:
-        print(
-            f"Self-test FAILED: {len(failed)} of {len(results)} checks in {total:.1f} s: " + "; ".join(f"{r.name}: {r.detail}" for r in failed),
-            file=out,
-        )
-        log.error("self-test failed: %s", "; ".join(f"{r.name}: {r.detail}" for r in failed))
+        reasons = "; ".join(f"{r.name}: {r.detail}" for r in failed)
+        print(f"Self-test FAILED: {len(failed)} of {len(results)} checks in {total:.1f} s: {reasons}", file=out)
+        log.error("self-test failed: %s", reasons)
         return 1
     print(f"Self-test passed: {len(results)} checks in {total:.1f} s.", file=out)
     log.info("self-test passed in %.1f s", total)

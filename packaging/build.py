@@ -86,7 +86,9 @@ def self_test(executable: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the standalone Inpaint Studio app with PyInstaller.")
     parser.add_argument("--dist", type=Path, default=REPO / "dist", help="output folder (default: dist/)")
-    parser.add_argument("--work", type=Path, default=REPO / "build" / "pyinstaller", help="scratch folder (default: build/pyinstaller)")
+    parser.add_argument(
+        "--work", type=Path, default=REPO / "build" / "pyinstaller", help="scratch folder (default: build/pyinstaller)"
+    )
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache and scratch folder first")
     parser.add_argument("--no-self-test", action="store_true", help="do not run the built app's --self-test")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Shared test helpers: the evaluation set location and small synthetic photos."""
+"""Shared test helpers: the evaluation set location, small synthetic photos and the main window fixtures."""
 
 from __future__ import annotations
 
@@ -33,6 +33,51 @@ def private_autosave_folder(tmp_path, tmp_path_factory, monkeypatch) -> Path:
     from inpaint_studio.session.logs import shutdown_logging
 
     shutdown_logging()
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Message boxes recorded instead of shown (a modal box would block the test)."""
+    from PySide6.QtWidgets import QMessageBox  # here, not at the top: tests without a window never import Qt
+
+    shown = []
+
+    def warning(parent, title, text, *rest):
+        shown.append((title, text))
+
+    def question(*args):
+        shown.append(("question", args[2]))
+        return QMessageBox.StandardButton.Discard
+
+    monkeypatch.setattr(QMessageBox, "warning", warning)
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return shown
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, errors):
+    """The main window with the fake engine and a 300x200 gradient photo open."""
+    from PIL import Image
+
+    from inpaint_studio.engines.fake import FakeEngine
+    from inpaint_studio.engines.registry import register_engine, unregister_engine
+    from inpaint_studio.session.settings import Settings
+    from inpaint_studio.ui.main_window import MainWindow
+
+    register_engine(FakeEngine)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_photo(200, 300)).save(photo)
+    win = MainWindow(Settings(engine="fake", auto_run=False), settings_path=tmp_path / "settings.json")
+    win.resize(900, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_file(photo, confirm=False)
+    win.set_engine("fake")
+    yield win
+    win.document.mark_saved()  # no unsaved-changes prompt while closing
+    win.close()
+    win.deleteLater()
+    unregister_engine("fake")
 
 
 @pytest.fixture

@@ -124,7 +124,9 @@ def test_skip_existing_and_refusing_the_input_folder_as_output(photo_folder, tmp
 def test_cancel_stops_before_the_next_photo(photo_folder, tmp_path):
     folder, mask = photo_folder
     token = CancelToken()
-    report = run_batch(plan_batch(folder, tmp_path / "out", mask=mask), BatchSettings("telea"), on_result=lambda r: token.cancel(), cancel=token)
+    report = run_batch(
+        plan_batch(folder, tmp_path / "out", mask=mask), BatchSettings("telea"), on_result=lambda r: token.cancel(), cancel=token
+    )
     assert report.cancelled and len(report.results) == 1
 
 

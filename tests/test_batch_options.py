@@ -170,7 +170,8 @@ def test_no_output_may_replace_an_input(tmp_path):
     with pytest.raises(InpaintStudioError, match="would replace the input"):
         plan_batch(photos, masks, mask_dir=masks)
     # ... which a name pattern avoids.
-    assert [i.output.name for i in plan_batch(photos, masks, mask_dir=masks, name_pattern="{stem}_done")] == ["p0_done.png", "p1_done.png"]
+    planned = plan_batch(photos, masks, mask_dir=masks, name_pattern="{stem}_done")
+    assert [i.output.name for i in planned] == ["p0_done.png", "p1_done.png"]
     # One mask for all, kept in the output folder under a photo's output name.
     with pytest.raises(InpaintStudioError, match="would replace the input"):
         plan_batch(photos, masks, mask=masks / "p1_mask.png", name_pattern="{stem}_mask")
@@ -234,7 +235,9 @@ def test_the_current_mask_is_scaled_to_each_photo(tmp_path, workers):
         assert ys.min() >= 120 / 200 * height - 6 and xs.min() >= 200 / 300 * width - 6, name
         assert changed[round(150 / 200 * height), round(240 / 300 * width)], name
         if workers == 1:  # the fake engine fills with magenta: the scaled mask is filled whole
-            inside = after[round(125 / 200 * height) : round(175 / 200 * height), round(205 / 300 * width) : round(275 / 300 * width)]
+            rows = slice(round(125 / 200 * height), round(175 / 200 * height))
+            columns = slice(round(205 / 300 * width), round(275 / 300 * width))
+            inside = after[rows, columns]
             assert (inside == [255, 0, 255]).all(), name
 
 
@@ -294,13 +297,18 @@ def test_cli_batch_name_pattern_and_option_errors(damaged_folder, tmp_path, caps
     mask[10:30, 10:30] = 255
     Image.fromarray(mask).save(tmp_path / "m.png")
     out = tmp_path / "out"
-    assert main(["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--name", "fixed_{stem}", "-o", str(out), "--engine", "telea", "--workers", "1"]) == 0
+    command = ["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--name", "fixed_{stem}", "-o", str(out)]
+    assert main([*command, "--engine", "telea", "--workers", "1"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["fixed_a.png", "fixed_b.png", "fixed_flat.png"]
     capsys.readouterr()
 
-    assert main(["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--name", "same", "-o", str(out), "--engine", "telea"]) == 1
+    assert main(
+        ["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--name", "same", "-o", str(out), "--engine", "telea"]
+    ) == 1
     assert "must contain {stem}" in capsys.readouterr().err
-    assert main(["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--sensitivity", "0.5", "-o", str(out), "--engine", "telea"]) == 1
+    assert main(
+        ["batch", str(folder), "--mask", str(tmp_path / "m.png"), "--sensitivity", "0.5", "-o", str(out), "--engine", "telea"]
+    ) == 1
     assert "--sensitivity and --detector apply only with --auto-scratches" in capsys.readouterr().err
     # The output folder is the input folder: refused before any work, whatever the names.
     assert main(["batch", str(folder), "--auto-scratches", "-o", str(folder), "--suffix", "_x", "--engine", "telea"]) == 1

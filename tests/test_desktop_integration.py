@@ -192,7 +192,9 @@ def test_install_desktop_entry_points_the_menu_at_the_app_and_uninstalls(tmp_pat
         assert (data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "inpaint-studio.png").is_file()
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / "inpaint-studio.svg").is_file()
     if shutil.which("desktop-file-validate"):
-        check = subprocess.run(["desktop-file-validate", str(data / "applications" / "inpaint-studio.desktop")], capture_output=True, text=True)
+        check = subprocess.run(
+            ["desktop-file-validate", str(data / "applications" / "inpaint-studio.desktop")], capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout
 
     result = subprocess.run(["sh", str(script), "--uninstall"], capture_output=True, text=True, env=env, timeout=60)
@@ -204,6 +206,8 @@ def test_install_desktop_entry_points_the_menu_at_the_app_and_uninstalls(tmp_pat
 def test_install_desktop_entry_without_an_app_says_so(tmp_path):
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), HOME=str(tmp_path))
     script = REPO / "packaging" / "install-desktop-entry.sh"
-    result = subprocess.run(["sh", str(script), str(tmp_path / "nothing-here")], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        ["sh", str(script), str(tmp_path / "nothing-here")], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 1
     assert "no inpaint-studio command found" in result.stderr

@@ -21,7 +21,9 @@ from PIL import Image
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("PyInstaller") is None, reason='PyInstaller is not installed (pip install -e ".[package]")'),
+    pytest.mark.skipif(
+        importlib.util.find_spec("PyInstaller") is None, reason='PyInstaller is not installed (pip install -e ".[package]")'
+    ),
 ]
 
 
@@ -39,7 +41,10 @@ def frozen_app(tmp_path_factory):
     build = _load_build_script()
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(REPO / "packaging" / "build.py"), "--dist", str(root / "dist"), "--work", str(root / "work"), "--no-self-test"],
+        [
+            sys.executable, str(REPO / "packaging" / "build.py"),
+            "--dist", str(root / "dist"), "--work", str(root / "work"), "--no-self-test",
+        ],
         capture_output=True, text=True, cwd=REPO, timeout=1800,
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
@@ -63,7 +68,9 @@ def user_env(tmp_path):
 
 def test_the_bundle_passes_its_self_test(frozen_app, user_env, tmp_path):
     started = time.perf_counter()
-    result = subprocess.run([str(frozen_app), "--self-test"], capture_output=True, text=True, env=user_env, cwd=tmp_path, timeout=600)
+    result = subprocess.run(
+        [str(frozen_app), "--self-test"], capture_output=True, text=True, env=user_env, cwd=tmp_path, timeout=600
+    )
     print(f"\n{result.stdout}(frozen self-test: {time.perf_counter() - started:.1f} s with an empty numba cache)")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test (frozen app;" in result.stdout
@@ -77,7 +84,9 @@ def test_the_bundle_passes_its_self_test(frozen_app, user_env, tmp_path):
 
 def test_the_bundle_carries_resources_and_the_desktop_installer(frozen_app):
     resources = frozen_app.parent / "_internal" / "inpaint_studio" / "resources"
-    for name in ("sample.jpg", "sample_mask.png", "inpaint-studio.desktop", "icons/inpaint-studio-256.png", "icons/inpaint-studio.svg"):
+    for name in (
+        "sample.jpg", "sample_mask.png", "inpaint-studio.desktop", "icons/inpaint-studio-256.png", "icons/inpaint-studio.svg"
+    ):
         assert (resources / name).is_file(), name
     assert os.access(frozen_app.parent / "install-desktop-entry.sh", os.X_OK)
     internal = frozen_app.parent / "_internal"
@@ -92,7 +101,10 @@ def test_batch_with_two_worker_processes(frozen_app, user_env, tmp_path):
         sample.save(photos / f"launch{i}.jpg", quality=90)
     out = tmp_path / "out"
     result = subprocess.run(
-        [str(frozen_app), "batch", str(photos), "--mask", str(REPO / "resources" / "sample_mask.png"), "-o", str(out), "--workers", "2", "--engine", "telea"],
+        [
+            str(frozen_app), "batch", str(photos), "--mask", str(REPO / "resources" / "sample_mask.png"),
+            "-o", str(out), "--workers", "2", "--engine", "telea",
+        ],
         capture_output=True, text=True, env=user_env, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -114,7 +126,10 @@ def test_the_window_starts_and_reports_its_start_up_time(frozen_app, user_env):
 
 def test_the_moebius_engine_reports_missing_weights_in_words(frozen_app, user_env, tmp_path):
     result = subprocess.run(
-        [str(frozen_app), "remove", str(REPO / "resources" / "sample.jpg"), "--mask", str(REPO / "resources" / "sample_mask.png"), "-o", str(tmp_path / "o.jpg"), "--engine", "moebius"],
+        [
+            str(frozen_app), "remove", str(REPO / "resources" / "sample.jpg"),
+            "--mask", str(REPO / "resources" / "sample_mask.png"), "-o", str(tmp_path / "o.jpg"), "--engine", "moebius",
+        ],
         capture_output=True, text=True, env=user_env, timeout=300,
     )
     assert result.returncode == 1
@@ -123,6 +138,9 @@ def test_the_moebius_engine_reports_missing_weights_in_words(frozen_app, user_en
 
 
 def test_an_unknown_file_gives_a_one_line_error(frozen_app, user_env, tmp_path):
-    result = subprocess.run([str(frozen_app), "remove", str(tmp_path / "missing.jpg"), "--mask", str(tmp_path / "m.png")], capture_output=True, text=True, env=user_env, timeout=120)
+    result = subprocess.run(
+        [str(frozen_app), "remove", str(tmp_path / "missing.jpg"), "--mask", str(tmp_path / "m.png")],
+        capture_output=True, text=True, env=user_env, timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("inpaint-studio: error:") and result.stderr.count("\n") == 1

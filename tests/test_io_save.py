@@ -445,9 +445,9 @@ def test_format_follows_extension_then_argument_then_input(tmp_path):
 
     assert written_format("a.jpg") == "JPEG"  # never silently a PNG
     assert written_format("b.png") == "PNG"
-    assert written_format("c.png", format="JPEG") == "PNG"  # the extension wins
-    assert written_format("d.out", format="webp") == "WEBP"
-    assert written_format("e", format="TIF") == "TIFF"
+    assert written_format("c.png", file_format="JPEG") == "PNG"  # the extension wins
+    assert written_format("d.out", file_format="webp") == "WEBP"
+    assert written_format("e", file_format="TIF") == "TIFF"
     assert written_format("f") == "JPEG"
 
 

@@ -172,7 +172,9 @@ def test_a_downloaded_model_runs_in_remove_and_batch(tmp_path, model_server, mon
     data = (tmp_path / "grey.pt").read_bytes()
     model_server.files["/big-lama.pt"] = data
     file = ModelFile("big-lama.pt", model_server.url("/big-lama.pt"), len(data), md5=hashlib.md5(data).hexdigest())
-    monkeypatch.setitem(CATALOGUE, "big-lama", ModelInfo("big-lama", "LaMa", "lama", "Apache-2.0", "test", (file,), "torchscript"))
+    monkeypatch.setitem(
+        CATALOGUE, "big-lama", ModelInfo("big-lama", "LaMa", "lama", "Apache-2.0", "test", (file,), "torchscript")
+    )
     models = tmp_path / "models"
 
     assert main(["remove", str(tmp_path / "x.png"), "--mask", "m.png", "--engine", "lama", "--models-dir", str(models)]) == 1

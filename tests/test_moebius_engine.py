@@ -171,7 +171,7 @@ def test_a_vae_saved_with_old_attention_names_loads(tmp_path):
     current = load_vae(write_vae(tmp_path / "new"))
     old = load_vae(write_vae(tmp_path / "old", state_transform=old_names))
     assert any("query" in k for k in torch.load(tmp_path / "old" / "diffusion_pytorch_model.bin", weights_only=True))
-    for (name, a), (_, b) in zip(current.state_dict().items(), old.state_dict().items()):
+    for (name, a), (_, b) in zip(current.state_dict().items(), old.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -317,5 +317,5 @@ def test_cancel_takes_effect_inside_a_step_and_leaves_no_hooks(store):
     finally:
         handle.remove()
     assert len(fractions) == 2  # start and the encodes: the first step never reported
-    hooked = [m for m in unet.modules() if m._forward_pre_hooks] + [m for m in engine._runtime.vae.modules() if m._forward_pre_hooks]
+    hooked = [m for m in (*unet.modules(), *engine._runtime.vae.modules()) if m._forward_pre_hooks]
     assert hooked == []

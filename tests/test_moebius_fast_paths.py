@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as functional
 from moebius_configs import SMALL_CONFIG
 
 from inpaint_studio.engines.moebius import lambda_layers
@@ -162,7 +162,7 @@ def test_upsampler_phases_equal_nearest_upsampling_then_conv(channels_last):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        expected = layer.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        expected = layer.conv(functional.interpolate(x, scale_factor=2.0, mode="nearest"))
         got = layer(x)
     assert _max_diff(got, expected) < 1e-5
 

@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as functional
 from torch import nn
 
 from inpaint_studio.engines.moebius import vae as vae_ops
@@ -16,7 +16,7 @@ TOLERANCE = 1e-4  # the Moebius speed work's bound on result changes
 
 
 def reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(), padding=1)
+    return functional.conv2d(x.double(), weight.double(), None if bias is None else bias.double(), padding=1)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,9 @@ from inpaint_studio.engines.pipeline import (
 class RecordingEngine(Engine):
     """Fills with the crop's mean colour and records what it was given."""
 
-    info = EngineInfo(id="recording", name="Recording", description="", kind=EngineKind.TEST, context_margin=10, context_ratio=0.0)
+    info = EngineInfo(
+        id="recording", name="Recording", description="", kind=EngineKind.TEST, context_margin=10, context_ratio=0.0
+    )
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__(device)

@@ -140,7 +140,7 @@ def test_round_trip_keeps_pixels_layers_mask_and_composite(tmp_path):
     assert [layer.opacity for layer in loaded.layers] == [0.5, 1.0, 1.0]
     assert [layer.visible for layer in loaded.layers] == [True, False, True]
     assert [layer.provenance for layer in loaded.layers] == [layer.provenance for layer in document.layers]
-    for before, after in zip(document.layers, loaded.layers):
+    for before, after in zip(document.layers, loaded.layers, strict=True):
         assert np.array_equal(_layer_pixels(after), _layer_pixels(before))
         # The mask each fill was made from comes back as provenance (patches' crops as one image).
         expected = np.zeros((HEIGHT, WIDTH), np.uint8)
@@ -264,7 +264,8 @@ def test_a_file_written_the_way_gimp_does_loads(tmp_path):
     _write_ora(
         path,
         _gimp_stack(
-            '<layer name="Stroke" src="data/stroke.png" x="70" y="-4" opacity="0.750" visibility="visible" composite-op="svg:src-over"/>'
+            '<layer name="Stroke" src="data/stroke.png" x="70" y="-4" opacity="0.750" visibility="visible" '
+            'composite-op="svg:src-over"/>'
             '<layer name="Background" src="data/background.png" x="0" y="0" opacity="1.000" visibility="visible"/>'
         ),
         {
@@ -336,7 +337,9 @@ def test_not_a_zip_empty_missing_and_truncated_files_are_refused(tmp_path, saved
 @pytest.mark.parametrize("mimetype, words", [(None, "no 'mimetype'"), (b"image/png", "not 'image/openraster'")])
 def test_missing_or_wrong_mimetype_is_refused(tmp_path, mimetype, words):
     path = tmp_path / "m.ora"
-    _write_ora(path, _gimp_stack('<layer src="data/bg.png"/>'), {"data/bg.png": _png(gradient_photo(HEIGHT, WIDTH))}, mimetype=mimetype)
+    _write_ora(
+        path, _gimp_stack('<layer src="data/bg.png"/>'), {"data/bg.png": _png(gradient_photo(HEIGHT, WIDTH))}, mimetype=mimetype
+    )
     _refused(path, words)
 
 
@@ -350,7 +353,9 @@ def test_unsafe_member_names_are_refused(tmp_path, saved, name):
 @pytest.mark.parametrize("src", ["../evil.png", "/etc/passwd", "data\\x.png"])
 def test_unsafe_layer_sources_are_refused(tmp_path, src):
     path = tmp_path / "src.ora"
-    _write_ora(path, _gimp_stack(f'<layer src="{src}"/><layer src="data/bg.png"/>'), {"data/bg.png": _png(gradient_photo(HEIGHT, WIDTH))})
+    _write_ora(
+        path, _gimp_stack(f'<layer src="{src}"/><layer src="data/bg.png"/>'), {"data/bg.png": _png(gradient_photo(HEIGHT, WIDTH))}
+    )
     _refused(path, "unsafe file name")
 
 
@@ -364,7 +369,11 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?><!DOCTYPE image SYSTEM "file:///etc/pa
 
 @pytest.mark.parametrize(
     "stack",
-    [BILLION_LAUGHS.encode(), EXTERNAL_ENTITY.encode(), EXTERNAL_ENTITY.replace('"1.0"', '"1.0" encoding="UTF-16"').encode("utf-16")],
+    [
+        BILLION_LAUGHS.encode(),
+        EXTERNAL_ENTITY.encode(),
+        EXTERNAL_ENTITY.replace('"1.0"', '"1.0" encoding="UTF-16"').encode("utf-16"),
+    ],
     ids=["billion-laughs", "external", "utf-16"],
 )
 def test_doctype_and_entities_in_stack_xml_are_refused(tmp_path, stack):

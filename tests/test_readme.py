@@ -9,7 +9,9 @@ def _readme_commands() -> list[str]:
     text = (REPO / "README.md").read_text()
     setup = text.split("## Setup", 1)[1].split("\n## ", 1)[0]
     blocks = setup.split("```")[1::2]
-    return [line.strip() for block in blocks for line in block.splitlines() if line.strip() and not line.startswith(("bash", "sh"))]
+    return [
+        line.strip() for block in blocks for line in block.splitlines() if line.strip() and not line.startswith(("bash", "sh"))
+    ]
 
 
 def test_readme_has_exactly_two_setup_commands():

@@ -92,7 +92,7 @@ def test_higher_sensitivity_finds_a_superset():
     damaged = degrade(textured_photo(seed=5), seed=5)
     evidence = damage_map(damaged.image)
     masks = [evidence.mask(s) > 127 for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    for lower, higher in zip(masks, masks[1:]):
+    for lower, higher in zip(masks, masks[1:], strict=False):
         assert not (lower & ~higher).any()
     assert masks[0].sum() < masks[-1].sum()
 

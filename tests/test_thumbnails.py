@@ -186,7 +186,7 @@ def test_an_unwritable_cache_folder_still_gives_previews(tmp_path):
 def test_prune_removes_the_least_recently_used_first(tmp_path):
     cache = ThumbnailCache(tmp_path / "cache")
     photos = [_save_jpeg(tmp_path / f"p{i}.jpg", gradient_photo(300, 400, seed=i)) for i in range(4)]
-    for i, photo in enumerate(photos):
+    for photo in photos:
         cache.get(photo)
     files = sorted((tmp_path / "cache").iterdir(), key=lambda f: f.stat().st_mtime)
     for age, file in enumerate(files):

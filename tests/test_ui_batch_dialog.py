@@ -13,7 +13,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
-from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
+from test_ui_main_window import drag
 
 from inpaint_studio.models import ModelStore
 from inpaint_studio.restore import degrade

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSpinBox,
 )
-from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
+from test_ui_main_window import drag
 
 from inpaint_studio.engines.fake import FakeEngine
 from inpaint_studio.engines.moebius import runtime as moebius_runtime
@@ -117,7 +117,11 @@ def test_a_moebius_fill_shows_previews_then_adds_a_layer(qtbot, moebius_window, 
 def test_a_variant_that_is_not_installed_is_offered_for_download(qtbot, moebius_window, monkeypatch):
     win = moebius_window
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *rest: asked.append(text) or QMessageBox.StandardButton.No)
+    def decline(parent, title, text, *rest):
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", decline)
     editor(win, "variant").setCurrentText("ffhq")
     win.set_tool(Tool.RECTANGLE)
     drag(qtbot, win, [(150, 100), (220, 160)])

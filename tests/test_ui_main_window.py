@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import gradient_photo
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -12,38 +11,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.fake import FakeEngine
-from inpaint_studio.engines.registry import register_engine, unregister_engine
 from inpaint_studio.session.settings import Settings
 from inpaint_studio.ui import recovery
-from inpaint_studio.ui.main_window import MainWindow
 from inpaint_studio.ui.mask_tools import Tool
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    """Message boxes recorded instead of shown (a modal box would block the test)."""
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *rest: shown.append((title, text)))
-    monkeypatch.setattr(QMessageBox, "question", lambda *args: shown.append(("question", args[2])) or QMessageBox.StandardButton.Discard)
-    return shown
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, errors):
-    register_engine(FakeEngine)
-    photo = tmp_path / "photo.png"
-    Image.fromarray(gradient_photo(200, 300)).save(photo)
-    win = MainWindow(Settings(engine="fake", auto_run=False), settings_path=tmp_path / "settings.json")
-    win.resize(900, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    assert win.open_file(photo, confirm=False)
-    win.set_engine("fake")
-    yield win
-    win.document.mark_saved()  # no unsaved-changes prompt while closing
-    win.close()
-    win.deleteLater()
-    unregister_engine("fake")
 
 
 def widget_point(win, x: float, y: float) -> QPoint:
@@ -187,7 +157,11 @@ def test_save_writes_the_result_beside_the_photo_without_touching_it(qtbot, wind
 def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(qtbot, window, errors, monkeypatch):
     window.set_tool(Tool.RECTANGLE)
     drag(qtbot, window, [(20, 20), (60, 60)])
-    monkeypatch.setattr(QMessageBox, "question", lambda *args: errors.append(("question", args[2])) or QMessageBox.StandardButton.Cancel)
+    def cancel(*args):
+        errors.append(("question", args[2]))
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "question", cancel)
     assert not window.close()
     assert errors[-1][0] == "question" and "photo.png" in errors[-1][1]
     assert window.isVisible()
@@ -352,7 +326,9 @@ def test_layer_eraser_without_a_selected_fill_says_what_to_do(qtbot, window):
     assert len(window.document.history.steps) == 0
 
 
-def test_after_a_crash_the_window_offers_the_autosave_and_recovers_it(qtbot, window, private_autosave_folder, tmp_path, monkeypatch):
+def test_after_a_crash_the_window_offers_the_autosave_and_recovers_it(
+    qtbot, window, private_autosave_folder, tmp_path, monkeypatch
+):
     from inpaint_studio.io.autosave import AutosaveSession
     from inpaint_studio.io.project_file import load_project
 

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 from PySide6.QtWidgets import QMessageBox
-from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
+from test_ui_main_window import drag
 
 from inpaint_studio.models import CATALOGUE, ModelFile, ModelInfo
 from inpaint_studio.ui.mask_tools import Tool
@@ -34,7 +34,9 @@ def grey_lama(tmp_path, model_server, monkeypatch) -> bytes:
     data = path.read_bytes()
     model_server.files["/big-lama.pt"] = data
     file = ModelFile("big-lama.pt", model_server.url("/big-lama.pt"), len(data), md5=hashlib.md5(data).hexdigest())
-    monkeypatch.setitem(CATALOGUE, "big-lama", ModelInfo("big-lama", "LaMa", "lama", "Apache-2.0", "test", (file,), "torchscript"))
+    monkeypatch.setitem(
+        CATALOGUE, "big-lama", ModelInfo("big-lama", "LaMa", "lama", "Apache-2.0", "test", (file,), "torchscript")
+    )
     return data
 
 

@@ -8,7 +8,7 @@ from conftest import gradient_photo
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
-from test_ui_main_window import drag, errors, window  # noqa: F401 - errors and window are fixtures
+from test_ui_main_window import drag
 
 from inpaint_studio.restore import degrade, score_detection
 from inpaint_studio.ui.mask_tools import Tool

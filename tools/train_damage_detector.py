@@ -63,7 +63,7 @@ def damaged_crops(path: Path, seed: int, variants: int, crops_per_variant: int):
     out_image, out_mask, out_change = [], [], []
     if photo is None:
         return out_image, out_mask, out_change
-    for variant in range(variants):
+    for _variant in range(variants):
         unit = 1.0 if rng.random() < 0.5 else rng.uniform(1.0, 2.2)
         side = round(512 * unit)
         short = min(photo.shape[:2])
@@ -93,7 +93,8 @@ def damaged_crops(path: Path, seed: int, variants: int, crops_per_variant: int):
             grain = rng.normal(0, rng.uniform(1, 4), image.shape)
             image = np.clip(image + grain, 0, 255).astype(np.uint8)
         if rng.random() < 0.25:
-            ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))])
+            quality = [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))]
+            ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), quality)
             image = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         if side < CROP:
             continue
@@ -114,7 +115,8 @@ def damaged_crops(path: Path, seed: int, variants: int, crops_per_variant: int):
 
 def build_set(paths: list[Path], variants: int, crops: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with ProcessPoolExecutor(2) as pool:
-        parts = list(pool.map(damaged_crops, paths, [seed + i for i in range(len(paths))], [variants] * len(paths), [crops] * len(paths)))
+        seeds = [seed + i for i in range(len(paths))]
+        parts = list(pool.map(damaged_crops, paths, seeds, [variants] * len(paths), [crops] * len(paths)))
     images = np.stack([c for part in parts for c in part[0]])
     masks = np.stack([c for part in parts for c in part[1]])
     changes = np.stack([c for part in parts for c in part[2]])
@@ -184,13 +186,17 @@ def main() -> int:
     parser.add_argument("--variants", type=int, default=20, help="damaged versions per photo (default: 20)")
     parser.add_argument("--crops", type=int, default=8, help="training crops per damaged version (default: 8)")
     parser.add_argument("--batch", type=int, default=12)
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3; lower to fine-tune from --init)")
+    parser.add_argument(
+        "--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3; lower to fine-tune from --init)"
+    )
     parser.add_argument("--near-weight", type=float, default=1.0,
                         help=f"loss weight of clean pixels within {NEAR_DAMAGE} px of damage (default: 1, like any pixel)")
     parser.add_argument("--check-every", type=int, default=200, help="steps between validations (default: 200)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--checkpoint", type=Path, help="also keep the unfolded network (with batch normalisation) here")
-    parser.add_argument("--init", type=Path, help="start from these weights (a --checkpoint, or shipped weights) instead of random ones")
+    parser.add_argument(
+        "--init", type=Path, help="start from these weights (a --checkpoint, or shipped weights) instead of random ones"
+    )
     args = parser.parse_args()
 
     import torch

@@ -236,6 +236,6 @@ def _run_in_pool(
             if cancel.cancelled:
                 for future in in_flight:
                     future.cancel()
-                for future, item in in_flight.items():
+                for future, _item in in_flight.items():
                     if not future.cancelled():
                         record(future.result())

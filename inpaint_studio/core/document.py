@@ -196,7 +196,9 @@ class Document:
             edit.redo(self.mask)
             self.record_mask_edit(edit, label)
 
-    def add_fill(self, patches: list[Patch], filled_mask: np.ndarray, name: str, provenance: dict[str, Any]) -> ResultLayer | None:
+    def add_fill(
+        self, patches: list[Patch], filled_mask: np.ndarray, name: str, provenance: dict[str, Any]
+    ) -> ResultLayer | None:
         """Add a fill result as a new top layer and clear the mask pixels it filled.
 
         `filled_mask` is the mask the job ran with; strokes painted since then

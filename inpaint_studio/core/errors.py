@@ -52,3 +52,7 @@ class ModelMissingError(EngineNotReadyError):
     The message names the exact folder and file name to place by hand and the
     command `inpaint-studio models download ID` that fetches them.
     """
+
+
+class SelfCheckFailed(InpaintStudioError):
+    """`inpaint-studio --self-test` found part of the installation not working; the message says what."""

@@ -174,7 +174,7 @@ def merge_down(document: Document, layer: ResultLayer) -> ResultLayer | None:
     if index == 0:
         return None
     below = layers[index - 1]
-    if not any(l.visible and l.opacity > 0 for l in (below, layer)):
+    if not any(each.visible and each.opacity > 0 for each in (below, layer)):
         return None
     merged = _flattened([below, layer], below.name)
     layers[index - 1 : index + 1] = [merged]

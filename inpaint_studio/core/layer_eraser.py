@@ -67,7 +67,7 @@ class LayerEraseStroke:
         if box is None:
             return None
         dirty = None
-        for index, (patch, patch_box) in enumerate(zip(self._before, self._boxes)):
+        for index, (patch, patch_box) in enumerate(zip(self._before, self._boxes, strict=True)):
             overlap = intersection(box, patch_box)
             if overlap is None:
                 continue

@@ -182,7 +182,9 @@ def fill_polygon(mask: np.ndarray, points: Sequence[tuple[float, float]], erase:
     return MaskEdit((x0, y0, x1, y1), before, region.copy())
 
 
-def fill_rectangle(mask: np.ndarray, corner_a: tuple[float, float], corner_b: tuple[float, float], erase: bool = False) -> MaskEdit | None:
+def fill_rectangle(
+    mask: np.ndarray, corner_a: tuple[float, float], corner_b: tuple[float, float], erase: bool = False
+) -> MaskEdit | None:
     """Fill (or clear) the pixels of the rectangle spanned by two corners."""
     height, width = mask.shape
     x0, x1 = sorted((corner_a[0], corner_b[0]))

@@ -221,5 +221,5 @@ class Engine(ABC):
         """
         return None
 
-    def unload(self) -> None:
+    def unload(self) -> None:  # noqa: B027 - a deliberate no-op default: classical engines hold nothing to free
         """Free memory held by the engine (models, caches). Classical engines hold none."""

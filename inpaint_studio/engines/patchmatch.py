@@ -252,7 +252,7 @@ class PatchMatchEngine(Engine):
             return self._telea(image, hole)
 
         plans = self._plans(levels)  # (iterations, first sweeps), coarsest first
-        coarse_to_fine = list(zip(reversed(levels), plans))
+        coarse_to_fine = list(zip(reversed(levels), plans, strict=True))
         total_work = float(sum(lv.ty.size * (first + 2 * (its - 1) + 1) for lv, (its, first) in coarse_to_fine))
         done = 0.0
 
@@ -320,7 +320,7 @@ class PatchMatchEngine(Engine):
         jobs = [
             _pool().submit(kernels.pm_sweep, feat, level.ty, level.tx, level.valid, nnf, dist,
                            level.src_y, level.src_x, r, locality, reverse, search, seed + 7919 * b, lo, hi)
-            for b, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:]))
+            for b, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
             if hi > lo
         ]
         for job in jobs:

@@ -18,7 +18,7 @@ from typing import BinaryIO
 _MAX_NAME_STEM = 200
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
     """Create or replace `path` with what `write` writes to the binary file it is given.
 
     Errors (from `write` or from the file system) propagate unchanged, after

@@ -443,17 +443,17 @@ def save_image(
     path: str | os.PathLike,
     *,
     overwrite: bool = False,
-    format: str | None = None,
+    file_format: str | None = None,
     quality: int | None = None,
 ) -> Path:
     """Write `rgb` (the edited `loaded.rgb`) to `path` atomically; return `path`.
 
-    The output format follows the file extension, else `format`, else the input's.
+    The output format follows the file extension, else `file_format`, else the input's.
     """
     path = Path(path)
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.shape != loaded.rgb.shape:
         raise ValueError(f"rgb must be uint8 with shape {loaded.rgb.shape}, got {getattr(rgb, 'shape', rgb)}")
-    fmt = _output_format(path, format, loaded.format)
+    fmt = _output_format(path, file_format, loaded.format)
     _check_destination(loaded, path, overwrite)
     changed = _changed_pixels(rgb, loaded.rgb)
 
@@ -708,7 +708,7 @@ def _tiff_with_metadata(tiff: bytes, exif: bytes | None, icc: bytes | None, dpi)
         for tag in old:
             directory[tag] = old[tag]
             directory.tagtype[tag] = old.tagtype[tag]
-    strips = [tiff[o : o + n] for o, n in zip(directory[273], directory[279])]
+    strips = [tiff[o : o + n] for o, n in zip(directory[273], directory[279], strict=True)]
     # Offsets relative to the end of the directory, where Pillow's writer places the data.
     directory[273] = tuple(int(x) for x in np.cumsum([0] + [len(s) for s in strips[:-1]]))
     directory.tagtype[273] = TiffTags.LONG

@@ -116,7 +116,7 @@ def _project_entries(document: Document, original_png: bytes | None) -> Iterator
     yield "stack.xml", _stack_xml(document, layer_srcs)
     rgb_icc = _rgb_icc(photo.icc_profile)
     yield ORIGINAL_SRC, original_png if original_png is not None else encode_original(document)
-    for layer, src in zip(document.layers, layer_srcs):
+    for layer, src in zip(document.layers, layer_srcs, strict=True):
         yield src, _png_bytes(_layer_rgba(layer)[2])
         if layer.fill_masks:
             yield _fill_mask_src(src), _png_bytes(Image.fromarray(_fill_mask(layer).pixels, "L"))
@@ -138,7 +138,7 @@ def _stack_xml(document: Document, layer_srcs: list[str]) -> bytes:
     image = ET.Element("image", version=ORA_VERSION, w=str(width), h=str(height))
     stack = ET.SubElement(image, "stack")
     # OpenRaster lists the topmost layer first.
-    for layer, src in reversed(list(zip(document.layers, layer_srcs))):
+    for layer, src in reversed(list(zip(document.layers, layer_srcs, strict=True))):
         x, y = _layer_origin(layer)
         ET.SubElement(
             stack,
@@ -205,7 +205,7 @@ def _document_json(document: Document, layer_srcs: list[str]) -> bytes:
             "has_alpha": photo.alpha is not None,
         },
         # Bottom to top, like document.layers; matched to stack.xml by src.
-        "layers": [_layer_json(layer, src) for layer, src in zip(document.layers, layer_srcs)],
+        "layers": [_layer_json(layer, src) for layer, src in zip(document.layers, layer_srcs, strict=True)],
     }
     # default=str: a provenance value JSON cannot hold is kept as its text rather than failing the save.
     return json.dumps(data, indent=1, default=str).encode("utf-8")
@@ -348,7 +348,9 @@ class _Project:
             if info.file_size > RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
                 raise self.refuse(f"'{info.filename}' is compressed suspiciously well (a zip bomb?)")
         if total > MAX_UNCOMPRESSED_BYTES:
-            raise self.refuse(f"its contents would unpack to {total:,} bytes, more than the {MAX_UNCOMPRESSED_BYTES:,}-byte limit")
+            raise self.refuse(
+                f"its contents would unpack to {total:,} bytes, more than the {MAX_UNCOMPRESSED_BYTES:,}-byte limit"
+            )
 
     # ------------------------------------------------------------ reading members
 

@@ -134,7 +134,9 @@ def thumbnail_of_pixels(rgb: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarr
 class ThumbnailCache:
     """Previews on disk under `folder`, keyed by what the file is now."""
 
-    def __init__(self, folder: str | os.PathLike | None = None, size: int = THUMBNAIL_SIZE, *, max_pixels: int | None = None) -> None:
+    def __init__(
+        self, folder: str | os.PathLike | None = None, size: int = THUMBNAIL_SIZE, *, max_pixels: int | None = None
+    ) -> None:
         self.folder = Path(folder) if folder is not None else paths.thumbnails_dir()
         self.size = size
         self.max_pixels = max_pixels

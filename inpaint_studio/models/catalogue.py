@@ -70,7 +70,11 @@ def _moebius_unet(variant: str) -> ModelInfo:
         engine="moebius",
         licence="Apache-2.0",
         description=f"Moebius inpainting UNet, 0.23B parameters, {what} (hustvl/Moebius).",
-        files=(ModelFile("diffusion_pytorch_model.bin", f"{_HUB}/hustvl/Moebius/resolve/main/{folder}/diffusion_pytorch_model.bin", None),),
+        files=(
+            ModelFile(
+                "diffusion_pytorch_model.bin", f"{_HUB}/hustvl/Moebius/resolve/main/{folder}/diffusion_pytorch_model.bin", None
+            ),
+        ),
         format="state_dict",
     )
 
@@ -116,7 +120,9 @@ CATALOGUE: dict[str, ModelInfo] = {
         name="Moebius VAE",
         engine="moebius",
         licence="Apache-2.0",
-        description="The image encoder/decoder Moebius works through: a diffusers AutoencoderKL, 84M parameters (hustvl/PixelHacker).",
+        description=(
+            "The image encoder/decoder Moebius works through: a diffusers AutoencoderKL, 84M parameters (hustvl/PixelHacker)."
+        ),
         files=(
             ModelFile("config.json", f"{_MOEBIUS_VAE}/config.json", None),
             ModelFile("diffusion_pytorch_model.bin", f"{_MOEBIUS_VAE}/diffusion_pytorch_model.bin", None),

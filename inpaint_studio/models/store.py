@@ -242,7 +242,9 @@ class ModelStore:
             target = folder / file.name
             measured: list[tuple[Digests, str | None]] = []
 
-            def write(out, file: ModelFile = file, path: Path = path) -> None:
+            def write(
+                out, file: ModelFile = file, path: Path = path, measured: list[tuple[Digests, str | None]] = measured
+            ) -> None:
                 with open(path, "rb") as src:
                     digests = copy_with_digests(src, out)
                 if file.has_checksum:

@@ -124,15 +124,15 @@ class AutosavePolicy:
                     kept.saved_revision = document.revision
                 except (InpaintStudioError, OSError) as e:
                     self._report(f"Autosave is not available: {e}")
-        document = self.document
-        if document is None or not document.modified or document.revision == self._saved_revision:
+        shown = self.document
+        if shown is None or not shown.modified or shown.revision == self._saved_revision:
             return False
         try:
-            self.autosaver.request(document, self.source)
+            self.autosaver.request(shown, self.source)
         except (InpaintStudioError, OSError) as e:
             self._report(f"Autosave is not available: {e}")
             return False
-        self._saved_revision = document.revision
+        self._saved_revision = shown.revision
         return True
 
     def wait(self, timeout: float | None = None) -> None:

@@ -13,12 +13,15 @@ wait for decoding.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from inpaint_studio.core.boxes import Box
 from inpaint_studio.core.document import Document, DocumentEvent
 from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.io.photo_files import find_images
@@ -80,11 +83,11 @@ class FolderSession:
         self._recent: list[int] = []  # shown photos, most recent last
         self._prefetch_enabled = prefetch
         self._executor: ThreadPoolExecutor | None = None
-        self._prefetched: dict[int, Future] = {}
+        self._prefetched: dict[int, Future[Document]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, folder: Path, **options) -> FolderSession:
+    def open(cls, folder: Path, **options: Any) -> FolderSession:
         """The photos in `folder`, sorted by name; raises InpaintStudioError if it holds none."""
         paths = find_images(Path(folder))
         if not paths:
@@ -126,7 +129,7 @@ class FolderSession:
         photo = self.photos[index]
         if photo.document is None:
             photo.document = self._obtain(photo)
-            photo.document.listeners.append(lambda what, box, p=photo: self._document_changed(p, what))
+            photo.document.listeners.append(functools.partial(self._document_changed, photo))
         photo.error = None
         previous, self.index = self.index, index
         if index in self._recent:
@@ -197,7 +200,7 @@ class FolderSession:
 
     # ------------------------------------------------------------ marks
 
-    def _document_changed(self, photo: FolderPhoto, what: DocumentEvent) -> None:
+    def _document_changed(self, photo: FolderPhoto, what: DocumentEvent, box: Box | None = None) -> None:
         if what == DocumentEvent.HISTORY:
             self._report(photo)
         elif what == DocumentEvent.IMAGE and self.on_change is not None:

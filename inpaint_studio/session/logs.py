@@ -160,7 +160,8 @@ def report_crash(
     if path is not None:
         try:
             log.critical("Unexpected error on thread %s:\n%s", thread, details.rstrip())
-            _handler.flush()
+            if _handler is not None:
+                _handler.flush()
         except Exception:  # noqa: BLE001 - the disk may be full; fall back to stderr
             path = None
     report = CrashReport(_summary(exc_type, exc), details, thread, path)

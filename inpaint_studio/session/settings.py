@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from inpaint_studio.core import paths
 from inpaint_studio.engines.registry import DEFAULT_ENGINE
@@ -34,7 +35,7 @@ class Settings:
     autosave_minutes: int = 2  # 0 = never autosave on a timer
     models_dir: str = ""  # "" = the default folder in the user data dir
     model_mirror: str = ""  # base URL replacing the catalogue's hosts; "" = none
-    engine_params: dict = field(default_factory=dict)  # engine id -> the parameters changed from defaults
+    engine_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # engine id -> the parameters changed from defaults
 
     @property
     def history_budget_bytes(self) -> int:
@@ -55,14 +56,14 @@ class Settings:
         if not isinstance(stored, dict):
             return settings
         for spec in fields(cls):
-            value = stored.get(spec.name)
+            value: Any = stored.get(spec.name)
             default = getattr(settings, spec.name)
             if value is None or type(value) is not type(default):
                 if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
                 else:
                     continue
-            if isinstance(default, list):
+            if isinstance(value, list):
                 value = [item for item in value if isinstance(item, str)]
             setattr(settings, spec.name, value)
         return settings

@@ -195,7 +195,7 @@ class Workspace:
 
     def _first_readable(self, session: FolderSession, start: int, direction: int) -> tuple[Document | None, list[str]]:
         """The first photo from `start` on, in `direction`, that opens (now shown in `session`), and those that did not."""
-        skipped = []
+        skipped: list[str] = []
         index = start
         while 0 <= index < len(session):
             try:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from inpaint_studio import APP_NAME, __version__
+from inpaint_studio.core.errors import SelfCheckFailed
 
 DESKTOP_FILE_NAME = "inpaint-studio"  # resources/inpaint-studio.desktop; the Wayland app id
 # Set to 1 to print how long after process start the main window was first shown, then quit
@@ -87,3 +88,64 @@ def run_gui(paths: list[str]) -> int:
     if paths and not recovered:
         window.open_file(Path(paths[0]), confirm=False)
     return app.exec()
+
+
+def platform_plugins() -> tuple[list[str], list[str]]:
+    """Desktop platform plugins this OS needs (required, optional)."""
+    if sys.platform.startswith("linux"):
+        return ["xcb"], ["wayland"]
+    if sys.platform == "darwin":
+        return ["cocoa"], []
+    if sys.platform == "win32":
+        return ["windows"], []
+    return [], []
+
+
+def check_offscreen_window(photo: Path, width: int, temp: Path) -> str:
+    """The self-test's window check: Qt's plugins are there and the main window opens `photo` (`width` wide).
+
+    Never needs a display: a self-test process shows no window, so it draws offscreen.
+    Raises SelfSelfCheckFailed saying what is missing.
+    """
+    from PySide6.QtCore import QLibraryInfo
+    from PySide6.QtGui import QImageReader
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from inpaint_studio.session.settings import Settings
+    from inpaint_studio.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "inpaint-studio"])
+    configure_application(app)
+    plugin_root = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+    available = sorted(p.name for p in (plugin_root / "platforms").glob("*") if p.is_file())
+    required, optional = platform_plugins()
+
+    def present(name: str) -> bool:
+        return any(f"q{name}" in file for file in available)
+
+    missing = [name for name in required if not present(name)]
+    if missing:
+        raise SelfCheckFailed(f"Qt platform plugin(s) {', '.join(missing)} missing from {plugin_root / 'platforms'}")
+    formats = {bytes(f).decode() for f in QImageReader.supportedImageFormats()}
+    if not {"jpeg", "png"} <= formats:
+        raise SelfCheckFailed(f"Qt image format plugins missing (have: {', '.join(sorted(formats))})")
+    if app.windowIcon().isNull():
+        raise SelfCheckFailed("the application icon could not be loaded")
+    window = MainWindow(Settings(), settings_path=temp / "settings.json", autosave_folder=temp / "autosave")
+    try:
+        window.open_file(photo, confirm=False)
+        app.processEvents()
+        title = window.windowTitle()
+        if f"{APP_NAME} {__version__}" not in title:
+            raise SelfCheckFailed(f"unexpected window title '{title}'")
+        if window.document is None or window.document.photo.width != width:
+            raise SelfCheckFailed("the window did not open the result")
+    finally:
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    extra = [name for name in optional if present(name)]
+    plugins = ", ".join(required + extra) or "none needed"
+    return f"main window built offscreen; platform plugins: {plugins}; image formats: {len(formats)}"

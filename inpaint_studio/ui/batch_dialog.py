@@ -510,7 +510,10 @@ class BatchDialog(QDialog):
         counts = f"{len(written)} written, {len(skipped)} skipped, {len(failed)} failed"
         seconds = self.report.seconds if self.report is not None else time.perf_counter() - self._started
         if self.error is not None:
-            reason = str(self.error) if isinstance(self.error, InpaintStudioError) else f"{type(self.error).__name__}: {self.error}"
+            if isinstance(self.error, InpaintStudioError):
+                reason = str(self.error)
+            else:
+                reason = f"{type(self.error).__name__}: {self.error}"
             summary = f"The batch stopped: {reason} ({counts})."
         elif self.report.cancelled:
             summary = f"Cancelled after {len(results)} of {self._total} photos in {seconds:.1f} s: {counts}."

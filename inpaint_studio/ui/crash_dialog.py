@@ -54,7 +54,9 @@ class CrashNotifier(QObject):
             return  # one at a time; the log has every report
         try:
             self.shown += 1
-            box = QMessageBox(QMessageBox.Icon.Critical, f"{APP_NAME}: unexpected error", report.message(), parent=QApplication.activeWindow())
+            box = QMessageBox(
+                QMessageBox.Icon.Critical, f"{APP_NAME}: unexpected error", report.message(), parent=QApplication.activeWindow()
+            )
             box.setObjectName("crash-dialog")
             box.setDetailedText(report.details)
             box.setStandardButtons(QMessageBox.StandardButton.Close)

@@ -113,7 +113,9 @@ class EngineSettingsPanel(QDockWidget):
             editor = QDoubleSpinBox()
             editor.setDecimals(2)
             editor.setSingleStep(0.1)
-            editor.setRange(param.minimum if param.minimum is not None else -1e9, param.maximum if param.maximum is not None else 1e9)
+            editor.setRange(
+                param.minimum if param.minimum is not None else -1e9, param.maximum if param.maximum is not None else 1e9
+            )
             editor.setSpecialValueText(param.minimum_label)
             editor.valueChanged.connect(self._changed)
         else:

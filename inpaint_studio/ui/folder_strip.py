@@ -144,8 +144,8 @@ class FolderModel(QAbstractListModel):
         self._previews.clear()
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
-        return 0 if self.session is None or parent.isValid() else len(self.session.photos)
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802
+        return 0 if self.session is None or (parent is not None and parent.isValid()) else len(self.session.photos)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if self.session is None or not index.isValid():

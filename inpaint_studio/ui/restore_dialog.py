@@ -161,7 +161,7 @@ class RestoreDialog(QDialog):
     def _compute(self, name: str) -> None:
         try:
             result: object = damage_map(self._image, name)
-        except Exception as error:  # shown in the dialog; the document is untouched
+        except Exception as error:  # noqa: BLE001 - shown in the dialog; the document is untouched
             result = error
         try:
             self._computed.emit(name, result)  # queued to the GUI thread

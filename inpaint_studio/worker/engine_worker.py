@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class JobCancelledMessage:
     job_id: int
 
 
-WorkerMessage = Union[JobStarted, JobProgress, JobPreview, JobFinished, JobFailed, JobCancelledMessage]
+WorkerMessage = JobStarted | JobProgress | JobPreview | JobFinished | JobFailed | JobCancelledMessage
 
 
 class EngineWorker:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as functional
 from torch import nn
 
 T = TypeVar("T")
@@ -90,7 +90,7 @@ class SinusoidalTimesteps(nn.Module):
         sin, cos = torch.sin(phase), torch.cos(phase)
         features = torch.cat([cos, sin] if self.flip_sin_to_cos else [sin, cos], dim=-1)
         if self.channels % 2:
-            features = F.pad(features, (0, 1))
+            features = functional.pad(features, (0, 1))
         return features
 
 
@@ -103,7 +103,7 @@ class TimestepEmbedding(nn.Module):
         self.linear_2 = nn.Linear(embed_dim, embed_dim)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(F.silu(self.linear_1(features)))
+        return self.linear_2(functional.silu(self.linear_1(features)))
 
 
 class DepthwiseSeparableConv(nn.Module):
@@ -126,13 +126,14 @@ class DepthwiseSeparableConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:  # batch statistics (and their buffer updates): run the layers as written
-            y = self.bn2(self.conv_pw(F.relu(self.bn1(self.conv_dw(x)))))
+            y = self.bn2(self.conv_pw(functional.relu(self.bn1(self.conv_dw(x)))))
             return y + x if self.has_skip else y
         # Eval-mode BatchNorm folded into the convs: two convs, no normalisation passes.
         dw = self.conv_dw
         depthwise = derived(self, "depthwise", lambda: fold_batchnorm(dw.weight, self.bn1))
         pointwise = derived(self, "pointwise", lambda: fold_batchnorm(self.conv_pw.weight, self.bn2))
-        y = F.conv2d(F.relu(F.conv2d(x, *depthwise, padding=dw.padding, groups=dw.groups), inplace=True), *pointwise)
+        y = functional.conv2d(x, *depthwise, padding=dw.padding, groups=dw.groups)
+        y = functional.conv2d(functional.relu(y, inplace=True), *pointwise)
         return y.add_(x) if self.has_skip else y  # in place: y is this block's own intermediate
 
 
@@ -149,9 +150,9 @@ class DWResnetBlock(nn.Module):
         self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = h + tile_rows(self.time_emb_proj(F.silu(emb)), h.shape[0])[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv1(functional.silu(self.norm1(x)))
+        h = h + tile_rows(self.time_emb_proj(functional.silu(emb)), h.shape[0])[:, :, None, None]
+        h = self.conv2(functional.silu(self.norm2(h)))
         shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
         return shortcut + h
 
@@ -202,8 +203,8 @@ class Upsample(nn.Module):
         for phase, kernel in enumerate(kernels):
             py, px = divmod(phase, 2)
             # Zero padding on the side the phase reaches past: one row above for py = 0, below for py = 1.
-            window = F.pad(x, (1 - px, px, 1 - py, py))
-            out[:, :, py::2, px::2] = F.conv2d(window, kernel, self.conv.bias)
+            window = functional.pad(x, (1 - px, px, 1 - py, py))
+            out[:, :, py::2, px::2] = functional.conv2d(window, kernel, self.conv.bias)
         return out
 
 

@@ -35,7 +35,7 @@ def check_tensor(name: str, value: object, expected: Sequence[int | None], float
     wanted = "[" + ", ".join("batch" if size is None else str(size) for size in expected) + "]"
     if not isinstance(value, torch.Tensor):
         raise MoebiusInputError(f"Moebius needs {name} as a tensor of shape {wanted}, not {type(value).__name__}.")
-    mismatch = any(want is not None and got != want for got, want in zip(value.shape, expected))
+    mismatch = any(want is not None and got != want for got, want in zip(value.shape, expected, strict=False))
     if value.ndim != len(expected) or mismatch:
         raise MoebiusInputError(f"Moebius needs {name} of shape {wanted}; got {_shape(value)}.")
     if floating and not value.is_floating_point():

@@ -19,7 +19,7 @@ is the output channel order head * dv + v (SPEC §5.5 step 7).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as functional
 from torch import nn
 
 from inpaint_studio.engines.moebius.blocks import derived, fold_batchnorm
@@ -35,10 +35,10 @@ def project(layer: nn.Module, name: str, tokens: torch.Tensor) -> torch.Tensor:
     """`layer`'s bias-free 1x1 conv `to_<name>` then BatchNorm `norm_<name>`, on tokens [b, n, cin] -> [b, n, cout]."""
     conv, norm = getattr(layer, "to_" + name), getattr(layer, "norm_" + name)
     if norm.training:  # batch statistics (and their buffer updates): run the layers as written
-        y = F.linear(tokens, conv.weight.flatten(1))
+        y = functional.linear(tokens, conv.weight.flatten(1))
         return norm(y.transpose(1, 2)[..., None])[..., 0].transpose(1, 2)
     # Eval-mode BatchNorm is affine, so it folds into the conv: one matrix product.
-    return F.linear(tokens, *derived(layer, name, lambda: fold_batchnorm(conv.weight.flatten(1), norm)))
+    return functional.linear(tokens, *derived(layer, name, lambda: fold_batchnorm(conv.weight.flatten(1), norm)))
 
 
 def add_local_position_lambda(
@@ -60,7 +60,7 @@ def add_local_position_lambda(
     r = kernels.shape[-1]
     pad = r // 2
     # Zero padding, as the convolution's; [b, H + 2p, W + 2p, dv].
-    grid = F.pad(values.reshape(b, height, width, dim_v), (0, 0, pad, pad, pad, pad))
+    grid = functional.pad(values.reshape(b, height, width, dim_v), (0, 0, pad, pad, pad, pad))
     _, row_stride, col_stride, _ = grid.stride()
     flat_kernels = kernels.reshape(dim_k, r * r)
     rows = max(1, WINDOW_BUDGET // (width * r * r * dim_v))
@@ -98,7 +98,7 @@ class LocalSelfLambda(nn.Module):
         b, n, _ = tokens.shape
         heads, dk, dv = self.heads, self.dim_k, self.dim_v
         queries = project(self, "q", tokens).view(b, n, heads, dk)
-        keys = F.linear(tokens, self.to_k.weight.flatten(1)).softmax(dim=1)  # over positions
+        keys = functional.linear(tokens, self.to_k.weight.flatten(1)).softmax(dim=1)  # over positions
         values = project(self, "v", tokens)  # [b, n, dv]
         # The position conv's bias adds bias[k] to every position lambda entry: the
         # same as adding it to the content lambda, which is applied to every position.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as functional
 from torch import nn
 
 from inpaint_studio.engines.moebius.blocks import (
@@ -72,7 +72,7 @@ class DownBlock(_LevelBlock):
         self, h: torch.Tensor, emb: torch.Tensor, context: torch.Tensor
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         states = []
-        for resnet, attention in zip(self.resnets, self.attentions):
+        for resnet, attention in zip(self.resnets, self.attentions, strict=True):
             h = attention(resnet(h, emb), context)
             states.append(h)
         if self.downsamplers is not None:
@@ -93,7 +93,7 @@ class UpBlock(_LevelBlock):
     def forward(
         self, h: torch.Tensor, skips: list[torch.Tensor], emb: torch.Tensor, context: torch.Tensor
     ) -> torch.Tensor:
-        for resnet, attention in zip(self.resnets, self.attentions):
+        for resnet, attention in zip(self.resnets, self.attentions, strict=True):
             h = attention(resnet(torch.cat([h, tile_rows(skips.pop(), h.shape[0])], dim=1), emb), context)
         if self.upsamplers is not None:
             h = self.upsamplers[0](h)
@@ -150,7 +150,7 @@ class MoebiusUNet(nn.Module):
             skips += states
         for block in self.up_blocks:
             h = block(h, skips, emb, context)
-        return self.conv_out(F.silu(self.conv_norm_out(h))).contiguous()
+        return self.conv_out(functional.silu(self.conv_norm_out(h))).contiguous()
 
 
 class MoebiusModel(nn.Module):

@@ -12,7 +12,7 @@ network runs channels-last, so going between the two is a view, not a copy.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as functional
 from torch import nn
 
 from inpaint_studio.engines.moebius.blocks import tile_rows
@@ -60,10 +60,10 @@ class MixFFN(nn.Module):
 
     def forward(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
         expand = self.inverted_conv.conv
-        hidden = F.silu(F.linear(tokens, expand.weight.flatten(1), expand.bias), inplace=True)
+        hidden = functional.silu(functional.linear(tokens, expand.weight.flatten(1), expand.bias), inplace=True)
         value, gate = self.depth_conv(to_grid(hidden, height, width)).chunk(2, dim=1)
-        gated = to_tokens(F.silu(gate).mul_(value))  # in place on this layer's own intermediate
-        return F.linear(gated, self.point_conv.conv.weight.flatten(1))
+        gated = to_tokens(functional.silu(gate).mul_(value))  # in place on this layer's own intermediate
+        return functional.linear(gated, self.point_conv.conv.weight.flatten(1))
 
 
 class MixTransformerBlock(nn.Module):

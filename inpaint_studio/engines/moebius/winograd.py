@@ -37,7 +37,14 @@ MIN_PIXELS = 128 * 128
 BAND_TILES = 192
 
 _G = torch.tensor(
-    [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
     dtype=torch.float64,
 )
 # G g G^T for a 3x3 filter g as one [36, 9] matrix, so all filters transform in one matrix product.
@@ -91,7 +98,9 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, b
         # The first part of each buffer, so a short last band is contiguous too.
         band_in = tiles[: TILE * TILE * n * rows * tiles_wide * channels].view(TILE * TILE, -1, channels)
         band_out = products[: TILE * TILE * n * rows * tiles_wide * out_channels].view(TILE * TILE, -1, out_channels)
-        _in_threads(kernels.input_tiles, row0, row0 + rows, image, band_in.numpy().reshape(TILE * TILE, n, rows, tiles_wide, channels))
+        _in_threads(
+            kernels.input_tiles, row0, row0 + rows, image, band_in.numpy().reshape(TILE * TILE, n, rows, tiles_wide, channels)
+        )
         torch.bmm(band_in, filters, out=band_out)
         band_out_shaped = band_out.numpy().reshape(TILE * TILE, n, rows, tiles_wide, out_channels)
         _in_threads(kernels.output_tiles, row0, row0 + rows, band_out_shaped, bias_values, out)
