@@ -24,12 +24,16 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.errors import SelfCheckFailed
+
+if TYPE_CHECKING:
+    from inpaint_studio.core.patch import Patch
+    from inpaint_studio.core.photo import Photo
 
 log = logging.getLogger("inpaint_studio.selftest")
 
@@ -51,9 +55,9 @@ class _State:
     """What one check hands to the next."""
 
     temp: Path
-    photo: object = None  # Photo
+    photo: Photo | None = None
     mask: np.ndarray | None = None
-    patches: list | None = None
+    patches: list[Patch] | None = None
     result_path: Path | None = None
 
 
@@ -86,6 +90,7 @@ def _check_worker(state: _State) -> str:
         JobProgress,
     )
 
+    assert state.photo is not None and state.mask is not None  # after "sample photo and mask"
     messages: queue.Queue = queue.Queue()
     worker = EngineWorker(messages.put)
     try:
@@ -124,6 +129,7 @@ def _check_write(state: _State) -> str:
     from inpaint_studio.core.patch import apply_patches
     from inpaint_studio.io import save_image
 
+    assert state.photo is not None and state.patches is not None  # after the worker check
     result = apply_patches(state.photo.rgb, state.patches)
     path = state.temp / "sample_result.png"  # lossless, so unchanged pixels can be compared exactly
     save_image(state.photo, result, path)
@@ -147,6 +153,7 @@ def _check_result(state: _State) -> str:
     from inpaint_studio.engines.pipeline import DEFAULT_FEATHER
     from inpaint_studio.io import load_image
 
+    assert state.photo is not None and state.mask is not None and state.result_path is not None  # after the write check
     before = state.photo.rgb
     after = load_image(state.result_path).rgb
     if after.shape != before.shape:
@@ -177,6 +184,7 @@ def _check_result(state: _State) -> str:
 def _check_gui(state: _State) -> str:
     from inpaint_studio.ui.application import check_offscreen_window
 
+    assert state.result_path is not None and state.photo is not None  # after the write check
     return check_offscreen_window(state.result_path, state.photo.width, state.temp)
 
 
@@ -193,6 +201,7 @@ def _check_damage_detector(state: _State) -> str:
     weights = default_weights()
     if not weights.is_file():
         raise SelfCheckFailed(f"{weights} is missing from the installation")
+    assert state.photo is not None  # after "sample photo and mask"
     damaged = degrade(np.ascontiguousarray(state.photo.rgb[:384, :384]), seed=1)
     score = score_detection(detect_damage(damaged.image), damaged.mask)
     if score.f1 < 0.6:  # 0.7-0.9 on this photo; a broken network or wrong weights score near 0

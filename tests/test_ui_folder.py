@@ -212,7 +212,7 @@ def test_a_fill_finishing_after_a_switch_lands_on_its_own_photo(qtbot, window, f
     first = window.document
     window.engines.params = {"steps": 20, "step_seconds": 0.05}
     window.run_fill()
-    qtbot.waitUntil(lambda: window.cancel_button.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: window.fill_controls.cancel_button.isVisible(), timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_PageDown)
     second = window.document
     composite = second.composite.copy()

@@ -105,7 +105,7 @@ def test_escape_cancels_a_slow_job_and_keeps_the_mask(qtbot, window):
     original = window.document.composite.copy()
     window.engines.params = {"steps": 500, "step_seconds": 0.02}
     window.run_fill()
-    qtbot.waitUntil(lambda: window.cancel_button.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: window.fill_controls.cancel_button.isVisible(), timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window.workspace.fills.busy, timeout=3000)
     assert window.document.layers == []

@@ -124,12 +124,12 @@ def plan_batch(
         raise InpaintStudioError(
             f"The output folder '{output_dir}' is the input folder; choose another so the originals stay untouched."
         )
+    masks: dict[str, Path] = {}  # by photo stem, for a mask folder
     if mask is not None:
         mask = Path(mask)
         if not mask.is_file():
             raise InpaintStudioError(f"Mask file '{mask}' not found.")
         mask_files = protected = [mask]
-        pick = lambda image: mask  # noqa: E731
     elif mask_dir is not None:
         mask_dir = Path(mask_dir)
         if not mask_dir.is_dir():
@@ -137,10 +137,12 @@ def plan_batch(
         masks = _masks_by_stem(mask_dir, suffixed_only=mask_dir.resolve() == input_dir.resolve())
         mask_files = list(masks.values())
         protected = find_images(mask_dir)  # every file there, matched or not
-        pick = lambda image: masks.get(image.stem.lower())  # noqa: E731
     else:
         mask_files = protected = []
-        pick = lambda image: None  # noqa: E731
+
+    def pick(image: Path) -> Path | None:
+        return mask if mask is not None else masks.get(image.stem.lower())
+
     # Masks kept beside the photos are not photos to process.
     resolved_masks = {m.resolve() for m in mask_files}
     photos = [image for image in images if image.resolve() not in resolved_masks]

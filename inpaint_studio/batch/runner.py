@@ -23,6 +23,7 @@ from typing import Any
 
 from inpaint_studio.batch.file_job import process_file
 from inpaint_studio.batch.pairing import BatchItem
+from inpaint_studio.batch.restore_job import restore_file
 from inpaint_studio.core.errors import (
     EngineNotReadyError,
     InpaintStudioError,
@@ -31,6 +32,7 @@ from inpaint_studio.core.errors import (
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.registry import create_engine
+from inpaint_studio.models.store import ModelStore
 from inpaint_studio.restore.detect import (
     DEFAULT_DETECTOR,
     DEFAULT_SENSITIVITY,
@@ -67,7 +69,7 @@ class BatchSettings:
     params: Mapping[str, Any] = field(default_factory=dict)
     quality: int | None = None
     max_pixels: int | None = None
-    model_store: Any = None  # a models.ModelStore (plain data, pickles) for learned engines
+    model_store: ModelStore | None = None  # plain data, so it pickles to the worker processes
     sensitivity: float = DEFAULT_SENSITIVITY  # scratch detection, for items with `detect`
     detector: str = DEFAULT_DETECTOR
 
@@ -80,19 +82,19 @@ def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: 
     started = time.perf_counter()
     if item.mask is None and not item.detect:
         return ItemResult(item, FAILED, f"no mask named '{item.image.stem}.*' or '{item.image.stem}_mask.*' was found")
-    options = dict(quality=settings.quality, max_pixels=settings.max_pixels, cancel=cancel)
+    quality, max_pixels = settings.quality, settings.max_pixels
     try:
         if item.detect:
-            from inpaint_studio.batch.restore_job import (
-                restore_file,  # imports batch.file_job: not at module level
-            )
-
             outcome = restore_file(
-                engine, item.image, item.output, settings.params,
-                sensitivity=settings.sensitivity, detector=settings.detector, **options,
+                engine, item.image, item.output, settings.params, sensitivity=settings.sensitivity,
+                detector=settings.detector, quality=quality, max_pixels=max_pixels, cancel=cancel,
             )
         else:
-            outcome = process_file(engine, item.image, item.mask, item.output, settings.params, **options)
+            assert item.mask is not None
+            outcome = process_file(
+                engine, item.image, item.mask, item.output, settings.params,
+                quality=quality, max_pixels=max_pixels, cancel=cancel,
+            )
     except JobCancelled:
         raise
     except InpaintStudioError as error:

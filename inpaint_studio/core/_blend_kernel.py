@@ -13,8 +13,9 @@ import numpy as np
 from numba import njit
 
 
+# pragma: no cover - compiled; tested through Patch.composite_onto
 @njit(cache=True, nogil=True)
-def blend(region, rgb, alpha):  # pragma: no cover - compiled; tested through Patch.composite_onto
+def blend(region: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> None:  # pragma: no cover
     """region[..., :3] = (region * (255 - a) + rgb * a + 127) // 255, in place."""
     height, width = alpha.shape
     for y in range(height):

@@ -128,7 +128,7 @@ class Document:
     def __init__(self, photo: Photo, history_budget: int | None = None) -> None:
         self.photo = photo
         self.composite = photo.rgb.copy()
-        self.mask = np.zeros(photo.rgb.shape[:2], np.uint8)
+        self.mask: np.ndarray = np.zeros(photo.rgb.shape[:2], np.uint8)
         self.layers: list[ResultLayer] = []
         self.history = History() if history_budget is None else History(history_budget)
         self.listeners: list[Listener] = []
@@ -216,7 +216,7 @@ class Document:
             edit = edit_between(region, np.where(filled > 0, np.uint8(0), region))
             if edit is not None:
                 bx0, by0, bx1, by1 = edit.box
-                edit = MaskEdit((bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), edit.before, edit.after)
+                edit = MaskEdit(Box(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), edit.before, edit.after)
                 edit.redo(self.mask)  # patches may overlap: the next one must see this one's result
                 mask_edits.append(edit)
         for edit in reversed(mask_edits):

@@ -27,7 +27,7 @@ _lock = threading.Lock()
 _users = 0
 
 
-def _glibc():
+def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     try:

@@ -56,7 +56,7 @@ class LayerEraseStroke:
         self._boxes = [p.box for p in self._before]
         # np.zeros is allocated lazily by the OS: only pages the brush touches cost
         # memory (the brush keeps no "before" copy of this scratch canvas).
-        self._erased = np.zeros(document.mask.shape, np.uint8)
+        self._erased: np.ndarray | None = np.zeros(document.mask.shape, np.uint8)
         self._brush = BrushStroke(self._erased, diameter, hardness, record=False)
         self._replaced: dict[int, Patch] = {}  # index in the layer -> the patch with the new alpha
         self._changed: Box | None = None
@@ -64,7 +64,8 @@ class LayerEraseStroke:
     def add_point(self, x: float, y: float) -> Box | None:
         """Extend the stroke to (x, y); returns the box of the composite that changed."""
         box = self._brush.add_point(x, y)
-        if box is None:
+        erased = self._erased
+        if box is None or erased is None:
             return None
         dirty = None
         for index, (patch, patch_box) in enumerate(zip(self._before, self._boxes, strict=True)):
@@ -78,7 +79,7 @@ class LayerEraseStroke:
                 self.layer.patches[index] = replacement
             x0, y0, x1, y1 = overlap
             local = (slice(y0 - patch.y, y1 - patch.y), slice(x0 - patch.x, x1 - patch.x))
-            keep = 255 - self._erased[y0:y1, x0:x1].astype(np.uint16)
+            keep = 255 - erased[y0:y1, x0:x1].astype(np.uint16)
             replacement.alpha[local] = (patch.alpha[local] * keep + 127) // 255
             dirty = overlap if dirty is None else union([dirty, overlap])
         if dirty is not None:
@@ -91,7 +92,7 @@ class LayerEraseStroke:
         self._brush.finish()
         self._erased = None
         changed = [i for i, p in self._replaced.items() if not np.array_equal(p.alpha, self._before[i].alpha)]
-        if not changed:
+        if not changed or self._changed is None:
             self.layer.patches = list(self._before)
             return False
         after = list(self._before)

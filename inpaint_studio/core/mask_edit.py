@@ -70,8 +70,9 @@ def dab_stamp(diameter: float, hardness: float) -> np.ndarray:
         coverage = np.clip(radius + 0.5 - distance, 0.0, 1.0)
     else:
         coverage = np.clip((radius - distance) / (radius - solid), 0.0, 1.0)
-    coverage.flags.writeable = False
-    return coverage.astype(np.float32)
+    stamp: np.ndarray = coverage.astype(np.float32)
+    stamp.flags.writeable = False
+    return stamp
 
 
 class BrushStroke:
@@ -137,7 +138,7 @@ class BrushStroke:
             np.minimum(region, 255 - stamp, out=region)
         else:
             np.maximum(region, stamp, out=region)
-        return x0, y0, x1, y1
+        return Box(x0, y0, x1, y1)
 
     def finish(self) -> MaskEdit | None:
         """End the stroke; the edit to record in the history (None if nothing changed)."""
@@ -179,7 +180,7 @@ def fill_polygon(mask: np.ndarray, points: Sequence[tuple[float, float]], erase:
     cv2.fillPoly(region, [vertices - offset], 0 if erase else 255, lineType=cv2.LINE_8, shift=shift)
     if np.array_equal(before, region):
         return None
-    return MaskEdit((x0, y0, x1, y1), before, region.copy())
+    return MaskEdit(Box(x0, y0, x1, y1), before, region.copy())
 
 
 def fill_rectangle(
@@ -198,7 +199,7 @@ def fill_rectangle(
     region[...] = 0 if erase else 255
     if np.array_equal(before, region):
         return None
-    return MaskEdit((x0, y0, x1, y1), before, region.copy())
+    return MaskEdit(Box(x0, y0, x1, y1), before, region.copy())
 
 
 def _disk(radius: int) -> np.ndarray:

@@ -6,9 +6,12 @@ changed, and lets the untouched rest of a photo stay bit-identical.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from inpaint_studio.core.boxes import Box
 
 
 @dataclass(frozen=True, eq=False)  # identity, not an elementwise array comparison
@@ -20,16 +23,16 @@ class Patch:
 
     @property
     def height(self) -> int:
-        return self.rgb.shape[0]
+        return int(self.rgb.shape[0])
 
     @property
     def width(self) -> int:
-        return self.rgb.shape[1]
+        return int(self.rgb.shape[1])
 
     @property
-    def box(self) -> tuple[int, int, int, int]:
-        """(x0, y0, x1, y1), half-open: the rectangle the patch covers."""
-        return self.x, self.y, self.x + self.width, self.y + self.height
+    def box(self) -> Box:
+        """The rectangle the patch covers."""
+        return Box(self.x, self.y, self.x + self.width, self.y + self.height)
 
     def composite_onto(self, image: np.ndarray) -> None:
         """Blend this patch into `image` (uint8 RGB or RGBA, modified in place).
@@ -41,7 +44,7 @@ class Patch:
         _blend()(region, self.rgb, self.alpha)
 
 
-def _blend():
+def _blend() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
     """The compiled blend, imported on first use: numba costs start-up time the CLI may not need."""
     from inpaint_studio.core._blend_kernel import blend
 

@@ -25,7 +25,7 @@ _MASK32 = 0xFFFFFFFF
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _next_random(state):
+def _next_random(state: int) -> int:
     """One xorshift32 step; `state` is a non-zero int64 below 2**32."""
     state ^= (state << 13) & _MASK32
     state ^= state >> 17
@@ -34,7 +34,7 @@ def _next_random(state):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _seed_state(seed):
+def _seed_state(seed: int) -> int:
     # Scramble the seed so nearby seeds give unrelated streams, and never 0.
     state = (seed * 2654435761 + 12345) & _MASK32
     if state == 0:
@@ -45,7 +45,7 @@ def _seed_state(seed):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _patch_distance(feat, width, ty, tx, sy, sx, r, limit):
+def _patch_distance(feat: np.ndarray, width: int, ty: int, tx: int, sy: int, sx: int, r: int, limit: float) -> float | np.float32:
     """Sum of squared feature differences over the in-image part of the target patch.
 
     `feat` is (H, W * C), so a patch row is one contiguous run of (2r+1) * C
@@ -62,7 +62,7 @@ def _patch_distance(feat, width, ty, tx, sy, sx, r, limit):
     t_start = (tx + x0) * channels
     s_start = (sx + x0) * channels
     run = (x1 - x0 + 1) * channels
-    total = 0.0
+    total: float | np.float32 = 0.0  # float64 when compiled; np.float32 uncompiled (NEP 50)
     for dy in range(y0, y1 + 1):
         t_row = ty + dy
         s_row = sy + dy
@@ -77,7 +77,7 @@ def _patch_distance(feat, width, ty, tx, sy, sx, r, limit):
 
 
 @njit(cache=True, nogil=True)
-def random_init(nnf, ty, tx, src_y, src_x, seed):
+def random_init(nnf: np.ndarray, ty: np.ndarray, tx: np.ndarray, src_y: np.ndarray, src_x: np.ndarray, seed: int) -> None:
     """Give every target a uniformly random valid source."""
     state = _seed_state(seed)
     count = src_y.shape[0]
@@ -89,7 +89,16 @@ def random_init(nnf, ty, tx, src_y, src_x, seed):
 
 
 @njit(cache=True, nogil=True)
-def upsample_nnf(coarse, nnf, ty, tx, valid, src_y, src_x, seed):
+def upsample_nnf(
+    coarse: np.ndarray,
+    nnf: np.ndarray,
+    ty: np.ndarray,
+    tx: np.ndarray,
+    valid: np.ndarray,
+    src_y: np.ndarray,
+    src_x: np.ndarray,
+    seed: int,
+) -> None:
     """Initialise a level's field from the coarser level's: the source doubles with the target.
 
     Targets whose coarse parent had no match, or whose doubled source is not a
@@ -120,7 +129,9 @@ def upsample_nnf(coarse, nnf, ty, tx, valid, src_y, src_x, seed):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cost(feat, width, y, x, sy, sx, r, locality, limit):
+def _cost(
+    feat: np.ndarray, width: int, y: int, x: int, sy: int, sx: int, r: int, locality: float, limit: float
+) -> float | np.float32:
     """Patch distance plus a penalty growing with the squared distance to the source."""
     penalty = locality * ((sy - y) * (sy - y) + (sx - x) * (sx - x))
     if penalty >= limit:
@@ -129,7 +140,9 @@ def _cost(feat, width, y, x, sy, sx, r, locality, limit):
 
 
 @njit(cache=True, nogil=True)
-def match_distances(feat, ty, tx, nnf, dist, r, locality):
+def match_distances(
+    feat: np.ndarray, ty: np.ndarray, tx: np.ndarray, nnf: np.ndarray, dist: np.ndarray, r: int, locality: float
+) -> None:
     """Recompute the distance of every target to its current match (after the fill changed)."""
     for i in range(ty.shape[0]):
         y = ty[i]
@@ -138,7 +151,18 @@ def match_distances(feat, ty, tx, nnf, dist, r, locality):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _try(feat, y, x, sy, sx, r, locality, valid, nnf, dist):
+def _try(
+    feat: np.ndarray,
+    y: int,
+    x: int,
+    sy: int,
+    sx: int,
+    r: int,
+    locality: float,
+    valid: np.ndarray,
+    nnf: np.ndarray,
+    dist: np.ndarray,
+) -> None:
     """Adopt source (sy, sx) for target (y, x) if it is valid and closer."""
     if sy < 0 or sy >= valid.shape[0] or sx < 0 or sx >= valid.shape[1] or not valid[sy, sx]:
         return
@@ -152,7 +176,23 @@ def _try(feat, y, x, sy, sx, r, locality, valid, nnf, dist):
 
 
 @njit(cache=True, nogil=True)
-def pm_sweep(feat, ty, tx, valid, nnf, dist, src_y, src_x, r, locality, reverse, search, seed, lo, hi):
+def pm_sweep(
+    feat: np.ndarray,
+    ty: np.ndarray,
+    tx: np.ndarray,
+    valid: np.ndarray,
+    nnf: np.ndarray,
+    dist: np.ndarray,
+    src_y: np.ndarray,
+    src_x: np.ndarray,
+    r: int,
+    locality: float,
+    reverse: bool,
+    search: bool,
+    seed: int,
+    lo: int,
+    hi: int,
+) -> None:
     """One PatchMatch pass (Barnes et al. 2009) over targets lo..hi-1.
 
     Propagation: a neighbour's match, shifted by one pixel, is a candidate
@@ -206,7 +246,16 @@ def pm_sweep(feat, ty, tx, valid, nnf, dist, src_y, src_x, r, locality, reverse,
 
 
 @njit(cache=True, nogil=True)
-def vote(color, hole, ty, tx, nnf, r, pos_weight, channels):
+def vote(
+    color: np.ndarray,
+    hole: np.ndarray,
+    ty: np.ndarray,
+    tx: np.ndarray,
+    nnf: np.ndarray,
+    r: int,
+    pos_weight: np.ndarray,
+    channels: int,
+) -> None:
     """Set every hole pixel to the weighted mean of what the overlapping matches put there.
 
     Each target patch votes with its match's pixels at the same offsets (Wexler

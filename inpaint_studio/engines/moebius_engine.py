@@ -22,7 +22,7 @@ runtime (torch, diffusers) is imported when the first fill runs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -38,6 +38,9 @@ from inpaint_studio.engines.base import (
 )
 from inpaint_studio.engines.moebius.presets import PRESETS, SIZE
 from inpaint_studio.models.store import ModelFiles
+
+if TYPE_CHECKING:
+    from inpaint_studio.engines.moebius.runtime import MoebiusRuntime
 
 PASTE_BLUR_RADIUS = 3
 VARIANTS = ("pretrained", "places2", "celebahq", "ffhq")
@@ -98,7 +101,7 @@ class MoebiusEngine(Engine):
 
     def __init__(self, device: str = Device.CPU, model_store: ModelFiles | None = None) -> None:
         super().__init__(device, model_store)
-        self._runtime: Any = None  # MoebiusRuntime, created on the first fill
+        self._runtime: MoebiusRuntime | None = None  # created on the first fill
 
     @classmethod
     def required_models(cls, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:

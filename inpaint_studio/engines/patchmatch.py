@@ -29,7 +29,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -113,7 +114,7 @@ def _downsample(color: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.nda
     h2, w2 = hole.shape[0] // 2, hole.shape[1] // 2
     # INTER_AREA at exactly half size is the mean of each 2x2 block.
     small = cv2.resize(color, (w2, h2), interpolation=cv2.INTER_AREA)
-    small_hole = hole.reshape(h2, 2, w2, 2).any(axis=(1, 3))
+    small_hole = cast(np.ndarray, hole.reshape(h2, 2, w2, 2).any(axis=(1, 3)))  # an array: numpy's stubs allow a scalar
     return small, small_hole
 
 
@@ -170,7 +171,7 @@ def _texture(image: np.ndarray, hole: np.ndarray, window: int) -> np.ndarray:
 
 def _features(color: np.ndarray, texture: bool) -> np.ndarray:
     """What patch distances compare: Lab with L scaled to the a/b range (~0-255), and texture."""
-    lab = cv2.cvtColor(np.ascontiguousarray(color[..., :3]) * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
+    lab: np.ndarray = cv2.cvtColor(np.ascontiguousarray(color[..., :3]) * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
     lab[..., 0] *= 2.55
     if color.shape[2] > 3 and texture:
         lab = np.dstack([lab, color[..., 3:] * _TEXTURE_WEIGHT])
@@ -299,7 +300,18 @@ class PatchMatchEngine(Engine):
         return out
 
     @staticmethod
-    def _sweep(kernels, level: _Level, feat, nnf, dist, r: int, locality: float, index: int, search: bool, seed: int) -> None:
+    def _sweep(
+        kernels: ModuleType,
+        level: _Level,
+        feat: np.ndarray,
+        nnf: np.ndarray,
+        dist: np.ndarray,
+        r: int,
+        locality: float,
+        index: int,
+        search: bool,
+        seed: int,
+    ) -> None:
         """One PatchMatch sweep, split into row bands that run on parallel threads.
 
         The bands depend only on the targets (never on the number of cores), and

@@ -45,7 +45,8 @@ def engine_class(engine_id: str) -> type[Engine]:
     if engine_id not in _BUILTIN:
         raise EngineError(f"Unknown engine '{engine_id}'. Available: {', '.join(engine_ids())}.")
     module_name, class_name = _BUILTIN[engine_id].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    cls: type[Engine] = getattr(importlib.import_module(module_name), class_name)
+    return cls
 
 
 def create_engine(engine_id: str, device: str = "cpu", model_store: Any = None) -> Engine:

@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from inpaint_studio.core import paths
 from inpaint_studio.core.document import Document
@@ -34,10 +36,10 @@ from inpaint_studio.io.project_file import encode_original, load_project, save_p
 # ---------------------------------------------------------------- file locks
 
 
-def _try_lock(file) -> bool:
+def _try_lock(file: BinaryIO) -> bool:
     """Take an exclusive lock on an open file without waiting; False if another holder has it."""
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
@@ -100,8 +102,11 @@ def find_recoverable(folder: Path | None = None) -> list[RecoverableSession]:
         except (OSError, ValueError):
             info = {}
         info = info if isinstance(info, dict) else {}
-        source = info.get("source") if isinstance(info.get("source"), str) else ""
-        saved_at = info.get("saved_at") if isinstance(info.get("saved_at"), (int, float)) else project.stat().st_mtime
+        source, saved_at = info.get("source"), info.get("saved_at")
+        if not isinstance(source, str):
+            source = ""
+        if not isinstance(saved_at, (int, float)):
+            saved_at = project.stat().st_mtime
         found.append(RecoverableSession(session_id, project, source, float(saved_at)))
     return sorted(found, key=lambda s: s.saved_at, reverse=True)
 

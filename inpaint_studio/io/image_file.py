@@ -33,6 +33,7 @@ import numpy as np
 from PIL import (
     Image,
     ImageCms,
+    ImageFile,
     ImageOps,
     JpegImagePlugin,
     TiffImagePlugin,
@@ -110,7 +111,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Pho
         deep = _read_16bit_rgb(path, orientation, upright) if sixteen_bit_rgb else None
         icc = im.info.get("icc_profile") or None
         options = _source_save_options(path, im)
-        fmt = _FORMAT_ALIASES.get(im.format, im.format)
+        fmt = _FORMAT_ALIASES.get(im.format or "", im.format or "")
         exif = _upright_exif(im)
         dpi = _upright_dpi(_source_dpi(im), orientation)
 
@@ -246,7 +247,7 @@ def _orientation(im: Image.Image) -> int:
     return value if value in range(1, 9) else 1
 
 
-def _is_16bit_rgb(im: Image.Image) -> bool:
+def _is_16bit_rgb(im: ImageFile.ImageFile) -> bool:
     """True if Pillow is about to squeeze 16-bit RGB(A) samples into its 8-bit mode."""
     if im.mode not in ("RGB", "RGBA") or not im.tile:
         return False
@@ -258,7 +259,7 @@ def _is_16bit_rgb(im: Image.Image) -> bool:
 def _read_16bit_rgb(path: Path, orientation: int, upright: Image.Image) -> np.ndarray | None:
     """Full-depth RGB(A) via OpenCV, or None (keep Pillow's 8 bits) if OpenCV cannot read it."""
     # imdecode on the bytes, because cv2.imread cannot open non-ASCII paths on Windows.
-    pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    pixels: np.ndarray | None = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         return None
     pixels = pixels[..., [2, 1, 0, 3][: pixels.shape[2]]]  # BGR(A) -> RGB(A)
@@ -346,7 +347,9 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     if icc:
         try:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(image, profile, _srgb_profile(), outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, profile, _srgb_profile(), outputMode="RGB")
+            assert converted is not None  # a new image, since not converted in place
+            return converted
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # unusable profile: fall back to Pillow's conversion
     return image.convert("RGB")
@@ -385,7 +388,7 @@ def _upright_exif(im: Image.Image) -> bytes | None:
 
 
 def _source_dpi(im: Image.Image):
-    if im.format == "TIFF" and 282 not in im.tag_v2:
+    if isinstance(im, TiffImagePlugin.TiffImageFile) and 282 not in im.tag_v2:
         return None  # Pillow reports (1, 1) for a TIFF without resolution tags
     return im.info.get("dpi")
 
@@ -661,6 +664,7 @@ def _encode_16bit_rgb(
     loaded: Photo, rgb: np.ndarray, changed: np.ndarray, fmt: str, path: Path
 ) -> bytes:
     """PNG or TIFF bytes at full depth: untouched samples as loaded, changed ones as v * 257."""
+    assert loaded.deep is not None  # only 16-bit RGB photos are written this way
     deep = loaded.deep.copy()
     deep[..., :3][changed] = rgb[changed].astype(np.uint16) * 257
     bgr = np.ascontiguousarray(deep[..., [2, 1, 0, 3][: deep.shape[2]]])
@@ -703,6 +707,7 @@ def _tiff_with_metadata(tiff: bytes, exif: bytes | None, icc: bytes | None, dpi)
     writer lays out a directory followed by the strip data, as in its own TIFFs.
     """
     with Image.open(io.BytesIO(tiff)) as im:
+        assert isinstance(im, TiffImagePlugin.TiffImageFile)
         old = im.tag_v2
         directory = TiffImagePlugin.ImageFileDirectory_v2(ifh=tiff[:8])
         for tag in old:

@@ -31,6 +31,7 @@ from xml.parsers import expat
 import numpy as np
 from PIL import Image
 
+from inpaint_studio.core.boxes import Box
 from inpaint_studio.core.document import Document, MaskCrop, ResultLayer
 from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.patch import Patch
@@ -466,7 +467,9 @@ class _Project:
             raise self.refuse(f"the image is {width}x{height} pixels, above the {self.limit:,}-pixel safety limit")
 
         # Nested stacks (layer groups) are flattened; iter() keeps the top-first order.
-        entries = list(root.find("stack").iter("layer"))
+        stack = root.find("stack")
+        assert stack is not None  # stack_xml() refused a file without one
+        entries = list(stack.iter("layer"))
         if not entries:
             raise self.refuse("'stack.xml' lists no layers")
         for entry in entries:
@@ -476,12 +479,14 @@ class _Project:
             if not self.has(src):
                 raise self.refuse(f"the layer file '{src}' listed in 'stack.xml' is missing")
 
-        original_meta = meta.get("original") if isinstance(meta.get("original"), dict) else {}
+        original = meta.get("original")
+        original_meta = original if isinstance(original, dict) else {}
         original_entry = next((e for e in entries if e.get("src") == original_meta.get("src")), entries[-1])
         photo = self.photo(original_entry, original_meta, width, height)
         document = Document(photo)
 
-        layers_meta = meta.get("layers") if isinstance(meta.get("layers"), list) else []
+        listed = meta.get("layers")
+        layers_meta = listed if isinstance(listed, list) else []
         meta_by_src = {
             item["src"]: item for item in layers_meta if isinstance(item, dict) and isinstance(item.get("src"), str)
         }
@@ -495,12 +500,11 @@ class _Project:
                 layer.fill_masks = [crop] if crop is not None else []
                 document.layers.append(layer)
         self.restore_mask(document)
-        document.recomposite((0, 0, width, height))
+        document.recomposite(Box(0, 0, width, height))
         return document
 
     def photo(self, entry: ET.Element, meta: dict, width: int, height: int) -> Photo:
-        src = entry.get("src")
-        rgba, info = self.layer_rgba(src)
+        rgba, info = self.layer_rgba(entry.get("src", ""))
         x, y = int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
         alpha = None
         if (x, y) == (0, 0) and rgba.shape[:2] == (height, width):
@@ -534,7 +538,7 @@ class _Project:
 
     def result_layer(self, entry: ET.Element, provenance: Any, width: int, height: int) -> ResultLayer | None:
         """The layer as one patch clipped to the canvas, or None if none of it is on the canvas."""
-        rgba, _ = self.layer_rgba(entry.get("src"))
+        rgba, _ = self.layer_rgba(entry.get("src", ""))
         x, y = int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
         clipped = _clip_to_canvas(x, y, rgba, width, height)
         if clipped is None:
@@ -575,7 +579,8 @@ class _Project:
             return
         try:
             image = self.open_png(MASK_PNG)
-            if image.size != (document.mask.shape[1], document.mask.shape[0]):
+            height, width = document.mask.shape[:2]
+            if image.size != (width, height):
                 return  # a mask for another size is useless; start with an empty one
             with self.decoding(MASK_PNG):
                 document.mask[...] = np.asarray(image.convert("L"))

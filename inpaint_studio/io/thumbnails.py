@@ -185,19 +185,22 @@ class ThumbnailCache:
         return None
 
     def _store(self, key: str, thumbnail: Thumbnail) -> None:
+        if thumbnail.pixels is None:
+            return
         image = Image.fromarray(thumbnail.pixels)
         width, height = thumbnail.source_size or (0, 0)
         size_text = f"{width}x{height}"
+        options: dict[str, object]
         if image.mode == "RGBA":
             info = PngImagePlugin.PngInfo()
             info.add_text(_SIZE_TAG, size_text)
-            file, options = self.folder / f"{key}.png", {"format": "PNG", "pnginfo": info, "compress_level": 1}
+            file, file_format, options = self.folder / f"{key}.png", "PNG", {"pnginfo": info, "compress_level": 1}
         else:
-            options = {"format": "JPEG", "quality": _JPEG_QUALITY, "comment": size_text.encode("ascii")}
-            file = self.folder / f"{key}.jpg"
+            options = {"quality": _JPEG_QUALITY, "comment": size_text.encode("ascii")}
+            file, file_format = self.folder / f"{key}.jpg", "JPEG"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(file, lambda out: image.save(out, **options))
+            atomic_write(file, lambda out: image.save(out, file_format, **options))
         except OSError as error:
             # A read-only or full cache folder only costs speed; the preview is still shown.
             log.info("cannot cache the thumbnail of %s: %s", thumbnail.path, error)

@@ -203,8 +203,8 @@ class ModelStore:
         info = self.info(model_id)
         folder = self._make_folder(model_id)
         records = self._records(model_id)
-        sizes = [file.size for file in info.files]
-        known_total = sum(sizes) if None not in sizes else None
+        sizes = [file.size for file in info.files if file.size is not None]
+        known_total = sum(sizes) if len(sizes) == len(info.files) else None
         finished = 0
         for file in info.files:
             target = folder / file.name

@@ -100,10 +100,12 @@ def fold_batch_norm(network: torch.nn.Module) -> dict[str, torch.Tensor]:
             parent, _, index = name.rpartition(".")
             norm = trained.get(f"{parent}.{int(index) + 1}") if index.isdigit() else None
             if isinstance(norm, nn.BatchNorm2d):
+                assert norm.running_var is not None and norm.running_mean is not None  # tracked in every checkpoint
                 scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
                 weight = weight * scale[:, None, None, None]
                 bias = (bias - norm.running_mean) * scale + norm.bias
             module.weight.copy_(weight)
+            assert module.bias is not None
             module.bias.copy_(bias)
     return {key: value.contiguous() for key, value in folded.state_dict().items()}
 
@@ -149,7 +151,7 @@ def damage_logits(rgb: np.ndarray, network: torch.nn.Module | None = None) -> np
             out = network(x)[0, 0].numpy()
             logits[top:bottom, left:right] = out[top - y0 : bottom - y0, left - x0 : right - x0]
     if scale < 1.0:
-        logits = cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
     return logits
 
 

@@ -128,10 +128,10 @@ def check_offscreen_window(photo: Path, width: int, temp: Path) -> str:
     missing = [name for name in required if not present(name)]
     if missing:
         raise SelfCheckFailed(f"Qt platform plugin(s) {', '.join(missing)} missing from {plugin_root / 'platforms'}")
-    formats = {bytes(f).decode() for f in QImageReader.supportedImageFormats()}
+    formats = {bytes(f.data()).decode() for f in QImageReader.supportedImageFormats()}
     if not {"jpeg", "png"} <= formats:
         raise SelfCheckFailed(f"Qt image format plugins missing (have: {', '.join(sorted(formats))})")
-    if app.windowIcon().isNull():
+    if QApplication.windowIcon().isNull():  # static: the icon configure_application gave `app`
         raise SelfCheckFailed("the application icon could not be loaded")
     window = MainWindow(Settings(), settings_path=temp / "settings.json", autosave_folder=temp / "autosave")
     try:

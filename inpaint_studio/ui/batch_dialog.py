@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QFontDatabase
 from PySide6.QtWidgets import (
     QApplication,
@@ -68,6 +67,7 @@ from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.io.mask_file import save_mask
 from inpaint_studio.io.photo_files import find_images
+from inpaint_studio.ui.background import on_gui_thread, run_in_background
 from inpaint_studio.ui.damage_controls import detector_combo, sensitivity_slider
 
 OUTPUT_SUBFOLDER = "inpainted"  # the default output folder, inside the input folder
@@ -79,8 +79,6 @@ _RECHECK_MS = 200  # typing in a folder field re-reads the folder once it pauses
 class BatchDialog(QDialog):
     """Set up, run and report one batch. `report` holds the last finished batch's BatchReport."""
 
-    _result = Signal(object)  # an ItemResult, emitted on the batch thread, delivered queued
-    _finished = Signal(object)  # the BatchReport, or the exception that stopped the batch
 
     def __init__(
         self,
@@ -104,7 +102,6 @@ class BatchDialog(QDialog):
         self._mask_dir: Path | None = None  # temporary folder holding the current mask as a PNG
         self._mask_file: Path | None = None
         self._token: CancelToken | None = None
-        self._thread: threading.Thread | None = None
         self._running = False
         self._close_when_done = False
         self._results: list[ItemResult] = []
@@ -116,8 +113,6 @@ class BatchDialog(QDialog):
         self._output_follows_input = True  # until the user picks an output folder of their own
 
         self._build(folder)
-        self._result.connect(self._on_result, Qt.ConnectionType.QueuedConnection)
-        self._finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self._stop_for_quit)
@@ -169,7 +164,9 @@ class BatchDialog(QDialog):
         sensitivity_row.addWidget(self.sensitivity_slider, 1)
         sensitivity_row.addWidget(self.sensitivity_label)
         self.mask_dir_row = self._with_browse(self.mask_dir_edit, "Folder of masks")
-        self.mask_dir_row.layout().setContentsMargins(24, 0, 0, 0)
+        mask_dir_layout = self.mask_dir_row.layout()
+        assert mask_dir_layout is not None  # _with_browse gives the row its layout
+        mask_dir_layout.setContentsMargins(24, 0, 0, 0)
         source_layout.addWidget(self.current_mask_radio)
         source_layout.addWidget(self.mask_folder_radio)
         source_layout.addWidget(self.mask_dir_row)
@@ -383,13 +380,16 @@ class BatchDialog(QDialog):
         self.progress_bar.setValue(0)
         self._show_progress()
         self.progress_box.show()
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(items, settings, engine, self.workers_spin.value(), self.skip_existing_box.isChecked(), self._token),
-            daemon=True,
-            name="batch",
-        )
-        self._thread.start()
+        token, workers, skip_existing = self._token, self.workers_spin.value(), self.skip_existing_box.isChecked()
+        deliver = on_gui_thread(self, self._on_result)
+        self.destroyed.connect(token.cancel)  # the dialog is gone (the application is closing): stop
+
+        def work() -> BatchReport:
+            return run_batch(
+                items, settings, workers=workers, skip_existing=skip_existing, on_result=deliver, cancel=token, engine=engine
+            )
+
+        run_in_background(self, work, self._on_finished, self._on_finished, name="batch")
         return True
 
     def _plan(self) -> tuple[list[BatchItem], BatchSettings, Engine]:
@@ -434,26 +434,6 @@ class BatchDialog(QDialog):
             self._mask_file = save_mask(self._mask, self._mask_dir / f"{stem}_mask.png")
         return self._mask_file
 
-    def _run(self, items, settings, engine, workers: int, skip_existing: bool, token: CancelToken) -> None:
-        """The batch thread: run_batch, with every result and the end sent to the GUI thread."""
-
-        def deliver(result: ItemResult) -> None:
-            try:
-                self._result.emit(result)
-            except RuntimeError:  # the dialog is gone (the application is closing): stop
-                token.cancel()
-
-        try:
-            outcome: object = run_batch(
-                items, settings, workers=workers, skip_existing=skip_existing, on_result=deliver, cancel=token, engine=engine
-            )
-        except Exception as error:  # noqa: BLE001 - shown in the report, never lost on this thread
-            outcome = error
-        try:
-            self._finished.emit(outcome)
-        except RuntimeError:
-            pass
-
     def cancel_batch(self) -> None:
         """Start no more photos; those being processed finish (or, in this process, are dropped)."""
         if self._running and self._token is not None:
@@ -486,9 +466,9 @@ class BatchDialog(QDialog):
             text += " — stopping: the photos being processed finish first…"
         self.progress_label.setText(text)
 
-    def _on_finished(self, outcome: object) -> None:
+    def _on_finished(self, outcome: BatchReport | Exception) -> None:
+        """The batch ended: its report, or the error that stopped it."""
         self._running = False
-        self._thread = None
         self.form.setEnabled(True)
         self.start_button.setEnabled(True)
         self.cancel_button.hide()
@@ -515,7 +495,7 @@ class BatchDialog(QDialog):
             else:
                 reason = f"{type(self.error).__name__}: {self.error}"
             summary = f"The batch stopped: {reason} ({counts})."
-        elif self.report.cancelled:
+        elif self.report is not None and self.report.cancelled:
             summary = f"Cancelled after {len(results)} of {self._total} photos in {seconds:.1f} s: {counts}."
         else:
             rate = f", {len(results) / seconds:.2f} photos/s" if seconds > 0 else ""

@@ -302,6 +302,7 @@ class CanvasView(QWidget):
         self._update_rects(old, self._outline_rect())
 
     def _fit_zoom(self) -> float:
+        assert self._image is not None  # only called with an image shown
         height, width = self._image.shape[:2]
         margin = FIT_MARGIN if min(self.width(), self.height()) > 4 * FIT_MARGIN else 0.0
         room_x, room_y = max(self.width() - 2 * margin, 1.0), max(self.height() - 2 * margin, 1.0)
@@ -311,6 +312,7 @@ class CanvasView(QWidget):
         return min(self._fit_zoom() / 2, 1.0)
 
     def _apply_view(self, zoom: float, ox: float, oy: float) -> None:
+        assert self._image is not None  # only called with an image shown
         height, width = self._image.shape[:2]
         ox = _clamp_offset(ox, width * zoom, self.width())
         oy = _clamp_offset(oy, height * zoom, self.height())
@@ -336,16 +338,19 @@ class CanvasView(QWidget):
         with QPainter(self) as painter:  # ends the painter even if drawing raises
             if self._image is not None:
                 background -= self._covered_rect()
-            for rect in background:  # first: the photo's partly covered edge pixels are drawn over it
+            # First: the photo's partly covered edge pixels are drawn over it. (A QRegion iterates over its
+            # rectangles; the stubs lack __iter__ and __getitem__.)
+            for rect in background:  # type: ignore[attr-defined]
                 painter.fillRect(rect, BACKGROUND)
             if self._image is not None:
                 original = self._comparison if self._show_original and self._comparison is not None else self._image
                 self._draw_pyramid(painter, original, dirty)
-                if self._overlay_shown():
+                if self._mask is not None and self._overlay_shown():
                     self._draw_pyramid(painter, self._mask, dirty, overlay=True)
-                if self._preview is not None and not self._show_original:
+                preview_rect = self._preview_rect()  # None without a preview
+                if self._preview is not None and preview_rect is not None and not self._show_original:
                     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1)
-                    painter.drawImage(self._preview_rect(), argb32_qimage(self._preview[2], alpha=True))
+                    painter.drawImage(preview_rect, argb32_qimage(self._preview[2], alpha=True))
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._draw_path(painter, dirty)
             self._draw_outline(painter)
@@ -387,13 +392,15 @@ class CanvasView(QWidget):
 
     def _covered_rect(self) -> QRect:
         """The whole logical pixels the photo covers: no background needed there."""
+        assert self._image is not None  # only called with an image shown
         height, width = self._image.shape[:2]
         left, top = math.ceil(self._ox), math.ceil(self._oy)
         right, bottom = math.floor(self._ox + width * self._zoom), math.floor(self._oy + height * self._zoom)
         return QRect(left, top, max(right - left, 0), max(bottom - top, 0))
 
     def _draw_path(self, painter: QPainter, dirty: QRectF) -> None:
-        if self._path is None or not self._path_rect(self._path, 0).intersects(dirty):
+        rect = self._path_rect(self._path, 0)  # None without a path
+        if self._path is None or rect is None or not rect.intersects(dirty):
             return
         widget = self._path * self._zoom + (self._ox, self._oy)
         polygon = QPolygonF([QPointF(x, y) for x, y in widget.tolist()])
@@ -406,7 +413,7 @@ class CanvasView(QWidget):
         draw(polygon)
 
     def _draw_outline(self, painter: QPainter) -> None:
-        if self._outline_rect() is None:
+        if self._outline_rect() is None or self._brush_diameter is None or self._cursor_pos is None:
             return
         radius = max(self._brush_diameter * self._zoom / 2, 1.0)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)  # crisp 1-px rings: full contrast on any photo
@@ -616,6 +623,7 @@ class CanvasView(QWidget):
         self._report_cursor()
 
     def _report_cursor(self) -> None:
+        assert self._cursor_pos is not None  # only called once the pointer has been seen
         point = self.widget_to_image(self._cursor_pos)
         height, width = self._image.shape[:2] if self._image is not None else (0, 0)
         if 0 <= point.x() < width and 0 <= point.y() < height:

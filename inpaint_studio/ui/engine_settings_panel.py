@@ -32,6 +32,9 @@ from inpaint_studio.engines.base import Engine, Param
 # QSpinBox holds a C int.
 _INT_LIMIT = 2**31 - 1
 
+# The widget each kind of parameter gets: choices, bool, int, float, anything else (text).
+_Editor = QComboBox | QCheckBox | QSpinBox | QDoubleSpinBox | QLineEdit
+
 
 class EngineSettingsPanel(QDockWidget):
     """Shows one engine's parameters; emits `params_changed` with the values that differ from the defaults."""
@@ -42,7 +45,7 @@ class EngineSettingsPanel(QDockWidget):
         super().__init__("Engine settings", parent)
         self.setObjectName("engine-settings")
         self.engine: type[Engine] | None = None
-        self._editors: dict[str, QWidget] = {}
+        self._editors: dict[str, _Editor] = {}
         body = QWidget()
         outer = QVBoxLayout(body)
         self.description = QLabel()
@@ -95,8 +98,9 @@ class EngineSettingsPanel(QDockWidget):
 
     # ------------------------------------------------------------ widgets
 
-    def _editor_for(self, param: Param) -> QWidget:
+    def _editor_for(self, param: Param) -> _Editor:
         kind = type(param.default)
+        editor: _Editor
         if param.choices:
             editor = QComboBox()
             editor.addItems(list(param.choices))

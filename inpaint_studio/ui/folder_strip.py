@@ -18,12 +18,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
     QObject,
+    QPersistentModelIndex,
     QPointF,
     QRect,
     QRectF,
@@ -61,6 +64,7 @@ from inpaint_studio.io.thumbnails import (
     thumbnail_of_pixels,
 )
 from inpaint_studio.session.folder import FolderPhoto, FolderSession
+from inpaint_studio.ui.background import on_gui_thread
 from inpaint_studio.ui.qimage import array_to_qimage
 
 STATE_ROLE = Qt.ItemDataRole.UserRole + 1  # "loading", "ready" or "error"
@@ -85,29 +89,29 @@ class ThumbnailBridge(QObject):
     """
 
     ready = Signal(object, object, str, object)  # path, QImage or None, error, (width, height) or None
-    _wake = Signal()
 
     def __init__(self, cache: ThumbnailCache, parent: QObject | None = None, threads: int = 2) -> None:
         super().__init__(parent)
         self._inbox: deque[tuple] = deque()
         self._lock = threading.Lock()
-        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        self._wake = on_gui_thread(self, self._drain)
         self.loader = ThumbnailLoader(cache, self._deliver, threads=threads)
 
     def _deliver(self, thumbnail: Thumbnail) -> None:
         # On a loader thread: QImage (unlike QPixmap) may be built here. Converted to Qt's native
         # 32-bit layout (which also copies the pixels), so painting never converts it again.
         image = None
-        if thumbnail.ok:
-            alpha = thumbnail.pixels.shape[2] == 4
-            image = array_to_qimage(thumbnail.pixels).convertToFormat(
+        pixels = thumbnail.pixels  # None when not thumbnail.ok
+        if pixels is not None:
+            alpha = pixels.shape[2] == 4
+            image = array_to_qimage(pixels).convertToFormat(
                 QImage.Format.Format_ARGB32_Premultiplied if alpha else QImage.Format.Format_RGB32
             )
         with self._lock:
             self._inbox.append((thumbnail.path, image, thumbnail.error or "", thumbnail.source_size))
             first = len(self._inbox) == 1
         if first:
-            self._wake.emit()
+            self._wake()
 
     def _drain(self) -> None:
         # At most a few milliseconds per turn of the event loop: from a warm disk cache hundreds of
@@ -119,7 +123,7 @@ class ThumbnailBridge(QObject):
                     return
                 item = self._inbox.popleft()
             self.ready.emit(*item)
-        self._wake.emit()  # the rest at the next turn
+        self._wake()  # the rest at the next turn
 
 
 class FolderModel(QAbstractListModel):
@@ -144,10 +148,10 @@ class FolderModel(QAbstractListModel):
         self._previews.clear()
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
         return 0 if self.session is None or (parent is not None and parent.isValid()) else len(self.session.photos)
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if self.session is None or not index.isValid():
             return None
         photo = self.session.photos[index.row()]
@@ -234,6 +238,7 @@ class FolderModel(QAbstractListModel):
 
     def scaled_image(self, row: int, width: int, height: int) -> QImage | None:
         """Row `row`'s thumbnail at exactly width x height device pixels, scaled once (smoothly) and kept."""
+        assert self.session is not None  # there are rows only with a session
         photo = self.session.photos[row]
         image = self._preview(photo) or self._images.get(photo.path)
         if image is None:
@@ -272,10 +277,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
         text = QFontMetrics(font).height()
         return QSize(self.box + 2 * PAD, self.box + 3 * PAD + text)
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
         return self.cell_size(option.font)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
         painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
         rect = option.rect
@@ -305,7 +310,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
             # made scrolling stutter. Pixel-aligned, so the copy is never resampled again.
             ratio = painter.device().devicePixelRatioF() if painter.device() else 1.0
             picture = QRectF(round(picture.x()), round(picture.y()), round(picture.width()), round(picture.height()))
-            scaled = index.model().scaled_image(index.row(), round(picture.width() * ratio), round(picture.height() * ratio))
+            model = cast(FolderModel, index.model())  # the strip's view shows a FolderModel
+            scaled = model.scaled_image(index.row(), round(picture.width() * ratio), round(picture.height() * ratio))
             painter.drawImage(picture, scaled if scaled is not None else image)
             painter.setPen(QPen(QColor(0, 0, 0, 70), 1))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -436,7 +442,12 @@ class StripView(QListView):
             if self.currentIndex().isValid():
                 QTimer.singleShot(0, lambda: self.scrollTo(self.currentIndex()))
 
-    def dataChanged(self, top_left: QModelIndex, bottom_right: QModelIndex, roles=()) -> None:  # noqa: N802
+    def dataChanged(  # noqa: N802
+        self,
+        top_left: QModelIndex | QPersistentModelIndex,
+        bottom_right: QModelIndex | QPersistentModelIndex,
+        roles: Sequence[int] = (),
+    ) -> None:
         # A thumbnail or mark of one row: repaint that cell if it is on screen, nothing otherwise
         # (thumbnails of rows scrolled past keep arriving). The strip has no editors to update.
         if top_left == bottom_right and top_left.isValid():

@@ -70,9 +70,9 @@ class LayersPanel(DocumentPanel):
 
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
+        self.opacity_label = QLabel("100%")
         self.opacity.sliderReleased.connect(self._opacity_released)
         self.opacity.valueChanged.connect(lambda value: self.opacity_label.setText(f"{value}%"))
-        self.opacity_label = QLabel("100%")
 
         self.buttons = {}
         row = QHBoxLayout()
@@ -142,25 +142,26 @@ class LayersPanel(DocumentPanel):
 
     def _selection_changed(self) -> None:
         layer = self.selected_layer
-        document = self.document
+        layers = self.document.layers if self.document is not None else []  # a layer is listed only with a document
         has_layer = layer is not None
-        index = document.layers.index(layer) if has_layer else -1
+        index = layers.index(layer) if layer is not None else -1
         self.opacity.setEnabled(has_layer)
         self.opacity.blockSignals(True)
-        self.opacity.setValue(round((layer.opacity if has_layer else 1.0) * 100))
+        self.opacity.setValue(round((layer.opacity if layer is not None else 1.0) * 100))
         self.opacity.blockSignals(False)
         self.opacity_label.setText(f"{self.opacity.value()}%")
-        self.buttons["up"].setEnabled(has_layer and index < len(document.layers) - 1)
+        self.buttons["up"].setEnabled(has_layer and index < len(layers) - 1)
         self.buttons["down"].setEnabled(has_layer and index > 0)
         self.buttons["merge"].setEnabled(has_layer and index > 0)
         for key in ("duplicate", "delete"):
             self.buttons[key].setEnabled(has_layer)
-        self.buttons["flatten"].setEnabled(document is not None and len(document.layers) > 1)
+        self.buttons["flatten"].setEnabled(len(layers) > 1)
 
     def _item_changed(self, item: QListWidgetItem) -> None:
         layer = item.data(_LAYER_ROLE)
         if self._updating or layer is None:
             return
+        assert self.document is not None  # a layer is listed only with a document
         visible = item.checkState() == Qt.CheckState.Checked
         if visible != layer.visible:
             ops.set_layer_property(self.document, layer, "visible", visible)
@@ -170,6 +171,7 @@ class LayersPanel(DocumentPanel):
     def _opacity_released(self) -> None:
         layer = self.selected_layer
         if layer is not None:
+            assert self.document is not None  # a layer is listed only with a document
             ops.set_layer_property(self.document, layer, "opacity", self.opacity.value() / 100)
 
     def _button(self, key: str) -> None:

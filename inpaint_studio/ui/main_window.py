@@ -27,8 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QToolBar,
 )
 
@@ -37,7 +35,6 @@ from inpaint_studio.core.boxes import Box
 from inpaint_studio.core.document import Document, DocumentEvent
 from inpaint_studio.core.mask_edit import apply_operation
 from inpaint_studio.engines.registry import engine_class
-from inpaint_studio.session.fills import FillAsk
 from inpaint_studio.session.settings import Settings
 from inpaint_studio.session.workspace import Workspace, WorkspaceEvent
 from inpaint_studio.ui.background import on_gui_thread
@@ -45,6 +42,7 @@ from inpaint_studio.ui.batch_dialog import BatchDialog
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.engine_controls import EngineControls
 from inpaint_studio.ui.file_commands import FileCommands
+from inpaint_studio.ui.fill_controls import FillControls
 from inpaint_studio.ui.folder_controls import FolderControls
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
@@ -55,14 +53,7 @@ from inpaint_studio.ui.run_toolbar import RunToolBar
 from inpaint_studio.ui.tool_options import ToolOptionsBar
 from inpaint_studio.worker import (
     EngineWorker,
-    JobCancelledMessage,
-    JobFailed,
-    JobFinished,
-    JobPreview,
-    JobProgress,
-    JobStarted,
 )
-from inpaint_studio.worker.engine_worker import WorkerMessage
 
 TOOL_SHORTCUTS = {
     Tool.BRUSH: "B",
@@ -94,7 +85,8 @@ class MainWindow(QMainWindow):
         self.engines = EngineControls(self.settings, self)
         self.engines.changed.connect(self._engine_changed)
         self.engines.message.connect(self.status)
-        self.worker = EngineWorker(on_gui_thread(self, self._worker_message), model_store=self.engines.model_store)
+        deliver = on_gui_thread(self, lambda message: self.fill_controls.handle(message))
+        self.worker = EngineWorker(deliver, model_store=self.engines.model_store)
         self.workspace = Workspace(
             self.settings,
             self.worker,
@@ -103,6 +95,7 @@ class MainWindow(QMainWindow):
         )
         self.workspace.listeners.append(self._workspace_changed)
         self._shown: Document | None = None  # the document the canvas and panels follow
+        self.batch_dialog: BatchDialog | None = None
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.workspace.autosave.autosave)
         self._set_autosave_interval()
@@ -119,6 +112,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.layers_panel, self.history_panel], [380, 260], Qt.Orientation.Vertical)
 
         self._build_status_bar()
+        self.fill_controls = FillControls(self.workspace, self.engines, self.canvas, self, self.status)
         self.files = FileCommands(self.workspace, self, self.status)
         self.folders = FolderControls(self.workspace, self, self.status)
         self._build_actions()
@@ -241,14 +235,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.size_label, self.zoom_label, self.cursor_label, self.engine_label = QLabel(), QLabel(), QLabel(), QLabel()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setFixedWidth(160)
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_fill)
-        self.cancel_button.hide()
-        for widget in (self.size_label, self.zoom_label, self.cursor_label, self.engine_label, self.progress, self.cancel_button):
+        for widget in (self.size_label, self.zoom_label, self.cursor_label, self.engine_label):
             bar.addPermanentWidget(widget)
 
     # ------------------------------------------------------------ documents and files
@@ -314,47 +301,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ fills
 
     def run_fill(self) -> None:
-        """Fill the current mask with the selected engine, in the background."""
-        ask = self.workspace.ask_fill()
-        if ask == FillAsk.NOTHING:
-            self.status("Paint over what you want to remove first.", 4000)
-        elif ask == FillAsk.NOW and self.engines.ensure_models():
-            self.workspace.start_fill(self.engines.engine_id, self.engines.device, self.engines.params)
+        self.fill_controls.run()
 
     def cancel_fill(self) -> None:
-        self.workspace.fills.cancel()
-
-    def _worker_message(self, message: WorkerMessage) -> None:
-        fills = self.workspace.fills
-        job = fills.handle(message)
-        if job is None:
-            return  # from a job that was cancelled or replaced
-        shown = job.document is self.document
-        if isinstance(message, JobStarted):
-            self.progress.setValue(0)
-            self.progress.show()
-            self.cancel_button.show()
-        elif isinstance(message, JobProgress):
-            self.progress.setValue(round(message.fraction * 100))
-        elif isinstance(message, JobPreview):
-            if shown:  # never drawn over another photo of the folder
-                self.canvas.set_preview_patch(message.patch)
-            return
-        if fills.busy:
-            return
-        self.canvas.set_preview_patch(None)
-        self.progress.hide()
-        self.cancel_button.hide()
-        if isinstance(message, JobFinished):
-            note = f" {message.notice}" if message.notice else ""
-            where = "" if shown else f" {job.document.photo.path.name}"
-            self.status(f"{message.engine_name}: filled{where} in {message.seconds:.2f} s.{note}", 8000 if note else 4000)
-        elif isinstance(message, JobFailed):
-            QMessageBox.warning(self, "The fill failed", message.message)
-        elif isinstance(message, JobCancelledMessage):
-            self.status("Cancelled.", 3000)
-        if fills.take_wanted(self.document):
-            self.run_fill()
+        self.fill_controls.cancel()
 
     def _mask_committed(self) -> None:
         # Slow engines wait for Enter even with auto-run on: a run per stroke would queue up minutes.
@@ -403,7 +353,7 @@ class MainWindow(QMainWindow):
         """File > Batch process…: the current mask, a mask folder or detected damage over a whole folder."""
         document, folder = self.document, self.workspace.folder
         start = folder.folder if folder is not None else (document.photo.path.parent if document is not None else None)
-        if getattr(self, "batch_dialog", None) is not None:
+        if self.batch_dialog is not None:
             self.batch_dialog.deleteLater()  # the previous one (the dialog is modal, so it has finished)
         self.batch_dialog = BatchDialog(
             folder=start or self.settings.last_folder or None,

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from enum import Enum
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 
 from inpaint_studio.core.document import Document, ResultLayer
@@ -145,11 +146,11 @@ class MaskToolController(QObject):
         elif self.tool == Tool.LASSO and self._points:
             points, self._points = self._points + [(x, y)], []
             self.canvas.set_preview_path(None)
-            self._commit(fill_polygon(self.document.mask, points, erase=self._erasing(event)), "Lasso")
+            self._commit(fill_polygon(self._mask(), points, erase=self._erasing(event)), "Lasso")
         elif self.tool == Tool.RECTANGLE and self._points:
             start, self._points = self._points[0], []
             self.canvas.set_preview_path(None)
-            self._commit(fill_rectangle(self.document.mask, start, (x, y), erase=self._erasing(event)), "Rectangle")
+            self._commit(fill_rectangle(self._mask(), start, (x, y), erase=self._erasing(event)), "Rectangle")
 
     def _double_clicked(self, x: float, y: float, event) -> None:
         if self.tool == Tool.POLYGON and len(self._points) >= 3:
@@ -168,7 +169,13 @@ class MaskToolController(QObject):
 
     # ------------------------------------------------------------ helpers
 
+    def _mask(self) -> np.ndarray:
+        """The document's mask: a shape is drawn only while there is a document (set_document cancels it)."""
+        assert self.document is not None
+        return self.document.mask
+
     def _paint_to(self, x: float, y: float) -> None:
+        assert self._stroke is not None  # called only during a stroke
         box = self._stroke.add_point(x, y)
         # The layer eraser changes the composite, which the canvas hears about from the document.
         if box is not None and isinstance(self._stroke, BrushStroke):
@@ -179,6 +186,7 @@ class MaskToolController(QObject):
         if isinstance(stroke, LayerEraseStroke):
             stroke.finish()
             return
+        assert stroke is not None  # called only during a stroke
         self._commit(stroke.finish(), "Eraser" if stroke.erase else "Brush")
 
     def _near_first_vertex(self, x: float, y: float) -> bool:
@@ -186,12 +194,12 @@ class MaskToolController(QObject):
         return len(self._points) >= 3 and math.hypot(x - fx, y - fy) * self.canvas.zoom <= POLYGON_CLOSE_DISTANCE
 
     def _show_polygon(self, cursor: tuple[float, float]) -> None:
-        self.canvas.set_preview_path(self._points + [tuple(cursor)], closed=False)
+        self.canvas.set_preview_path(self._points + [(cursor[0], cursor[1])], closed=False)
 
     def _commit_polygon(self, event) -> None:
         points, self._points = self._points, []
         self.canvas.set_preview_path(None)
-        self._commit(fill_polygon(self.document.mask, points, erase=self._erasing(event)), "Polygon lasso")
+        self._commit(fill_polygon(self._mask(), points, erase=self._erasing(event)), "Polygon lasso")
 
     def _commit(self, edit, label: str) -> None:
         if edit is None or self.document is None:

@@ -7,9 +7,7 @@ Cancel; a cancelled download keeps its partial file, so the next try resumes.
 
 from __future__ import annotations
 
-import threading
-
-from PySide6.QtCore import QEventLoop, QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QEventLoop, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,11 +32,7 @@ from inpaint_studio.core.errors import (
 )
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.models import ModelStore
-
-
-class _DownloadSignals(QObject):
-    progress = Signal(int, int)  # bytes done, total (-1 when unknown)
-    done = Signal(str)  # "" on success, else the error message; "cancelled" when cancelled
+from inpaint_studio.ui.background import on_gui_thread, run_in_background
 
 
 def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
@@ -53,13 +47,12 @@ def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
     dialog.setMinimumDuration(0)
     dialog.setAutoClose(False)
     dialog.setAutoReset(False)
-    signals = _DownloadSignals()
     cancel = CancelToken()
-    outcome: list[str] = []
+    outcome: list[str] = []  # "" when installed, else why not ("cancelled" when cancelled)
     loop = QEventLoop()
 
-    def show_progress(done: int, total: int) -> None:
-        if total > 0:
+    def show_progress(done: int, total: int | None) -> None:
+        if total:
             dialog.setMaximum(1000)
             dialog.setValue(int(done * 1000 / total))
             dialog.setLabelText(f"Downloading {info.name}… {done / 1e6:.1f} of {total / 1e6:.1f} MB")
@@ -70,23 +63,20 @@ def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
         outcome.append(message)
         loop.quit()
 
-    def run() -> None:
-        try:
-            store.download(model_id, progress=lambda done, total: signals.progress.emit(done, total or -1), cancel=cancel)
-        except JobCancelled:
-            signals.done.emit("cancelled")
-        except InpaintStudioError as error:
-            signals.done.emit(str(error))
-        except Exception as error:  # noqa: BLE001 - shown to the user, never a crash
-            signals.done.emit(f"The download failed: {type(error).__name__}: {error}")
-        else:
-            signals.done.emit("")
+    def failed(error: Exception) -> None:
+        if isinstance(error, JobCancelled):
+            finished("cancelled")
+        elif isinstance(error, InpaintStudioError):
+            finished(str(error))
+        else:  # shown to the user, never a crash
+            finished(f"The download failed: {type(error).__name__}: {error}")
 
-    signals.progress.connect(show_progress)
-    signals.done.connect(finished)
+    progress = on_gui_thread(dialog, show_progress)
     dialog.canceled.connect(cancel.cancel)
-    thread = threading.Thread(target=run, name="model-download", daemon=True)
-    thread.start()
+    def download() -> None:
+        store.download(model_id, progress=progress, cancel=cancel)
+
+    thread = run_in_background(dialog, download, lambda _: finished(""), failed, "model-download")
     dialog.show()
     loop.exec()
     thread.join()
@@ -148,12 +138,18 @@ class ModelsDialog(QDialog):
     @property
     def selected_id(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
-        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+        return self._id_item(rows[0].row()).data(Qt.ItemDataRole.UserRole) if rows else None
 
     def select(self, model_id: str) -> None:
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == model_id:
+            if self._id_item(row).data(Qt.ItemDataRole.UserRole) == model_id:
                 self.table.selectRow(row)
+
+    def _id_item(self, row: int) -> QTableWidgetItem:
+        """The row's first cell, which holds the model's id (refresh fills every cell of every row)."""
+        item = self.table.item(row, 0)
+        assert item is not None
+        return item
 
     def refresh(self) -> None:
         selected = self.selected_id
@@ -171,7 +167,7 @@ class ModelsDialog(QDialog):
                 item = QTableWidgetItem(text)
                 item.setToolTip(info.description)
                 self.table.setItem(row, column, item)
-            self.table.item(row, 0).setData(Qt.ItemDataRole.UserRole, info.id)
+            self._id_item(row).setData(Qt.ItemDataRole.UserRole, info.id)
         self.folder_label.setText(f"Folder: {self.store.root}")
         if selected:
             self.select(selected)

@@ -10,11 +10,9 @@ presses Remove.
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from inpaint_studio.core.document import Document
 from inpaint_studio.restore import DamageMap, damage_map
+from inpaint_studio.ui.background import run_in_background
 from inpaint_studio.ui.damage_controls import detector_combo, sensitivity_slider
 from inpaint_studio.ui.qimage import array_to_qimage
 
@@ -39,7 +38,6 @@ _SETTLE_MS = 40  # slider moves within this time are thresholded once (a 24 MP m
 class RestoreDialog(QDialog):
     """Modal dialog over one photo; `mask()` is what OK adds to the document's mask."""
 
-    _computed = Signal(str, object)  # detector name, and its DamageMap or the exception that stopped it
 
     def __init__(self, image: np.ndarray, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,7 +85,6 @@ class RestoreDialog(QDialog):
         self._settle = QTimer(self, singleShot=True, interval=_SETTLE_MS)
         self._settle.timeout.connect(self._update_mask)
         self.slider.valueChanged.connect(self._slider_moved)
-        self._computed.connect(self._map_ready)
         self.detector_box.currentIndexChanged.connect(self._detector_chosen)
         self._show(None)
         self._slider_moved()
@@ -110,7 +107,7 @@ class RestoreDialog(QDialog):
     def ready(self) -> bool:
         return self.damage is not None
 
-    def mask(self) -> np.ndarray | None:
+    def mask(self) -> np.ndarray | None:  # type: ignore[override]  # shadows QWidget.mask (a QRegion) on purpose
         """The mask to add at the current sensitivity (uint8, 255 = damage, grown for filling)."""
         if self.damage is None:
             return None
@@ -156,19 +153,16 @@ class RestoreDialog(QDialog):
         if not self._cursor_overridden:  # busy cursor while a map is computed; the window stays responsive
             QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
             self._cursor_overridden = True
-        threading.Thread(target=self._compute, args=(name,), daemon=True, name=f"damage-map-{name}").start()
+        image = self._image
+        run_in_background(
+            self,
+            lambda: damage_map(image, name),
+            lambda damage: self._map_ready(name, damage),
+            lambda error: self._map_ready(name, error),  # shown in the dialog; the document is untouched
+            name=f"damage-map-{name}",
+        )
 
-    def _compute(self, name: str) -> None:
-        try:
-            result: object = damage_map(self._image, name)
-        except Exception as error:  # noqa: BLE001 - shown in the dialog; the document is untouched
-            result = error
-        try:
-            self._computed.emit(name, result)  # queued to the GUI thread
-        except RuntimeError:  # the dialog was closed and deleted meanwhile
-            pass
-
-    def _map_ready(self, name: str, result: object) -> None:
+    def _map_ready(self, name: str, result: DamageMap | Exception) -> None:
         self._computing.discard(name)
         if not self._computing:
             self._restore_cursor()

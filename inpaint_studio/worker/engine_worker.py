@@ -199,8 +199,8 @@ class EngineWorker:
         engine = self._engine
         if engine is None or engine.info.id != request.engine_id or engine.device != request.device:
             self._unload_engine()  # free the old model before loading the next
-            self._engine = create_engine(request.engine_id, request.device, model_store=self._model_store)
-        return self._engine
+            engine = self._engine = create_engine(request.engine_id, request.device, model_store=self._model_store)
+        return engine
 
     def _run(self, job_id: int, request: FillRequest, token: CancelToken) -> None:
         send = self._on_message
@@ -220,7 +220,7 @@ class EngineWorker:
                 preview=lambda patch: send(JobPreview(job_id, patch)),
                 report=report,
             )
-            provenance = fill_provenance(type(engine), request, report.device or request.device)
+            provenance = fill_provenance(type(engine), request.params, report.device or request.device)
         except JobCancelled:
             send(JobCancelledMessage(job_id))
         except InpaintStudioError as error:

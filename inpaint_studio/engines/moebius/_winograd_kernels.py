@@ -27,7 +27,9 @@ F2, F4, F5, F8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bt(d0, d1, d2, d3, d4, d5):
+def _bt(
+    d0: np.float32, d1: np.float32, d2: np.float32, d3: np.float32, d4: np.float32, d5: np.float32
+) -> tuple[np.float32, np.float32, np.float32, np.float32, np.float32, np.float32]:
     """One row (or column) of B^T d."""
     return (
         F4 * d0 - F5 * d2 + d4,
@@ -40,7 +42,9 @@ def _bt(d0, d1, d2, d3, d4, d5):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _at(m0, m1, m2, m3, m4, m5):
+def _at(
+    m0: np.float32, m1: np.float32, m2: np.float32, m3: np.float32, m4: np.float32, m5: np.float32
+) -> tuple[np.float32, np.float32, np.float32, np.float32]:
     """One row (or column) of A^T m."""
     return (
         m0 + m1 + m2 + m3 + m4,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as functional
@@ -26,12 +26,12 @@ def derived(module: nn.Module, name: str, build: Callable[[], T]) -> T:
     Outside such a block it is rebuilt on every call, so weights loaded or changed
     at any time are always the ones used.
     """
-    cache = module.__dict__.get("_derived")
+    cache: dict[str, Any] | None = module.__dict__.get("_derived")
     if cache is None:
         return build()
     if name not in cache:
         cache[name] = build()
-    return cache[name]
+    return cast(T, cache[name])
 
 
 @contextlib.contextmanager
@@ -46,7 +46,7 @@ def frozen_weights(model: nn.Module) -> Iterator[nn.Module]:
         return
     modules = list(model.modules())
     for module in modules:
-        module._derived = {}
+        module.__dict__["_derived"] = {}  # as `module._derived = {}` does; nn.Module.__setattr__ is typed for tensors and modules
     try:
         yield model
     finally:
@@ -59,8 +59,10 @@ def fold_batchnorm(weight: torch.Tensor, norm: nn.modules.batchnorm._BatchNorm) 
 
     BatchNorm with running statistics is a per-channel affine map, so the two are one layer.
     """
-    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-    return weight * scale.view(-1, *[1] * (weight.ndim - 1)), norm.bias - norm.running_mean * scale
+    running_mean, running_var = norm.running_mean, norm.running_var
+    assert running_mean is not None and running_var is not None, "BatchNorm without running statistics"
+    scale = norm.weight * torch.rsqrt(running_var + norm.eps)
+    return weight * scale.view(-1, *[1] * (weight.ndim - 1)), norm.bias - running_mean * scale
 
 
 def tile_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
@@ -103,7 +105,8 @@ class TimestepEmbedding(nn.Module):
         self.linear_2 = nn.Linear(embed_dim, embed_dim)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(functional.silu(self.linear_1(features)))
+        embedding: torch.Tensor = self.linear_2(functional.silu(self.linear_1(features)))
+        return embedding
 
 
 class DepthwiseSeparableConv(nn.Module):
@@ -126,7 +129,7 @@ class DepthwiseSeparableConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:  # batch statistics (and their buffer updates): run the layers as written
-            y = self.bn2(self.conv_pw(functional.relu(self.bn1(self.conv_dw(x)))))
+            y: torch.Tensor = self.bn2(self.conv_pw(functional.relu(self.bn1(self.conv_dw(x)))))
             return y + x if self.has_skip else y
         # Eval-mode BatchNorm folded into the convs: two convs, no normalisation passes.
         dw = self.conv_dw
@@ -150,7 +153,7 @@ class DWResnetBlock(nn.Module):
         self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(functional.silu(self.norm1(x)))
+        h: torch.Tensor = self.conv1(functional.silu(self.norm1(x)))
         h = h + tile_rows(self.time_emb_proj(functional.silu(emb)), h.shape[0])[:, :, None, None]
         h = self.conv2(functional.silu(self.norm2(h)))
         shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
@@ -165,7 +168,8 @@ class Downsample(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+        y: torch.Tensor = self.conv(x)
+        return y
 
 
 class Upsample(nn.Module):

@@ -20,7 +20,7 @@ DOWN_BLOCK = "DWMixTFDownBlock2D"
 UP_BLOCK = "DWMixTFUpBlock2D"
 
 # The official model (config/model_cfg/moebius.yaml, 512 px input, SPEC §2), in the fixture layout.
-_OFFICIAL_UNET = {
+_OFFICIAL_UNET: dict[str, Any] = {
     "sample_size": 64,
     "in_channels": 9,
     "out_channels": 4,
@@ -47,7 +47,7 @@ _OFFICIAL_UNET = {
     "num_embeddings": 20,
     "mix_mlp_ratio": 2.5,
 }
-_OFFICIAL = {
+_OFFICIAL: dict[str, dict[str, Any]] = {
     "unet_constructor_args": _OFFICIAL_UNET,
     "removal_model": {"num_embeddings": 20, "embedding_dim": 3072},
 }
@@ -76,7 +76,7 @@ _FIXED = {
 }
 
 
-def official_config() -> dict:
+def official_config() -> dict[str, Any]:
     """The official 512-pixel model's config dict (a fresh copy), as `build_model` takes it."""
     return copy.deepcopy(_OFFICIAL)
 

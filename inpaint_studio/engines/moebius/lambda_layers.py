@@ -33,10 +33,12 @@ WINDOW_BUDGET = 1 << 20
 
 def project(layer: nn.Module, name: str, tokens: torch.Tensor) -> torch.Tensor:
     """`layer`'s bias-free 1x1 conv `to_<name>` then BatchNorm `norm_<name>`, on tokens [b, n, cin] -> [b, n, cout]."""
-    conv, norm = getattr(layer, "to_" + name), getattr(layer, "norm_" + name)
+    conv: nn.Conv2d = getattr(layer, "to_" + name)
+    norm: nn.modules.batchnorm._BatchNorm = getattr(layer, "norm_" + name)
     if norm.training:  # batch statistics (and their buffer updates): run the layers as written
         y = functional.linear(tokens, conv.weight.flatten(1))
-        return norm(y.transpose(1, 2)[..., None])[..., 0].transpose(1, 2)
+        normed: torch.Tensor = norm(y.transpose(1, 2)[..., None])
+        return normed[..., 0].transpose(1, 2)
     # Eval-mode BatchNorm is affine, so it folds into the conv: one matrix product.
     return functional.linear(tokens, *derived(layer, name, lambda: fold_batchnorm(conv.weight.flatten(1), norm)))
 
@@ -102,6 +104,7 @@ class LocalSelfLambda(nn.Module):
         values = project(self, "v", tokens)  # [b, n, dv]
         # The position conv's bias adds bias[k] to every position lambda entry: the
         # same as adding it to the content lambda, which is applied to every position.
+        assert self.pos_conv.bias is not None  # built with a bias
         content = keys.transpose(1, 2) @ values + self.pos_conv.bias[:, None]  # [b, dk, dv]
         out = (queries.view(b, n * heads, dk) @ content).view(b, n, heads, dv)
         kernels = self.pos_conv.weight[:, 0, 0]  # [dk, 15, 15], u = 1
@@ -126,8 +129,8 @@ class CrossLambda(nn.Module):
         b, n, _ = tokens.shape
         heads, dk, dv = self.heads, self.dim_k, self.dim_v
         queries = project(self, "q", tokens).view(b, n * heads, dk)
-        keys = self.to_k(context).softmax(dim=1)  # [b, l, dk], over the condition tokens
-        values = self.norm_v(self.to_v(context).transpose(1, 2)).transpose(1, 2)  # [b, l, dv]
+        keys: torch.Tensor = self.to_k(context).softmax(dim=1)  # [b, l, dk], over the condition tokens
+        values: torch.Tensor = self.norm_v(self.to_v(context).transpose(1, 2)).transpose(1, 2)  # [b, l, dv]
         out = queries @ (keys.transpose(1, 2) @ values)  # content part, [b, n * h, dv]
         # The position lambdas (one [dk, dv] matrix per query position, built from
         # the table and the values) are never built: contracting the queries with

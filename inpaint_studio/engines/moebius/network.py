@@ -150,7 +150,8 @@ class MoebiusUNet(nn.Module):
             skips += states
         for block in self.up_blocks:
             h = block(h, skips, emb, context)
-        return self.conv_out(functional.silu(self.conv_norm_out(h))).contiguous()
+        noise: torch.Tensor = self.conv_out(functional.silu(self.conv_norm_out(h)))
+        return noise.contiguous()
 
 
 class MoebiusModel(nn.Module):
@@ -166,7 +167,8 @@ class MoebiusModel(nn.Module):
         """The noise prediction [B, 4, S, S] for latents [B, 9, S, S] and token ids [B, 10]."""
         latents = self._check_latents(latent_model_input)
         ids = self._check_ids("input_ids", input_ids, latents.shape[0])
-        return self.diff_model(latents, timesteps, self.embedding_layer(ids))
+        noise: torch.Tensor = self.diff_model(latents, timesteps, self.embedding_layer(ids))
+        return noise
 
     def guided_noise(
         self, latent_model_input: torch.Tensor, timesteps: Any, uncond_ids: torch.Tensor, cond_ids: torch.Tensor
@@ -181,7 +183,7 @@ class MoebiusModel(nn.Module):
         batch = latents.shape[0]
         uncond = self._check_ids("uncond_ids", uncond_ids, batch)
         cond = self._check_ids("cond_ids", cond_ids, batch)
-        eps = self.diff_model(latents, timesteps, self.embedding_layer(torch.cat([uncond, cond])))
+        eps: torch.Tensor = self.diff_model(latents, timesteps, self.embedding_layer(torch.cat([uncond, cond])))
         return eps[:batch], eps[batch:]
 
     def _check_latents(self, latents: torch.Tensor) -> torch.Tensor:

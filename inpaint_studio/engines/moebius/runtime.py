@@ -10,7 +10,7 @@ imports it only when a fill runs, so listing engines stays fast.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class MoebiusRuntime:
         self.device = device
         self.unet: MoebiusModel | None = None
         self.unet_path: Path | None = None
-        self.vae: torch.nn.Module | None = None
+        self.vae: vae_ops.Autoencoder | None = None
         # Where the models sit: `device`, or "cpu" after running out of GPU memory.
         self.model_device = "cpu"
 
@@ -180,7 +180,7 @@ class MoebiusRuntime:
 
 
 @contextlib.contextmanager
-def _cancellable_inside(cancel: CancelToken, *models: torch.nn.Module):
+def _cancellable_inside(cancel: CancelToken, *models: torch.nn.Module) -> Iterator[None]:
     """Check `cancel` before every resnet/transformer block, not only between steps.
 
     On a CPU one guided step or a decode takes several seconds; a cancel (or

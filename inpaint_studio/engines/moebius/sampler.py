@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -24,6 +25,8 @@ BETA_END = 0.012
 LATENT_CHANNELS = 4
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
+# MoebiusModel.guided_noise: (latents, timestep, uncond_ids, cond_ids) -> (unconditional, conditional) noise.
+_GuidedNoise = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def alphas_cumprod() -> torch.Tensor:
@@ -67,9 +70,11 @@ def guided_prediction(
     """
     uncond_ids, cond_ids = ids.chunk(2)
     if guidance == 1.0:
-        return model(model_input, timestep, cond_ids)
+        eps: torch.Tensor = model(model_input, timestep, cond_ids)
+        return eps
     if hasattr(model, "guided_noise"):  # shares the condition-free first layers between the halves
-        eps_uncond, eps_cond = model.guided_noise(model_input, timestep, uncond_ids, cond_ids)
+        guided_noise = cast(_GuidedNoise, model.guided_noise)
+        eps_uncond, eps_cond = guided_noise(model_input, timestep, uncond_ids, cond_ids)
     else:
         eps_uncond, eps_cond = model(model_input.repeat(2, 1, 1, 1), timestep, ids).chunk(2)
     return eps_uncond + guidance * (eps_cond - eps_uncond)
@@ -143,6 +148,7 @@ def denoise(
     if offset_noise is not None and noise_offset:
         noise = noise + noise_offset * offset_noise.to(device, dtype)
     if strength < 1.0:
+        assert clean_latents is not None  # _check_inputs requires them below strength 1
         alpha = schedule[timesteps[0]]
         latents = alpha**0.5 * clean_latents.to(device, dtype) + (1 - alpha) ** 0.5 * noise
     else:

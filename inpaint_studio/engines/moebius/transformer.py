@@ -11,6 +11,8 @@ network runs channels-last, so going between the two is a view, not a copy.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as functional
 from torch import nn
@@ -37,12 +39,13 @@ def to_grid(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
 class _Conv(nn.Module):
     """A conv held under the attribute `conv`, which is where the checkpoint keys put it."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         self.conv = nn.Conv2d(*args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+        y: torch.Tensor = self.conv(x)
+        return y
 
 
 class MixFFN(nn.Module):
@@ -84,7 +87,8 @@ class MixTransformerBlock(nn.Module):
         # The condition enters here: from now on there is one row per prompt.
         tokens = tile_rows(tokens, context.shape[0])
         tokens = tokens + self.attn2(self.norm2(tokens), context, height, width)
-        return tokens + self.ff(self.norm3(tokens), height, width)
+        mixed: torch.Tensor = self.ff(self.norm3(tokens), height, width)
+        return tokens + mixed
 
 
 class MixTransformer2D(nn.Module):
@@ -108,4 +112,5 @@ class MixTransformer2D(nn.Module):
         tokens = to_tokens(self.proj_in(self.norm(x)))
         for block in self.transformer_blocks:
             tokens = block(tokens, context, height, width)
-        return self.proj_out(to_grid(tokens, height, width)) + tile_rows(x, tokens.shape[0])
+        out: torch.Tensor = self.proj_out(to_grid(tokens, height, width))
+        return out + tile_rows(x, tokens.shape[0])

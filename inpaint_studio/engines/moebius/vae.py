@@ -20,10 +20,10 @@ Winograd's algorithm (winograd.py): the same results to rounding, twice as fast.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -37,6 +37,21 @@ DOWNSCALE = 8
 
 # Attention weights as older diffusers versions saved them -> today's names.
 _OLD_ATTENTION_NAMES = {"query.": "to_q.", "key.": "to_k.", "value.": "to_v.", "proj_attn.": "to_out.0."}
+
+if TYPE_CHECKING:
+
+    class Autoencoder(torch.nn.Module):
+        """For mypy only: what is used here of diffusers' AutoencoderKL.
+
+        diffusers' own annotations are not used: its models' `to` is typed through
+        functools.wraps, which mypy cannot call as a method.
+        """
+
+        config: Any
+
+        def encode(self, x: torch.Tensor) -> Any: ...  # an AutoencoderKLOutput
+
+        def decode(self, z: torch.Tensor) -> Any: ...  # a DecoderOutput
 
 
 @dataclass(frozen=True)
@@ -57,17 +72,18 @@ class LatentWindow:
         return (self.y0, self.x0, self.y1, self.x1) == (0, 0, side, side)
 
 
-def build_vae(config: Mapping[str, Any]) -> torch.nn.Module:
+def build_vae(config: Mapping[str, Any]) -> Autoencoder:
     """A freshly initialised AutoencoderKL in eval mode for a diffusers `config.json` dict."""
-    from diffusers import AutoencoderKL
+    from diffusers.models import AutoencoderKL
 
     try:
-        return AutoencoderKL.from_config(dict(config)).eval()
+        vae = cast("Autoencoder", AutoencoderKL.from_config(dict(config)))
+        return vae.eval()
     except (TypeError, ValueError, KeyError) as error:
         raise ModelError(f"The VAE configuration cannot be used ({error}).") from None
 
 
-def load_vae(folder: Path | str) -> torch.nn.Module:
+def load_vae(folder: Path | str) -> Autoencoder:
     """The AutoencoderKL in `folder` (config.json + weights), float32, eval mode, on the CPU."""
     folder = Path(folder)
     config_path = folder / CONFIG_NAME
@@ -106,15 +122,15 @@ def _current_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return renamed
 
 
-def scaling_factor(vae: torch.nn.Module) -> float:
+def scaling_factor(vae: Autoencoder) -> float:
     return float(getattr(vae.config, "scaling_factor", None) or 0.18215)
 
 
-def shift_factor(vae: torch.nn.Module) -> float:
+def shift_factor(vae: Autoencoder) -> float:
     return float(getattr(vae.config, "shift_factor", None) or 0.0)
 
 
-def encode_moments(vae: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_moments(vae: Autoencoder, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior mean and standard deviation [B, 4, H/8, W/8] of images [B, 3, H, W] in [-1, 1].
 
     The caller draws the sample (mean + std * eps) itself, so the order of
@@ -124,20 +140,21 @@ def encode_moments(vae: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Te
     return posterior.mean, posterior.std
 
 
-def to_latents(vae: torch.nn.Module, sample: torch.Tensor) -> torch.Tensor:
+def to_latents(vae: Autoencoder, sample: torch.Tensor) -> torch.Tensor:
     """A posterior sample in the diffusion model's latent scale."""
     return (sample - shift_factor(vae)) * scaling_factor(vae)
 
 
-def decode(vae: torch.nn.Module, latents: torch.Tensor, window: LatentWindow | None = None) -> torch.Tensor:
+def decode(vae: Autoencoder, latents: torch.Tensor, window: LatentWindow | None = None) -> torch.Tensor:
     """Images in [-1, 1] [B, 3, 8h, 8w] for diffusion latents [B, 4, h, w], or for `window` of them only."""
     if window is not None:
         latents = latents[:, :, window.y0 : window.y1, window.x0 : window.x1]
     z = latents / scaling_factor(vae) + shift_factor(vae)
-    return _run(vae, vae.decode, z).sample.contiguous()
+    images: torch.Tensor = _run(vae, vae.decode, z).sample
+    return images.contiguous()
 
 
-def _run(vae: torch.nn.Module, method, x: torch.Tensor):
+def _run(vae: Autoencoder, method: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
     """vae.encode or vae.decode of `x`; on the CPU in float32 with Winograd 3x3 convolutions (see winograd.py)."""
     weight = next(vae.parameters())
     if weight.device.type != "cpu" or weight.dtype != torch.float32:

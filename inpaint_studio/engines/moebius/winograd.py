@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -67,7 +67,7 @@ def _threads() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=8, thread_name_prefix="winograd")
 
 
-def _in_threads(kernel, row0: int, row1: int, *args) -> None:
+def _in_threads(kernel: Callable[..., None], row0: int, row1: int, *args: np.ndarray) -> None:
     """Run a nogil kernel over tile rows [row0, row1), split between the torch threads."""
     parts = max(1, min(torch.get_num_threads(), row1 - row0))
     edges = [row0 + (row1 - row0) * p // parts for p in range(parts + 1)]
@@ -147,7 +147,7 @@ def winograd_convolutions(module: nn.Module) -> Iterator[int]:
     patched = []
     for conv in module.modules():
         if isinstance(conv, nn.Conv2d) and _suits(conv):
-            conv.forward = _WinogradForward(conv)
+            conv.forward = _WinogradForward(conv)  # type: ignore[method-assign, assignment]  # patched per instance
             patched.append(conv)
     try:
         yield len(patched)
