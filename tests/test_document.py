@@ -38,7 +38,7 @@ def test_a_fill_adds_a_layer_clears_its_mask_and_undo_restores_both(document):
     assert not np.array_equal(document.composite[45:65, 45:75], document.original[45:65, 45:75])
     assert document.modified and {"mask", "image", "history"} <= set(events)
 
-    assert document.undo() == "Fill (OpenCV Telea)"
+    assert document.undo() == "OpenCV Telea"  # the layer name is the step
     assert document.layers == [] and np.array_equal(document.mask, mask_before_fill)
     assert np.array_equal(document.composite, document.original)
     document.redo()

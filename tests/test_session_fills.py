@@ -65,7 +65,7 @@ def test_a_finished_job_lands_on_the_document_it_was_started_from(tmp_path):
     assert fills.handle(JobStarted(job)).document is first and fills.busy
     assert fills.handle(finished(job, first)).document is first
     assert not fills.busy
-    assert [layer.name for layer in first.layers] == ["Fake (tests)"] and second.layers == []
+    assert [layer.name for layer in first.layers] == ["Remove 1 · Fake (tests)"] and second.layers == []
     assert first.layers[0].provenance["device"] == "cpu"
     assert not first.mask[10:20, 10:30].any()  # the filled pixels left the mask
 

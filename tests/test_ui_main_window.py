@@ -238,7 +238,8 @@ def test_tool_settings_are_remembered(qtbot, window, tmp_path):
     window.document.mark_saved()
     assert window.close()
     saved = Settings.load(tmp_path / "settings.json")
-    assert (saved.brush_hardness, saved.brush_size, saved.overlay_opacity, saved.engine) == (0.35, 77, 0.6, "fake")
+    assert (saved.brush_hardness, saved.overlay_opacity, saved.engine) == (0.35, 0.6, "fake")
+    assert saved.brush_share == pytest.approx(77 / 300)  # of the 300 x 200 photo's longer side
 
 
 def _run_fill_at(qtbot, window, box):
@@ -295,7 +296,7 @@ def test_a_project_saves_and_reopens_with_its_layers_and_mask(qtbot, window, tmp
     assert window.save_project_as() and project.is_file()
     assert not window.isWindowModified()
     assert window.open_file(project)
-    assert [layer.name for layer in window.document.layers] == ["Fake (tests)"]
+    assert [layer.name for layer in window.document.layers] == ["Remove 1 · Fake (tests)"]
     assert np.array_equal(window.document.composite, composite) and np.array_equal(window.document.mask, mask)
     assert window.layers_panel.list.count() == 2
 

@@ -221,7 +221,7 @@ class Document:
                 mask_edits.append(edit)
         for edit in reversed(mask_edits):
             edit.undo(self.mask)  # the command applies them all below
-        command = FillCommand(layer, mask_edits, f"Fill ({name})")
+        command = FillCommand(layer, mask_edits, name)
         command.redo(self)
         self.history.push(command)
         return layer

@@ -161,13 +161,24 @@ def _to_work(info: EngineInfo, crop: np.ndarray, crop_mask: np.ndarray) -> _Work
     return _WorkImage(np.ascontiguousarray(work), np.ascontiguousarray(work_mask), work_h, work_w, scale)
 
 
-def _paste_alpha(engine: Engine, work: _WorkImage, crop_mask: np.ndarray, feather: int) -> np.ndarray:
-    """The crop's paste weights: the engine's own blend if it specifies one, else the feathered mask."""
-    alpha = engine.paste_alpha(work.mask)
-    if alpha is None:
-        return feather_alpha(crop_mask, feather)
-    height, width = crop_mask.shape
-    return work.back_to_crop(np.asarray(alpha, dtype=np.uint8), width, height)
+def _paste_alpha(engine: Engine, work: _WorkImage, crop_mask: np.ndarray, soft_mask: np.ndarray, feather: int) -> np.ndarray:
+    """The crop's paste weights: the engine's own blend if it specifies one, else the feathered mask.
+
+    Where the mask is soft (values between 0 and 255: a soft brush edge, a
+    feathered mask) the fill shows only as much as the mask says, fading from
+    the fully masked core; for a mask of 0 and 255 only, nothing changes.
+    """
+    engine_alpha = engine.paste_alpha(work.mask)
+    if engine_alpha is None:
+        alpha = feather_alpha(crop_mask, feather)
+    else:
+        height, width = crop_mask.shape
+        alpha = work.back_to_crop(np.asarray(engine_alpha, dtype=np.uint8), width, height)
+    if soft_mask.min() == 0 and not np.any((soft_mask > 0) & (soft_mask < 255)):
+        return alpha  # hard mask: the engine's or the pipeline's own blend
+    core = feather_alpha(np.where(soft_mask == 255, np.uint8(255), np.uint8(0)), feather)
+    blended: np.ndarray = np.minimum(alpha, np.maximum(soft_mask, core))
+    return blended
 
 
 def _run_engine(engine: Engine, work: _WorkImage, params: Mapping[str, Any], context: EngineContext) -> np.ndarray:
@@ -194,7 +205,7 @@ def inpaint_patches(
 ) -> list[Patch]:
     """Run `engine` over every mask region of `image`; one Patch per crop.
 
-    image: uint8 (H, W, 3) RGB. mask: uint8 (H, W), > 127 = fill. An empty
+    image: uint8 (H, W, 3) RGB. mask: uint8 (H, W), > 0 = fill (see core.mask_ops). An empty
     mask gives no patches. `preview` receives the work in progress of engines
     that show it, as a patch of the crop being filled; `report` collects what
     the engine tells about the run (notices, the device that did the work).
@@ -211,9 +222,10 @@ def inpaint_patches(
     for index, box in enumerate(boxes):
         cancel.raise_if_cancelled()
         crop = np.ascontiguousarray(image[box.slices])
-        crop_mask = np.where(mask[box.slices] > MASK_THRESHOLD, np.uint8(255), np.uint8(0))
+        soft_mask = mask[box.slices]
+        crop_mask = np.where(soft_mask > MASK_THRESHOLD, np.uint8(255), np.uint8(0))
         work = _to_work(engine.info, crop, crop_mask)
-        alpha = _paste_alpha(engine, work, crop_mask, feather)
+        alpha = _paste_alpha(engine, work, crop_mask, soft_mask, feather)
 
         def crop_progress(fraction: float, index: int = index) -> None:
             progress((index + min(max(fraction, 0.0), 1.0)) / len(boxes))

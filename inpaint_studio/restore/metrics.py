@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inpaint_studio.core.mask_ops import MASK_THRESHOLD
+from inpaint_studio.core.mask_ops import FILE_MASK_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ def score_detection(detected: np.ndarray, truth: np.ndarray, tolerance: int = 1)
     """Precision, recall and F1 of `detected` against `truth` (uint8 masks, > 127 = damage)."""
     if detected.shape != truth.shape:
         raise ValueError(f"mask shapes differ: {detected.shape} vs {truth.shape}")
-    found = detected > MASK_THRESHOLD
-    real = truth > MASK_THRESHOLD
+    found = detected > FILE_MASK_THRESHOLD
+    real = truth > FILE_MASK_THRESHOLD
     near_real, near_found = _near(real, tolerance), _near(found, tolerance)
     n_found, n_real = int(found.sum()), int(real.sum())
     # An empty detection is perfectly precise; an empty truth is perfectly recalled.

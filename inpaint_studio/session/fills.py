@@ -11,6 +11,7 @@ running job ends.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -88,7 +89,8 @@ class Fills:
         if isinstance(message, (JobFinished, JobFailed, JobCancelledMessage)):
             self.job = None
         if isinstance(message, JobFinished):
-            job.document.add_fill(message.patches, job.request.mask, message.engine_name, dict(message.provenance))
+            name = f"Remove {_next_fill_number(job.document)} · {message.engine_name}"
+            job.document.add_fill(message.patches, job.request.mask, name, dict(message.provenance))
         elif isinstance(message, JobFailed):
             self._wanted = None  # the same request would fail again
         return job
@@ -113,3 +115,12 @@ class Fills:
         """Cancel the job in flight if it fills `document` (an undo there would make its result stale)."""
         if self.job is None or self.job.document is document:
             self.cancel()
+
+
+def _next_fill_number(document: Document) -> int:
+    """Fills are named "Remove 1 · PatchMatch", "Remove 2 · LaMa"...: the Layers panel tells them apart."""
+    numbers = [int(match.group(1)) for layer in document.layers if (match := _FILL_NAME.match(layer.name))]
+    return max(numbers, default=0) + 1
+
+
+_FILL_NAME = re.compile(r"Remove (\d+) · ")

@@ -2,12 +2,14 @@
 
 A missing, unreadable or damaged file gives the defaults (never a crash), and
 unknown or mistyped values are ignored one by one, so an old or hand-edited
-file still loads. Saving is atomic.
+file still loads. Saving is atomic. Listeners hear every change of a value,
+so a front end can save the settings when they change, not only on a clean quit.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ class Settings:
     engine: str = DEFAULT_ENGINE
     device: str = "auto"
     auto_run: bool = True
-    brush_size: int = 40
+    brush_share: float = 0.03  # brush diameter as a share of the photo's longer side: the brush follows the photo
     brush_hardness: float = 0.8
     overlay_opacity: float = 0.5
     jpeg_quality: int = 0  # 0 = keep the photo's own quality
@@ -36,6 +38,17 @@ class Settings:
     models_dir: str = ""  # "" = the default folder in the user data dir
     model_mirror: str = ""  # base URL replacing the catalogue's hosts; "" = none
     engine_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # engine id -> the parameters changed from defaults
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after any value changes (not a saved field itself)."""
+        self.__dict__.setdefault("_listeners", []).append(listener)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        changed = name in _FIELD_NAMES and self.__dict__.get(name, _UNSET) != value
+        super().__setattr__(name, value)
+        if changed:
+            for listener in list(self.__dict__.get("_listeners", ())):
+                listener()
 
     @property
     def history_budget_bytes(self) -> int:
@@ -74,3 +87,7 @@ class Settings:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(asdict(self), indent=2).encode("utf-8")
         atomic_write(path, lambda file: file.write(data))
+
+
+_UNSET = object()
+_FIELD_NAMES = frozenset(spec.name for spec in fields(Settings))

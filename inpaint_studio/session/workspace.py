@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+import numpy as np
+
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.io.autosave import RecoverableSession
@@ -226,6 +229,13 @@ class Workspace:
     # ------------------------------------------------------------ saving
 
     @property
+    def title(self) -> str:
+        """What the window's title names: the project, for a project; else the photo."""
+        if self.project_path is not None:
+            return self.project_path.name
+        return self.document.photo.path.name if self.document is not None else ""
+
+    @property
     def quality(self) -> int | None:
         """JPEG/WebP quality for exports, or None to keep each photo's own."""
         return self.settings.jpeg_quality or None
@@ -235,7 +245,7 @@ class Workspace:
         return self.export_path
 
     def export_suggestion(self) -> Path:
-        """The name Save As offers: where it was saved last, or NAME_inpainted beside the photo."""
+        """The name Export As offers: where it was saved last, or NAME_inpainted beside the photo."""
         document = self._document()
         return self.export_path or default_output_path(document.photo.path)
 
@@ -302,6 +312,24 @@ class Workspace:
         session.mark_exported(photo.index, path)
         if document is self.document:
             self.export_path = path
+        return None
+
+    def batch_mask(self) -> np.ndarray | None:
+        """The mask File > Batch applies to every photo: the current mask or, once a fill has used it
+        up, the mask of the newest fill (remove a watermark here, then from the whole folder)."""
+        document = self.document
+        if document is None:
+            return None
+        if not is_empty(document.mask):
+            return document.mask.copy()
+        for layer in reversed(document.layers):
+            if layer.fill_masks:
+                mask = np.zeros_like(document.mask)
+                for crop in layer.fill_masks:
+                    height, width = crop.pixels.shape
+                    region = mask[crop.y : crop.y + height, crop.x : crop.x + width]
+                    np.maximum(region, crop.pixels, out=region)
+                return mask
         return None
 
     def _document(self) -> Document:

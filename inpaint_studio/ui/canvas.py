@@ -140,6 +140,7 @@ class CanvasView(QWidget):
         self.setMouseTracking(True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # paintEvent covers every dirty pixel
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click on the photo gives the editor the keys again
         self.grabGesture(Qt.GestureType.PinchGesture)
 
     # -------------------------------------------------------------- content
@@ -293,6 +294,10 @@ class CanvasView(QWidget):
         corner = self.widget_to_image(QPointF(0, 0))
         on_screen = QRectF(corner.x(), corner.y(), self.width() / self._zoom, self.height() / self._zoom)
         return on_screen.intersected(QRectF(0, 0, width, height))
+
+    def pointer_inside(self) -> bool:
+        """True while the mouse pointer is over the canvas (whichever widget has the keyboard focus)."""
+        return self._cursor_pos is not None  # set by mouse moves over it, cleared when the pointer leaves
 
     def set_pan_mode(self, on: bool) -> None:
         """While on (Space held), left-drag pans instead of drawing; a drag in progress finishes first."""

@@ -129,7 +129,7 @@ class EngineControls(QObject):
 
     def _params_changed(self, values: dict[str, Any]) -> None:
         self.params = dict(values)
-        self.settings.engine_params[self.engine_id] = dict(values)
+        self.settings.engine_params = {**self.settings.engine_params, self.engine_id: dict(values)}
 
     def _engine_chosen(self) -> None:
         wanted = self.engine_id

@@ -121,8 +121,11 @@ class FileCommands(QObject):
     # ------------------------------------------------------------ saving
 
     def save(self) -> bool:
+        """A project updates its .ora; a photo is written where it was last saved, or Export As asks where."""
         if self.workspace.document is None:
             return False
+        if self.workspace.project_path is not None:
+            return self._save_project(self.workspace.project_path)
         target = self.workspace.export_target()
         if target is None:
             return self.save_as()
@@ -132,7 +135,7 @@ class FileCommands(QObject):
         if self.workspace.document is None:
             return False
         suggestion = self.workspace.export_suggestion()
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save the edited photo as", str(suggestion), SAVE_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export the edited photo as", str(suggestion), SAVE_FILTER)
         if not path:
             return False
         # The file dialog already asked before replacing an existing file, the original included.
@@ -153,10 +156,11 @@ class FileCommands(QObject):
             return False
         suggestion = self.workspace.project_suggestion()
         path, _ = QFileDialog.getSaveFileName(self.window, "Save project", str(suggestion), PROJECT_FILTER)
-        if not path:
-            return False
+        return bool(path) and self._save_project(Path(path))
+
+    def _save_project(self, path: Path) -> bool:
         try:
-            written = self.workspace.save_project(Path(path))
+            written = self.workspace.save_project(path)
         except InpaintStudioError as error:
             self.show_error("Cannot save the project", str(error))
             return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QPushButton
 
 from inpaint_studio.session.fills import FillAsk
@@ -22,6 +22,8 @@ Status = Callable[[str, int], None]
 
 
 class FillControls(QObject):
+    filled = Signal(object)  # the new layer of a fill that landed on the document shown
+
     def __init__(
         self, workspace: Workspace, engines: EngineControls, canvas: CanvasView, window: QMainWindow, status: Status
     ) -> None:
@@ -72,6 +74,8 @@ class FillControls(QObject):
         self.progress.hide()
         self.cancel_button.hide()
         if isinstance(message, JobFinished):
+            if shown and job.document.layers:
+                self.filled.emit(job.document.layers[-1])
             note = f" {message.notice}" if message.notice else ""
             where = "" if shown else f" {job.document.photo.path.name}"
             self.status(f"{message.engine_name}: filled{where} in {message.seconds:.2f} s.{note}", 8000 if note else 4000)

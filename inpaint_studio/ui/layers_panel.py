@@ -66,7 +66,7 @@ class LayersPanel(DocumentPanel):
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
         self.list.itemChanged.connect(self._item_changed)
-        self.list.currentItemChanged.connect(lambda *_: self._selection_changed())
+        self.list.currentItemChanged.connect(lambda *_: None if self._updating else self._selection_changed())
 
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
@@ -143,8 +143,8 @@ class LayersPanel(DocumentPanel):
     def _selection_changed(self) -> None:
         layer = self.selected_layer
         layers = self.document.layers if self.document is not None else []  # a layer is listed only with a document
-        has_layer = layer is not None
-        index = layers.index(layer) if layer is not None else -1
+        has_layer = layer is not None and layer in layers
+        index = layers.index(layer) if layer is not None and has_layer else -1
         self.opacity.setEnabled(has_layer)
         self.opacity.blockSignals(True)
         self.opacity.setValue(round((layer.opacity if layer is not None else 1.0) * 100))

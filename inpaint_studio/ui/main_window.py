@@ -40,6 +40,7 @@ from inpaint_studio.session.workspace import Workspace, WorkspaceEvent
 from inpaint_studio.ui.background import on_gui_thread
 from inpaint_studio.ui.batch_dialog import BatchDialog
 from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.editor_keys import EditorKeys, keep_focus_on_canvas
 from inpaint_studio.ui.engine_controls import EngineControls
 from inpaint_studio.ui.file_commands import FileCommands
 from inpaint_studio.ui.fill_controls import FillControls
@@ -65,6 +66,7 @@ TOOL_SHORTCUTS = {
 }
 TOOL_TIPS = {Tool.LAYER_ERASER: "Erase part of the selected fill layer to bring back the photo"}
 MASK_OPERATION_PIXELS = 4  # grow / shrink / feather step
+SETTINGS_SAVE_DELAY_MS = 400  # a slider dragged writes the settings once, after it stops
 
 
 class MainWindow(QMainWindow):
@@ -96,6 +98,10 @@ class MainWindow(QMainWindow):
         self.workspace.listeners.append(self._workspace_changed)
         self._shown: Document | None = None  # the document the canvas and panels follow
         self.batch_dialog: BatchDialog | None = None
+        # Settings are saved soon after any change, not only on a clean quit.
+        self.settings_timer = QTimer(self, singleShot=True, interval=SETTINGS_SAVE_DELAY_MS)
+        self.settings_timer.timeout.connect(self._save_settings)
+        self.settings.on_change(self.settings_timer.start)
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.workspace.autosave.autosave)
         self._set_autosave_interval()
@@ -113,11 +119,16 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self.fill_controls = FillControls(self.workspace, self.engines, self.canvas, self, self.status)
+        self.fill_controls.filled.connect(self.layers_panel.select)  # the newest fill is the active layer
         self.files = FileCommands(self.workspace, self, self.status)
         self.folders = FolderControls(self.workspace, self, self.status)
         self._build_actions()
         self._build_menus()
         self._build_toolbars()
+        self.editor_keys = EditorKeys(self, self.canvas)
+        panels = (self.layers_panel, self.history_panel, self.engines.panel)
+        for area in (self.toolbox, self.tool_options, self.run_toolbar, *panels):
+            keep_focus_on_canvas(area)
         self.setAcceptDrops(True)
         self.resize(1280, 860)
         self.tools.set_tool(Tool.BRUSH)
@@ -139,8 +150,8 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open…", files.open_dialog, QKeySequence.StandardKey.Open)
         self.open_folder_action = self._action("Open &Folder…", files.open_folder_dialog, "Ctrl+Shift+O")
         self.save_action = self._action("&Save", files.save, QKeySequence.StandardKey.Save)
-        self.save_as_action = self._action("Save &As…", files.save_as, QKeySequence.StandardKey.SaveAs)
-        self.save_project_action = self._action("Save &Project…", files.save_project_as)
+        self.save_project_action = self._action("Save &Project As…", files.save_project_as, QKeySequence.StandardKey.SaveAs)
+        self.save_as_action = self._action("&Export As…", files.save_as, "Ctrl+Shift+E")
         self.quality_action = self._action("Export &quality…", files.ask_quality)
         self.batch_action = self._action("&Batch process…", self.batch_process, "Ctrl+Shift+B")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -150,8 +161,10 @@ class MainWindow(QMainWindow):
         self.run_action = self._action("&Remove masked area", self.run_fill)
         self.models_action = self._action("&Models…", self.engines.show_models)
         self.cancel_action = self._action("&Cancel", self.cancel_fill)
-        self.auto_run_action = self._action("Run &automatically on release", self._toggle_auto_run, checkable=True)
+        self.auto_run_action = self._action("Run &automatically on release", lambda: None, checkable=True)
         self.auto_run_action.setChecked(self.settings.auto_run)
+        # One setting, whichever control changes it: this menu item or the toolbar's Auto box.
+        self.auto_run_action.toggled.connect(lambda on: setattr(self.settings, "auto_run", on))
         self.original_action = self._action("Show &original", self.canvas.set_show_original, checkable=True)
         self.mask_actions = [
             self._action("C&lear mask", lambda: self._mask_operation("clear", "Clear mask"), "Ctrl+Shift+A"),
@@ -185,7 +198,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.open_action, self.open_folder_action])
         file_menu.addMenu(self.files.recent_menu)
         file_menu.addSeparator()
-        file_menu.addActions([self.save_action, self.save_as_action, self.save_project_action, self.quality_action])
+        file_menu.addActions([self.save_action, self.save_project_action, self.save_as_action, self.quality_action])
         file_menu.addSeparator()
         file_menu.addAction(self.batch_action)
         file_menu.addSeparator()
@@ -217,7 +230,7 @@ class MainWindow(QMainWindow):
 
     def _build_toolbars(self) -> None:
         # Tools down the left edge, as in other photo editors; their options and the engine on top.
-        toolbox = QToolBar("Tools", self)
+        self.toolbox = toolbox = QToolBar("Tools", self)
         toolbox.setObjectName("tools")
         toolbox.setMovable(False)
         toolbox.addActions(list(self.tool_actions.values()))
@@ -272,6 +285,7 @@ class MainWindow(QMainWindow):
             self.canvas.set_image(document.composite)
             self.canvas.set_comparison_image(document.original)
             self.canvas.set_mask(document.mask)
+            self.tool_options.follow_photo(document.photo.width, document.photo.height)
         self.canvas.set_preview_patch(None)
         self.tools.set_document(document)
         self.layers_panel.set_document(document)
@@ -306,9 +320,10 @@ class MainWindow(QMainWindow):
     def cancel_fill(self) -> None:
         self.fill_controls.cancel()
 
-    def _mask_committed(self) -> None:
+    def _mask_committed(self, added: bool) -> None:
+        # Only strokes that add to the mask run: the eraser and Subtract let the user trim first.
         # Slow engines wait for Enter even with auto-run on: a run per stroke would queue up minutes.
-        if self.auto_run_action.isChecked() and engine_class(self.engines.engine_id).info.interactive:
+        if added and self.auto_run_action.isChecked() and engine_class(self.engines.engine_id).info.interactive:
             self.run_fill()
 
     def set_engine(self, engine_id: str) -> None:
@@ -361,7 +376,7 @@ class MainWindow(QMainWindow):
             device=self.engines.device,
             params=dict(self.engines.params),
             model_store=self.engines.model_store,
-            mask=document.mask if document is not None else None,
+            mask=self.workspace.batch_mask(),
             mask_name=document.photo.path.name if document is not None else "",
             quality=self.workspace.quality,
             parent=self,
@@ -376,15 +391,14 @@ class MainWindow(QMainWindow):
     def _toggle_subtract(self, checked: bool) -> None:
         self.tools.subtract = checked
 
-    def _toggle_auto_run(self, checked: bool) -> None:
-        self.settings.auto_run = checked
-
     # ------------------------------------------------------------ keys
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        # Keys that reach the window (the canvas or nothing has the focus); editor_keys.py takes
+        # Space and backslash over the canvas and Enter in option fields before any widget sees them.
         key = event.key()
-        if event.isAutoRepeat() and key in (Qt.Key.Key_Space, Qt.Key.Key_Backslash):
-            return
+        if event.isAutoRepeat() and key in (Qt.Key.Key_Space, Qt.Key.Key_Backslash, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return  # holding a key never repeats an action such as a fill
         if key == Qt.Key.Key_Space:
             self.canvas.set_pan_mode(True)
         elif key == Qt.Key.Key_Backslash:
@@ -427,7 +441,7 @@ class MainWindow(QMainWindow):
             self.undo_action.setText(f"&Undo {undo}" if undo else "&Undo")
             self.redo_action.setText(f"&Redo {redo}" if redo else "&Redo")
             self.size_label.setText(f"{document.photo.width} × {document.photo.height}")
-            self.setWindowTitle(f"{document.photo.path.name}[*] — {APP_NAME} {__version__}")
+            self.setWindowTitle(f"{self.workspace.title}[*] — {APP_NAME} {__version__}")
             self.setWindowModified(document.modified)
         else:
             self.size_label.setText("")
@@ -470,8 +484,12 @@ class MainWindow(QMainWindow):
         self.workspace.close()
         self.folders.shutdown()
         self.worker.shutdown()
+        self._save_settings()
+        event.accept()
+
+    def _save_settings(self) -> None:
+        self.settings_timer.stop()
         try:
             self.settings.save(self.settings_path)
-        except OSError:
-            pass  # settings are a convenience; never block closing on them
-        event.accept()
+        except OSError as error:  # settings are a convenience: say so, never block on them
+            self.status(f"Settings could not be saved: {error.strerror or error}", 8000)

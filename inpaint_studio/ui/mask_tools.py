@@ -41,7 +41,7 @@ MIN_BRUSH, MAX_BRUSH = 1, 2000
 
 
 class MaskToolController(QObject):
-    mask_committed = Signal()  # a stroke or shape was finished and recorded
+    mask_committed = Signal(bool)  # a stroke or shape was finished and recorded; True if it added to the mask
     message = Signal(str)  # something the user should read in the status bar
 
     def __init__(self, canvas: CanvasView) -> None:
@@ -206,7 +206,7 @@ class MaskToolController(QObject):
             return
         self.canvas.update_mask_region(edit.box)
         self.document.record_mask_edit(edit, label)
-        self.mask_committed.emit()
+        self.mask_committed.emit(bool(np.any(edit.after > edit.before)))
 
 
 def _rectangle_path(a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:

@@ -1,4 +1,8 @@
-"""The Tool options toolbar: brush size and hardness, and the mask overlay's opacity; remembered in the settings."""
+"""The Tool options toolbar: brush size and hardness, and the mask overlay's opacity; remembered in the settings.
+
+The brush size is remembered as a share of the photo's longer side, so a
+brush chosen on a 5000-pixel photo covers as much of a 640-pixel one, not a third of it.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,15 @@ class ToolOptionsBar(QToolBar):
         super().__init__("Tool options", parent)
         self.setObjectName("tool-options")
         self.tools, self.canvas, self.settings = tools, canvas, settings
-        tools.brush_size = settings.brush_size
         tools.hardness = settings.brush_hardness
+        self._long_side: int | None = None  # of the photo shown
         canvas.set_overlay_opacity(settings.overlay_opacity)
 
         self.addWidget(QLabel(" Size "))
         self.size_spin = QSpinBox()
         self.size_spin.setRange(1, 2000)
         self.size_spin.setSuffix(" px")
+        self.size_spin.setKeyboardTracking(False)  # typed sizes count on Enter, not digit by digit
         self.size_spin.setValue(tools.brush_size)
         self.size_spin.valueChanged.connect(self._size_changed)
         self.addWidget(self.size_spin)
@@ -41,6 +46,14 @@ class ToolOptionsBar(QToolBar):
         self.addWidget(slider)
         return slider
 
+    def follow_photo(self, width: int, height: int) -> None:
+        """A photo is shown: the brush takes the remembered share of its size."""
+        self._long_side = max(width, height)
+        self.tools.set_brush_size(self.settings.brush_share * self._long_side)
+        self.size_spin.blockSignals(True)  # the share stays as remembered, unrounded
+        self.size_spin.setValue(self.tools.brush_size)
+        self.size_spin.blockSignals(False)
+
     def resize_brush(self, factor: float) -> None:
         """`[` and `]`: the brush by a factor."""
         self.tools.grow_brush(factor)
@@ -48,7 +61,8 @@ class ToolOptionsBar(QToolBar):
 
     def _size_changed(self, value: int) -> None:
         self.tools.set_brush_size(value)
-        self.settings.brush_size = self.tools.brush_size
+        if self._long_side:
+            self.settings.brush_share = self.tools.brush_size / self._long_side
 
     def _hardness_changed(self, value: int) -> None:
         self.tools.hardness = value / 100

@@ -1,0 +1,276 @@
+"""The editor's interaction as a person drives it: focus left on toolbar buttons and lists, held keys
+with auto-repeat, real drags, fields committed with Enter or Esc (issue 18's "Broken" list)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import gradient_photo
+from PIL import Image
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication, QFileDialog
+from test_ui_main_window import drag, widget_point
+
+from inpaint_studio.io.project_file import load_project
+from inpaint_studio.session.settings import Settings
+from inpaint_studio.ui.mask_tools import Tool
+from inpaint_studio.ui.preferences_dialog import PreferencesDialog
+
+
+@pytest.fixture
+def window(window, qtbot):
+    """The window, wide enough for every toolbar, and active: keys go to its focused widget, as on a desktop."""
+    window.resize(1500, 800)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    return window
+
+
+def send_key(widget, key, kind=QEvent.Type.KeyPress, repeat=False, text=""):
+    """A key event as the system delivers it to the focused widget (auto-repeat included)."""
+    QApplication.sendEvent(widget, QKeyEvent(kind, key, Qt.KeyboardModifier.NoModifier, text, repeat))
+
+
+def hold_space_and_drag(qtbot, win, start, end, flagged=True, repeats=6):
+    """Space held where the focus is, with the repeats a held key gives, while the pointer hovers over the
+    canvas and then drags on it. Unflagged repeats (plain release and press pairs) are what a system
+    without detectable auto-repeat delivers: the worst case."""
+    canvas = win.canvas
+
+    def focus():
+        widget = QApplication.focusWidget()
+        assert widget is not None  # the window is active: some widget has the keys
+        return widget
+
+    def repeat():
+        send_key(focus(), Qt.Key.Key_Space, QEvent.Type.KeyRelease, repeat=flagged, text=" ")
+        send_key(focus(), Qt.Key.Key_Space, repeat=flagged, text=" ")
+
+    qtbot.mouseMove(canvas, widget_point(win, *start))
+    send_key(focus(), Qt.Key.Key_Space, text=" ")
+    for _ in range(3):
+        repeat()  # held before the drag begins
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=widget_point(win, *start))
+    for step in range(1, repeats + 1):
+        repeat()
+        x = start[0] + (end[0] - start[0]) * step / repeats
+        y = start[1] + (end[1] - start[1]) * step / repeats
+        qtbot.mouseMove(canvas, widget_point(win, x, y))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=widget_point(win, *end))
+    send_key(focus(), Qt.Key.Key_Space, QEvent.Type.KeyRelease, text=" ")
+
+
+def mask_rectangle(qtbot, win, box):
+    win.set_tool(Tool.RECTANGLE)
+    drag(qtbot, win, [box[:2], box[2:]])
+
+
+def wait_for_layers(qtbot, win, count):
+    qtbot.waitUntil(lambda: len(win.document.layers) == count and not win.workspace.fills.busy, timeout=10000)
+
+
+# ---------------------------------------------------------------- 1. Space pans whatever has the focus
+
+
+@pytest.mark.parametrize("flagged", [True, False])
+def test_space_drag_pans_after_clicking_remove_and_never_presses_it(qtbot, window, flagged):
+    mask_rectangle(qtbot, window, (100, 60, 160, 120))
+    qtbot.mouseClick(window.run_toolbar.run_button, Qt.MouseButton.LeftButton)
+    wait_for_layers(qtbot, window, 1)
+    assert QApplication.focusWidget() is not window.run_toolbar.run_button  # a click does not take the focus
+    mask_rectangle(qtbot, window, (20, 20, 60, 60))  # what a pressed button would fill now
+    window.run_toolbar.run_button.setFocus()  # where it has the focus anyway (Tab), Space still pans
+    steps = len(window.document.history.steps)
+    window.canvas.set_zoom(2.0)
+    before = (window.canvas._ox, window.canvas._oy)
+    hold_space_and_drag(qtbot, window, (150, 100), (120, 80), flagged)
+    qtbot.wait(100)
+    assert (window.canvas._ox, window.canvas._oy) != before  # the view moved
+    assert len(window.document.layers) == 1 and not window.workspace.fills.busy  # no fill ran
+    assert len(window.document.history.steps) == steps  # and no stroke was painted
+
+
+@pytest.mark.parametrize("flagged", [True, False])
+def test_space_over_the_canvas_does_not_toggle_a_clicked_layer(qtbot, window, flagged):
+    mask_rectangle(qtbot, window, (100, 60, 160, 120))
+    window.run_fill()
+    wait_for_layers(qtbot, window, 1)
+    panel = window.layers_panel
+    item_rect = panel.list.visualItemRect(panel.list.item(0))
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=item_rect.center())
+    panel.list.setFocus()  # even with the keyboard focus in the list
+    hold_space_and_drag(qtbot, window, (150, 100), (100, 100), flagged, repeats=20)
+    assert window.document.layers[0].visible
+    assert window.document.history.undo_label.startswith("Remove 1")  # nothing else was done
+
+
+def test_enter_or_escape_in_the_size_field_commits_and_hands_focus_back_without_a_fill(qtbot, window):
+    mask_rectangle(qtbot, window, (100, 60, 160, 120))  # a mask Enter on the canvas would fill
+    spin = window.tool_options.size_spin
+    qtbot.mouseClick(spin.lineEdit(), Qt.MouseButton.LeftButton)
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "55")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert window.tools.brush_size == 55
+    assert QApplication.focusWidget() is window.canvas
+    qtbot.wait(100)
+    assert window.document.layers == [] and not window.workspace.fills.busy
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "31")
+    qtbot.keyClick(spin, Qt.Key.Key_Escape)
+    assert window.tools.brush_size == 31 and QApplication.focusWidget() is window.canvas
+
+
+def test_holding_enter_runs_one_fill(qtbot, window):
+    mask_rectangle(qtbot, window, (100, 60, 160, 120))
+    window.canvas.setFocus()
+    send_key(window.canvas, Qt.Key.Key_Return)
+    for _ in range(5):
+        send_key(window.canvas, Qt.Key.Key_Return, QEvent.Type.KeyRelease, repeat=True)
+        send_key(window.canvas, Qt.Key.Key_Return, repeat=True)
+    wait_for_layers(qtbot, window, 1)
+    qtbot.wait(200)
+    assert len(window.document.layers) == 1
+
+
+# ---------------------------------------------------------------- 2. one Auto setting, remembered
+
+
+def test_the_auto_box_and_the_run_menu_item_are_one_setting_saved_at_once(qtbot, window, tmp_path):
+    box = window.run_toolbar.auto_run_box
+    assert box.isVisible() and not box.isChecked() and not window.auto_run_action.isChecked()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    assert window.auto_run_action.isChecked() and window.settings.auto_run
+    qtbot.waitUntil(lambda: Settings.load(tmp_path / "settings.json").auto_run, timeout=3000)  # saved, not only at quit
+    window.auto_run_action.trigger()
+    assert not box.isChecked() and not window.settings.auto_run
+
+
+# ---------------------------------------------------------------- 3. no mask fringe after a fill
+
+
+@pytest.mark.parametrize("feather", [False, True])
+def test_a_fill_leaves_no_faint_mask_behind(qtbot, window, feather):
+    assert window.tools.hardness < 1.0  # the default brush has a soft edge
+    window.set_tool(Tool.BRUSH)
+    window.tools.set_brush_size(24)
+    drag(qtbot, window, [(60, 100), (120, 100), (180, 110)])
+    if feather:
+        window.mask_actions[4].trigger()  # Edit > Feather mask
+    soft = (window.document.mask > 0) & (window.document.mask < 255)
+    assert soft.any()  # the overlay shows these faintly: they are filled faintly too
+    window.run_fill()
+    wait_for_layers(qtbot, window, 1)
+    assert not window.document.mask.any()
+
+
+# ---------------------------------------------------------------- 4. the newest fill is the active layer
+
+
+def test_the_newest_fill_becomes_the_active_layer_and_the_layer_eraser_works_on_it(qtbot, window):
+    for box in ((20, 20, 80, 80), (150, 100, 220, 160)):
+        mask_rectangle(qtbot, window, box)
+        window.run_fill()
+        wait_for_layers(qtbot, window, 2 if box[0] == 150 else 1)
+    newest = window.document.layers[-1]
+    assert window.layers_panel.selected_layer is newest
+    window.set_tool(Tool.LAYER_ERASER)
+    window.tools.set_brush_size(30)
+    drag(qtbot, window, [(170, 130), (200, 130)])
+    assert window.document.history.undo_label == f"Erase from '{newest.name}'"
+
+
+# ---------------------------------------------------------------- 5. only strokes that add run with Auto
+
+
+def test_with_auto_on_erasing_and_subtracting_trim_without_a_fill(qtbot, window):
+    mask_rectangle(qtbot, window, (40, 40, 200, 160))
+    window.auto_run_action.setChecked(True)
+    window.set_tool(Tool.ERASER)
+    window.tools.set_brush_size(20)
+    drag(qtbot, window, [(50, 100), (190, 100)])
+    window.set_tool(Tool.RECTANGLE)
+    window.subtract_action.trigger()
+    drag(qtbot, window, [(40, 40), (80, 80)])
+    qtbot.wait(200)
+    assert window.document.layers == [] and window.document.mask.any()
+    window.subtract_action.trigger()
+    drag(qtbot, window, [(220, 20), (260, 60)])  # adds: now it runs, with everything trimmed so far
+    wait_for_layers(qtbot, window, 1)
+
+
+# ---------------------------------------------------------------- 6. the batch's current mask after a fill
+
+
+def test_the_batch_dialog_offers_the_mask_of_the_last_fill(qtbot, window):
+    mask_rectangle(qtbot, window, (220, 140, 280, 180))  # a watermark in the corner
+    filled = window.document.mask.copy()
+    window.run_fill()
+    wait_for_layers(qtbot, window, 1)
+    assert not window.document.mask.any()
+    window.batch_process()
+    dialog = window.batch_dialog
+    assert dialog._mask is not None and np.array_equal(dialog._mask > 0, filled > 0)
+    dialog.reject()
+
+
+# ---------------------------------------------------------------- 7. a project behaves as a project
+
+
+def test_a_reopened_project_is_named_in_the_title_and_save_updates_it(qtbot, window, tmp_path, monkeypatch):
+    mask_rectangle(qtbot, window, (20, 20, 60, 60))
+    window.run_fill()
+    wait_for_layers(qtbot, window, 1)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(tmp_path / "work.ora"), ""))
+    assert window.save_project_as()
+    assert window.open_file(tmp_path / "work.ora")
+    assert window.windowTitle().startswith("work.ora")
+
+    def no_dialog(*args, **kwargs):
+        raise AssertionError("Save asked for a name")
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", no_dialog)
+    mask_rectangle(qtbot, window, (150, 100, 200, 150))
+    window.run_fill()
+    wait_for_layers(qtbot, window, 2)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isWindowModified()
+    assert len(load_project(tmp_path / "work.ora").layers) == 2
+    assert not (tmp_path / "photo_inpainted.png").exists()  # exporting stays a command of its own
+
+
+# ---------------------------------------------------------------- 8. the brush follows the photo
+
+
+def test_the_brush_size_follows_the_photo(qtbot, window, tmp_path):
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.fromarray(gradient_photo(1280, 2560)).save(big)
+    Image.fromarray(gradient_photo(240, 320)).save(small)
+    assert window.open_file(big, confirm=False)
+    window.tool_options.size_spin.setValue(238)
+    assert window.open_file(small, confirm=False)
+    assert window.tools.brush_size == round(238 / 2560 * 320)
+    assert window.tool_options.size_spin.value() == window.tools.brush_size
+
+
+# ---------------------------------------------------------------- 9. settings saved when changed
+
+
+def test_preferences_are_saved_when_changed(qtbot, window, tmp_path):
+    dialog = PreferencesDialog(window.settings, window)
+    dialog.autosave_minutes.setValue(7)
+    window.apply_preferences(dialog)
+    qtbot.waitUntil(lambda: Settings.load(tmp_path / "settings.json").autosave_minutes == 7, timeout=3000)
+    assert window.isVisible()  # no quit needed
+
+
+def test_space_on_a_focused_spin_box_away_from_the_canvas_is_left_to_it(qtbot, window):
+    """Only over the canvas is Space the editor's: elsewhere widgets keep their own keys."""
+    qtbot.mouseMove(window.layers_panel, QPoint(5, 5))
+    window.canvas.leaveEvent(QEvent(QEvent.Type.Leave))
+    assert not window.canvas.pointer_inside()
+    send_key(window.tool_options.size_spin, Qt.Key.Key_Space, text=" ")
+    assert not window.canvas._pan_mode
