@@ -74,7 +74,8 @@ def window(qtbot, tmp_path, errors):
     assert win.open_file(photo, confirm=False)
     win.set_engine("fake")
     yield win
-    win.document.mark_saved()  # no unsaved-changes prompt while closing
+    if win.document is not None:
+        win.document.mark_saved()  # no unsaved-changes prompt while closing
     win.close()
     win.deleteLater()
     unregister_engine("fake")

@@ -9,7 +9,7 @@ from conftest import gradient_photo
 from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
 from test_ui_main_window import drag, widget_point
 
 from inpaint_studio.io.project_file import load_project
@@ -153,13 +153,14 @@ def test_the_auto_box_and_the_run_menu_item_are_one_setting_saved_at_once(qtbot,
 
 
 @pytest.mark.parametrize("feather", [False, True])
-def test_a_fill_leaves_no_faint_mask_behind(qtbot, window, feather):
+def test_a_fill_leaves_no_faint_mask_behind(qtbot, window, feather, monkeypatch):
     assert window.tools.hardness < 1.0  # the default brush has a soft edge
     window.set_tool(Tool.BRUSH)
     window.tools.set_brush_size(24)
     drag(qtbot, window, [(60, 100), (120, 100), (180, 110)])
     if feather:
-        window.mask_actions[4].trigger()  # Edit > Feather mask
+        monkeypatch.setattr(QInputDialog, "getInt", lambda *args: (6, True))
+        window.masks.feather_action.trigger()  # Select > Modify > Feather…
     soft = (window.document.mask > 0) & (window.document.mask < 255)
     assert soft.any()  # the overlay shows these faintly: they are filled faintly too
     window.run_fill()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,8 +19,9 @@ from inpaint_studio.ui.mask_tools import Tool
 
 
 def widget_point(win, x: float, y: float) -> QPoint:
+    """The widget pixel that holds image point (x, y) (the pixel's centre is x + 0.5, y + 0.5)."""
     p = win.canvas.image_to_widget(QPointF(x, y))
-    return QPoint(round(p.x()), round(p.y()))
+    return QPoint(math.floor(p.x()), math.floor(p.y()))
 
 
 def drag(qtbot, win, points, button=Qt.MouseButton.LeftButton, modifiers=Qt.KeyboardModifier.NoModifier):
@@ -234,7 +237,7 @@ def test_auto_run_waits_for_enter_with_a_slow_engine(qtbot, window, monkeypatch)
 def test_tool_settings_are_remembered(qtbot, window, tmp_path):
     window.tool_options.hardness_slider.setValue(35)
     window.tool_options.size_spin.setValue(77)
-    window.tool_options.opacity_slider.setValue(60)
+    window.views.set_mask_opacity(0.6)
     window.document.mark_saved()
     assert window.close()
     saved = Settings.load(tmp_path / "settings.json")

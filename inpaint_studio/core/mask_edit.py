@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 
 import cv2
@@ -206,24 +207,33 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def transformed_mask(mask: np.ndarray, operation: str, amount: int = 0) -> np.ndarray:
-    """A new mask: 'clear', 'invert', 'grow' / 'shrink' by `amount` px, 'feather' (blur) by `amount` px."""
-    if operation == "clear":
+class MaskOperation(StrEnum):
+    """Whole-mask operations (Select menu)."""
+
+    CLEAR = "clear"
+    INVERT = "invert"
+    GROW = "grow"  # by `amount` px
+    SHRINK = "shrink"  # by `amount` px
+    FEATHER = "feather"  # soften the edge over about `amount` px: the fill blends in there
+
+
+def transformed_mask(mask: np.ndarray, operation: MaskOperation | str, amount: int = 0) -> np.ndarray:
+    """A new mask, `mask` changed by `operation`."""
+    operation = MaskOperation(operation)
+    if operation == MaskOperation.CLEAR:
         return np.zeros_like(mask)
-    if operation == "invert":
+    if operation == MaskOperation.INVERT:
         return 255 - mask
-    if operation in ("grow", "shrink", "feather") and amount <= 0:
+    if amount <= 0:
         return mask.copy()
-    if operation == "grow":
+    if operation == MaskOperation.GROW:
         return cv2.dilate(mask, _disk(amount))
-    if operation == "shrink":
+    if operation == MaskOperation.SHRINK:
         return cv2.erode(mask, _disk(amount))
-    if operation == "feather":
-        return cv2.GaussianBlur(mask, (0, 0), sigmaX=amount / 2)
-    raise ValueError(f"unknown mask operation {operation!r}")
+    return cv2.GaussianBlur(mask, (0, 0), sigmaX=amount / 2)
 
 
-def apply_operation(mask: np.ndarray, operation: str, amount: int = 0) -> MaskEdit | None:
+def apply_operation(mask: np.ndarray, operation: MaskOperation | str, amount: int = 0) -> MaskEdit | None:
     """Apply a whole-mask operation in place; the edit covers only what changed."""
     result = transformed_mask(mask, operation, amount)
     edit = edit_between(mask, result)

@@ -41,3 +41,9 @@ class Photo:
     def bit_depth(self) -> int:
         """8, or 16 for any source with more than 8 bits per channel (16-bit, 32-bit int, float)."""
         return 16 if self.deep is not None or self.native.mode in DEEP_MODES else 8
+
+    @classmethod
+    def from_pixels(cls, rgb: np.ndarray, path: Path) -> Photo:
+        """A photo that never was a file (pasted from the clipboard): saved as PNG unless exported otherwise."""
+        pixels = np.ascontiguousarray(rgb, dtype=np.uint8)
+        return cls(path, "PNG", pixels, None, Image.fromarray(pixels), None, None, {})

@@ -30,6 +30,13 @@ class Settings:
     brush_share: float = 0.03  # brush diameter as a share of the photo's longer side: the brush follows the photo
     brush_hardness: float = 0.8
     overlay_opacity: float = 0.5
+    overlay_color: str = "#ff008c"  # the mask's colour on the canvas
+    mask_grow_px: int = 4  # the amounts Select > Modify last used
+    mask_shrink_px: int = 4
+    mask_feather_px: int = 4
+    theme: str = "system"  # "system" (follow the desktop's light or dark scheme), "light" or "dark"
+    window_state: str = ""  # toolbars and docks as the user left them (Qt's saveState, base64)
+    window_geometry: str = ""
     jpeg_quality: int = 0  # 0 = keep the photo's own quality
     recent_files: list[str] = field(default_factory=list)
     last_folder: str = ""

@@ -23,6 +23,7 @@ import numpy as np
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.mask_ops import is_empty
+from inpaint_studio.core.photo import Photo
 from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.io.autosave import RecoverableSession
@@ -98,6 +99,26 @@ class Workspace:
         self.settings.add_recent(path)
         self.settings.last_folder = str(path.resolve().parent)
         return document
+
+    def open_pixels(self, rgb: np.ndarray, name: str = "Pasted image.png") -> Document:
+        """A new document from pixels that were never a file (Edit > Paste); exported beside the last folder."""
+        folder = Path(self.settings.last_folder) if self.settings.last_folder else Path.home()
+        document = Document(Photo.from_pixels(rgb, folder / name))
+        self.fills.cancel()
+        self.close_folder()
+        self._show(document, name)
+        document.mark_unsaved()  # it exists nowhere yet
+        self.export_path = self.project_path = None
+        return document
+
+    def close_document(self) -> None:
+        """Show nothing (File > Close); the caller asked about unsaved changes first."""
+        self.fills.cancel()
+        self.close_folder()
+        self.autosave.follow(None, "")
+        self.document = None
+        self.export_path = self.project_path = None
+        self._notify(WorkspaceEvent.DOCUMENT)
 
     def recover(self, session: RecoverableSession) -> Document:
         """Reopen the work a crash left in `session`; it stays unsaved (and autosaved) until saved."""

@@ -115,6 +115,7 @@ class CanvasView(QWidget):
         self._comparison: _Pyramid | None = None
         self._mask: _Pyramid | None = None
         self._show_original = False
+        self._split: float | None = None  # before/after: the original left of this widget x
         self._overlay_color = QColor(DEFAULT_OVERLAY_COLOR)
         self._overlay_opacity = DEFAULT_OVERLAY_OPACITY
         self._overlay_lut = self._make_overlay_lut()
@@ -198,6 +199,16 @@ class CanvasView(QWidget):
         if on != self._show_original:
             self._show_original = on
             self.update()
+
+    def set_split(self, x: float | None) -> None:
+        """Before/after split: the original left of widget x, the result right of it; None ends it."""
+        if x != self._split:
+            self._split = x
+            self.update()
+
+    @property
+    def split(self) -> float | None:
+        return self._split
 
     def set_preview_patch(self, patch: Patch | None) -> None:
         """Show a fill in progress over the photo and the mask until it is replaced or cleared (None)."""
@@ -356,9 +367,25 @@ class CanvasView(QWidget):
                 if self._preview is not None and preview_rect is not None and not self._show_original:
                     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1)
                     painter.drawImage(preview_rect, argb32_qimage(self._preview[2], alpha=True))
+                self._draw_comparison(painter, dirty)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._draw_path(painter, dirty)
             self._draw_outline(painter)
+
+    def _draw_comparison(self, painter: QPainter, dirty: QRectF) -> None:
+        """The original left of the split, and labels saying which side is which (or that it is the original)."""
+        if self._show_original and self._comparison is not None:
+            _label(painter, QPointF(10, 10), "Original")
+        if self._split is None or self._comparison is None or self._show_original:
+            return
+        left = QRectF(0, 0, self._split, self.height())
+        if left.intersects(dirty):
+            painter.save()
+            painter.setClipRect(left)
+            self._draw_pyramid(painter, self._comparison, dirty.intersected(left))
+            painter.restore()
+        _label(painter, QPointF(10, 10), "Original")
+        _label(painter, QPointF(self.width() - 10, 10), "Result", right=True)
 
     def _draw_pyramid(self, painter: QPainter, pyramid: _Pyramid, dirty: QRectF, overlay: bool = False) -> None:
         """Draw the part of a photo (or, if `overlay`, the mask) under `dirty`, from the level matching the screen."""
@@ -665,3 +692,18 @@ def _zoom_step(zoom: float, direction: int) -> float:
     steps = 2 * math.log2(zoom)
     n = math.floor(steps + 1e-6) + 1 if direction > 0 else math.ceil(steps - 1e-6) - 1
     return 2 ** (n / 2)
+
+
+def _label(painter: QPainter, corner: QPointF, text: str, right: bool = False) -> None:
+    """A small caption on a dark plate at `corner` (its top-left, or top-right with `right`)."""
+    metrics = painter.fontMetrics()
+    width, height = metrics.horizontalAdvance(text) + 12, metrics.height() + 6
+    plate = QRectF(corner.x() - width if right else corner.x(), corner.y(), width, height)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(0, 0, 0, 150))
+    painter.drawRoundedRect(plate, 4, 4)
+    painter.setPen(QColor(255, 255, 255))
+    painter.drawText(plate, Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()

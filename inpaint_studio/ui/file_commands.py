@@ -7,15 +7,19 @@ answers and shows what went wrong, in plain words.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
 from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.session.workspace import Workspace
 from inpaint_studio.ui import recovery
+from inpaint_studio.ui.actions import make_action
+from inpaint_studio.ui.clipboard import pasted_image
 from inpaint_studio.ui.cursors import busy_cursor
 
 OPEN_FILTER = "Photos and projects (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.ora);;All files (*)"
@@ -35,6 +39,28 @@ class FileCommands(QObject):
         self.window = parent
         self.status = status
         self.recent_menu = QMenu("Open &Recent", parent)
+        action = functools.partial(make_action, parent)
+        self.open_action = action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.open_folder_action = action("Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self.save_action = action("&Save", self.save, QKeySequence.StandardKey.Save)
+        self.save_project_action = action("Save &Project As…", self.save_project_as, QKeySequence.StandardKey.SaveAs)
+        self.save_as_action = action("&Export As…", self.save_as, "Ctrl+Shift+E")
+        self.save_all_action = action("Save A&ll", self.save_all_command, "Ctrl+Alt+S")
+        self.quality_action = action("Export &quality…", self.ask_quality)
+        self.close_action = action("&Close", self.close_document, QKeySequence.StandardKey.Close)
+        self.close_folder_action = action("Close Fol&der", self.close_folder)
+        self.paste_action = action("&Paste as New Photo", self.paste, QKeySequence.StandardKey.Paste)
+
+    @property
+    def document_actions(self) -> list[QAction]:
+        """The commands that need an open photo."""
+        return [self.save_action, self.save_project_action, self.save_as_action, self.save_all_action, self.close_action]
+
+    def update_actions(self) -> None:
+        has_photo = self.workspace.document is not None
+        for command in self.document_actions:
+            command.setEnabled(has_photo)
+        self.close_folder_action.setEnabled(self.workspace.folder is not None)
 
     def show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self.window, title, message)
@@ -110,6 +136,36 @@ class FileCommands(QObject):
             self.status(f"Recovered your work on {document.photo.path.name}. Save it to keep it.", 8000)
             return True
         return False
+
+    def paste(self) -> bool:
+        """Edit > Paste: the clipboard's image as a new photo (after asking about unsaved changes)."""
+        rgb = pasted_image()
+        if rgb is None:
+            self.status("The clipboard holds no image to paste.", 4000)
+            return False
+        if not self.confirm_discard():
+            return False
+        self.workspace.open_pixels(rgb)
+        self.status("Pasted the clipboard's image as a new photo. Export As saves it.", 5000)
+        return True
+
+    def close_document(self) -> bool:
+        """File > Close: the photo (or the folder being browsed), after asking about unsaved changes."""
+        if not self.confirm_discard():
+            return False
+        self.workspace.close_document()
+        return True
+
+    def close_folder(self) -> bool:
+        if self.workspace.folder is None:
+            return False
+        return self.close_document()
+
+    def save_all_command(self) -> bool:
+        """File > Save All: every edited photo of the folder, or the one photo open."""
+        if self.workspace.folder is not None:
+            return self.save_all()
+        return self.save() if self.workspace.unsaved() else True
 
     def rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()

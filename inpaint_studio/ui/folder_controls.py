@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMainWindow
 
 from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.session.workspace import FolderMove, Workspace, WorkspaceEvent
+from inpaint_studio.ui.actions import make_action
 from inpaint_studio.ui.cursors import busy_cursor
 from inpaint_studio.ui.folder_strip import FolderStrip
 
@@ -32,10 +33,10 @@ class FolderControls(QObject):
         self.strip.photo_activated.connect(self.show_photo)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.strip)
         self.strip.hide()  # until a folder is open
-        self.next_action = self._action("&Next photo", lambda: self.step(1), "PgDown")
-        self.previous_action = self._action("&Previous photo", lambda: self.step(-1), "PgUp")
-        self.first_action = self._action("&First photo", lambda: self.go_to(0), "Home")
-        self.last_action = self._action("&Last photo", lambda: self.go_to(-1), "End")
+        self.next_action = make_action(self.window, "&Next photo", lambda: self.step(1), "PgDown")
+        self.previous_action = make_action(self.window, "&Previous photo", lambda: self.step(-1), "PgUp")
+        self.first_action = make_action(self.window, "&First photo", lambda: self.go_to(0), "Home")
+        self.last_action = make_action(self.window, "&Last photo", lambda: self.go_to(-1), "End")
         self.label = QLabel()
         window.statusBar().addPermanentWidget(self.label)
         workspace.listeners.append(self._workspace_changed)
@@ -44,13 +45,6 @@ class FolderControls(QObject):
     @property
     def actions(self) -> list[QAction]:
         return [self.next_action, self.previous_action, self.first_action, self.last_action]
-
-    def _action(self, text: str, slot: Callable[[], object], shortcut: str) -> QAction:
-        action = QAction(text, self.window)
-        action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        self.window.addAction(action)  # shortcuts work even when the Go menu is closed
-        return action
 
     def show_photo(self, index: int) -> bool:
         """Switch to photo `index`; one that cannot be opened says why and the current photo stays."""

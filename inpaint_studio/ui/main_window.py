@@ -10,36 +10,23 @@ engine choice `engine_controls.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeyEvent,
-    QKeySequence,
-)
-from PySide6.QtWidgets import (
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QToolBar,
-)
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.boxes import Box
 from inpaint_studio.core.document import Document, DocumentEvent
-from inpaint_studio.core.mask_edit import apply_operation
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.session.settings import Settings
 from inpaint_studio.session.workspace import Workspace, WorkspaceEvent
+from inpaint_studio.ui.actions import make_action
 from inpaint_studio.ui.background import on_gui_thread
 from inpaint_studio.ui.batch_dialog import BatchDialog
 from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.clipboard import copy_image
 from inpaint_studio.ui.editor_keys import EditorKeys, keep_focus_on_canvas
 from inpaint_studio.ui.engine_controls import EngineControls
 from inpaint_studio.ui.file_commands import FileCommands
@@ -47,14 +34,16 @@ from inpaint_studio.ui.fill_controls import FillControls
 from inpaint_studio.ui.folder_controls import FolderControls
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.layers_panel import LayersPanel
+from inpaint_studio.ui.mask_commands import MaskCommands
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.restore_dialog import RestoreDialog
 from inpaint_studio.ui.run_toolbar import RunToolBar
+from inpaint_studio.ui.shortcuts_sheet import ShortcutsDialog
 from inpaint_studio.ui.tool_options import ToolOptionsBar
-from inpaint_studio.worker import (
-    EngineWorker,
-)
+from inpaint_studio.ui.view_controls import ViewControls
+from inpaint_studio.ui.window_layout import restore_layout, save_layout
+from inpaint_studio.worker import EngineWorker
 
 TOOL_SHORTCUTS = {
     Tool.BRUSH: "B",
@@ -65,7 +54,6 @@ TOOL_SHORTCUTS = {
     Tool.LAYER_ERASER: "Shift+E",
 }
 TOOL_TIPS = {Tool.LAYER_ERASER: "Erase part of the selected fill layer to bring back the photo"}
-MASK_OPERATION_PIXELS = 4  # grow / shrink / feather step
 SETTINGS_SAVE_DELAY_MS = 400  # a slider dragged writes the settings once, after it stops
 
 
@@ -81,7 +69,6 @@ class MainWindow(QMainWindow):
         self.tools = MaskToolController(self.canvas)
         self.tools.mask_committed.connect(self._mask_committed)
         self.tools.message.connect(lambda text: self.status(text, 4000))
-        self.canvas.zoom_changed.connect(lambda zoom: self.zoom_label.setText(f"{zoom:.0%}"))
         self.canvas.cursor_moved.connect(self._show_cursor)
 
         self.engines = EngineControls(self.settings, self)
@@ -105,7 +92,32 @@ class MainWindow(QMainWindow):
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.workspace.autosave.autosave)
         self._set_autosave_interval()
+        self._build_docks()
 
+        self._build_status_bar()
+        self.views = ViewControls(self.canvas, self.settings, self)
+        self.fill_controls = FillControls(self.workspace, self.engines, self.canvas, self, self.status)
+        self.fill_controls.filled.connect(self.layers_panel.select)  # the newest fill is the active layer
+        self.files = FileCommands(self.workspace, self, self.status)
+        self.folders = FolderControls(self.workspace, self, self.status)
+        self.masks = MaskCommands(self.workspace, self, self.detect_damage)
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbars()
+        self.editor_keys = EditorKeys(self, self.canvas)
+        panels = (self.layers_panel, self.history_panel, self.engines.panel)
+        for area in (self.toolbox, self.tool_options, self.run_toolbar, *panels):
+            keep_focus_on_canvas(area)
+        self.setAcceptDrops(True)
+        self.resize(1280, 860)
+        restore_layout(self, self.settings)
+        self.tools.set_tool(Tool.BRUSH)
+        self._refresh()
+
+    # ------------------------------------------------------------ construction
+
+
+    def _build_docks(self) -> None:
         self.layers_panel = LayersPanel(self)
         self.tools.target_layer = lambda: self.layers_panel.selected_layer
         self.history_panel = HistoryPanel(self)
@@ -117,88 +129,46 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.layers_panel], [260], Qt.Orientation.Horizontal)
         self.resizeDocks([self.layers_panel, self.history_panel], [380, 260], Qt.Orientation.Vertical)
 
-        self._build_status_bar()
-        self.fill_controls = FillControls(self.workspace, self.engines, self.canvas, self, self.status)
-        self.fill_controls.filled.connect(self.layers_panel.select)  # the newest fill is the active layer
-        self.files = FileCommands(self.workspace, self, self.status)
-        self.folders = FolderControls(self.workspace, self, self.status)
-        self._build_actions()
-        self._build_menus()
-        self._build_toolbars()
-        self.editor_keys = EditorKeys(self, self.canvas)
-        panels = (self.layers_panel, self.history_panel, self.engines.panel)
-        for area in (self.toolbox, self.tool_options, self.run_toolbar, *panels):
-            keep_focus_on_canvas(area)
-        self.setAcceptDrops(True)
-        self.resize(1280, 860)
-        self.tools.set_tool(Tool.BRUSH)
-        self._refresh()
-
-    # ------------------------------------------------------------ construction
-
-    def _action(self, text: str, slot: Callable[..., object], shortcut: object = None, checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))  # type: ignore[call-overload]
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work even when the action is in no visible menu
-        return action
-
     def _build_actions(self) -> None:
-        files = self.files
-        self.open_action = self._action("&Open…", files.open_dialog, QKeySequence.StandardKey.Open)
-        self.open_folder_action = self._action("Open &Folder…", files.open_folder_dialog, "Ctrl+Shift+O")
-        self.save_action = self._action("&Save", files.save, QKeySequence.StandardKey.Save)
-        self.save_project_action = self._action("Save &Project As…", files.save_project_as, QKeySequence.StandardKey.SaveAs)
-        self.save_as_action = self._action("&Export As…", files.save_as, "Ctrl+Shift+E")
-        self.quality_action = self._action("Export &quality…", files.ask_quality)
-        self.batch_action = self._action("&Batch process…", self.batch_process, "Ctrl+Shift+B")
-        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.undo_action = self._action("&Undo", self.undo, "Ctrl+Z")
-        self.redo_action = self._action("&Redo", self.redo)
+        self.batch_action = make_action(self, "&Batch process…", self.batch_process, "Ctrl+Shift+B")
+        self.quit_action = make_action(self, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.undo_action = make_action(self, "&Undo", self.undo, "Ctrl+Z")
+        self.redo_action = make_action(self, "&Redo", self.redo)
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.run_action = self._action("&Remove masked area", self.run_fill)
-        self.models_action = self._action("&Models…", self.engines.show_models)
-        self.cancel_action = self._action("&Cancel", self.cancel_fill)
-        self.auto_run_action = self._action("Run &automatically on release", lambda: None, checkable=True)
+        self.copy_action = make_action(self, "&Copy Merged", self.copy, QKeySequence.StandardKey.Copy)
+        self.run_action = make_action(self, "&Remove masked area", self.run_fill)
+        self.models_action = make_action(self, "&Models…", self.engines.show_models)
+        self.cancel_action = make_action(self, "&Cancel", self.cancel_fill)
+        self.auto_run_action = make_action(self, "Run &automatically on release", lambda: None, checkable=True)
         self.auto_run_action.setChecked(self.settings.auto_run)
         # One setting, whichever control changes it: this menu item or the toolbar's Auto box.
         self.auto_run_action.toggled.connect(lambda on: setattr(self.settings, "auto_run", on))
-        self.original_action = self._action("Show &original", self.canvas.set_show_original, checkable=True)
-        self.mask_actions = [
-            self._action("C&lear mask", lambda: self._mask_operation("clear", "Clear mask"), "Ctrl+Shift+A"),
-            self._action("&Invert mask", lambda: self._mask_operation("invert", "Invert mask"), "Ctrl+I"),
-            self._action("&Grow mask", lambda: self._mask_operation("grow", "Grow mask")),
-            self._action("S&hrink mask", lambda: self._mask_operation("shrink", "Shrink mask")),
-            self._action("&Feather mask", lambda: self._mask_operation("feather", "Feather mask")),
-            self._action("&Detect damage…", self.detect_damage, "Ctrl+Shift+D"),
-        ]
-        self.fit_action = self._action("&Fit to window", self.canvas.fit_to_window, "Ctrl+0")
-        self.actual_size_action = self._action("&Actual size (100%)", self.canvas.actual_size, "Ctrl+1")
-        self.zoom_in_action = self._action("Zoom &in", self.canvas.zoom_in, QKeySequence.StandardKey.ZoomIn)
-        self.zoom_out_action = self._action("Zoom &out", self.canvas.zoom_out, QKeySequence.StandardKey.ZoomOut)
-        self.about_action = self._action(f"&About {APP_NAME}", self.about)
-        self.preferences_action = self._action("&Preferences…", self.edit_preferences, QKeySequence.StandardKey.Preferences)
+        self.original_action = self.views.original_action
+        self.shortcuts_action = make_action(self, "&Keyboard Shortcuts", lambda: ShortcutsDialog(self).exec(), "F1")
+        self.about_action = make_action(self, f"&About {APP_NAME}", self.about)
+        self.preferences_action = make_action(self, "&Preferences…", self.edit_preferences, QKeySequence.StandardKey.Preferences)
 
         self.tool_group = QActionGroup(self)
         self.tool_actions: dict[Tool, QAction] = {}
         for tool, key in TOOL_SHORTCUTS.items():
-            action = self._action(tool.value, lambda checked=False, t=tool: self.set_tool(t), key, checkable=True)
+            action = make_action(self, tool.value, lambda checked=False, t=tool: self.set_tool(t), key, checkable=True)
             action.setToolTip(f"{TOOL_TIPS.get(tool, tool.value)} ({key})")
             self.tool_group.addAction(action)
             self.tool_actions[tool] = action
         self.tool_actions[Tool.BRUSH].setChecked(True)
-        self.subtract_action = self._action("Subtract", self._toggle_subtract, checkable=True)
+        self.subtract_action = make_action(self, "Subtract", self._toggle_subtract, checkable=True)
         self.subtract_action.setToolTip("Tools remove from the mask (or hold Alt)")
 
     def _build_menus(self) -> None:
-        menu = self.menuBar()
+        menu, files = self.menuBar(), self.files
         file_menu = menu.addMenu("&File")
-        file_menu.addActions([self.open_action, self.open_folder_action])
-        file_menu.addMenu(self.files.recent_menu)
+        file_menu.addActions([files.open_action, files.open_folder_action])
+        file_menu.addMenu(files.recent_menu)
         file_menu.addSeparator()
-        file_menu.addActions([self.save_action, self.save_project_action, self.save_as_action, self.quality_action])
+        file_menu.addActions([files.save_action, files.save_project_action, files.save_as_action, files.save_all_action])
+        file_menu.addAction(files.quality_action)
+        file_menu.addSeparator()
+        file_menu.addActions([files.close_action, files.close_folder_action])
         file_menu.addSeparator()
         file_menu.addAction(self.batch_action)
         file_menu.addSeparator()
@@ -206,16 +176,18 @@ class MainWindow(QMainWindow):
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
-        edit_menu.addActions(self.mask_actions)
+        edit_menu.addActions([self.copy_action, files.paste_action])
         edit_menu.addSeparator()
         edit_menu.addAction(self.preferences_action)
+        self.masks.build_menu(menu)
         view_menu = menu.addMenu("&View")
-        view_menu.addActions([self.fit_action, self.actual_size_action, self.zoom_in_action, self.zoom_out_action])
+        view_menu.addActions(self.views.actions)
         view_menu.addSeparator()
-        view_menu.addAction(self.original_action)
+        view_menu.addActions([self.original_action, self.views.split_action])
+        self.views.mask_menu(view_menu)
         view_menu.addSeparator()
         view_menu.addActions([self.layers_panel.toggleViewAction(), self.history_panel.toggleViewAction()])
-        view_menu.addAction(self.folders.strip.toggleViewAction())
+        view_menu.addActions([self.engines.panel.toggleViewAction(), self.folders.strip.toggleViewAction()])
         go_menu = menu.addMenu("&Go")
         go_menu.addActions(self.folders.actions[:2])
         go_menu.addSeparator()
@@ -225,8 +197,8 @@ class MainWindow(QMainWindow):
         run_menu.addSeparator()
         run_menu.addAction(self.models_action)
         help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self.about_action)
-        self.files.rebuild_recent_menu()
+        help_menu.addActions([self.shortcuts_action, self.about_action])
+        files.rebuild_recent_menu()
 
     def _build_toolbars(self) -> None:
         # Tools down the left edge, as in other photo editors; their options and the engine on top.
@@ -237,18 +209,20 @@ class MainWindow(QMainWindow):
         toolbox.addSeparator()
         toolbox.addAction(self.subtract_action)
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, toolbox)
-        self.tool_options = ToolOptionsBar(self.tools, self.canvas, self.settings, self)
+        self.tool_options = ToolOptionsBar(self.tools, self.settings, self)
         self.addToolBar(self.tool_options)
-        self._action("Smaller brush", lambda: self.tool_options.resize_brush(1 / 1.25), "[")
-        self._action("Larger brush", lambda: self.tool_options.resize_brush(1.25), "]")
+        make_action(self, "Smaller brush", lambda: self.tool_options.resize_brush(1 / 1.25), "[")
+        make_action(self, "Larger brush", lambda: self.tool_options.resize_brush(1.25), "]")
+        make_action(self, "Softer brush", lambda: self.tool_options.change_hardness(-0.1), "Shift+[")
+        make_action(self, "Harder brush", lambda: self.tool_options.change_hardness(0.1), "Shift+]")
 
         self.run_toolbar = RunToolBar(self.engines, self.run_fill, self.auto_run_action, self.original_action, self)
         self.addToolBar(self.run_toolbar)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.size_label, self.zoom_label, self.cursor_label, self.engine_label = QLabel(), QLabel(), QLabel(), QLabel()
-        for widget in (self.size_label, self.zoom_label, self.cursor_label, self.engine_label):
+        self.size_label, self.cursor_label, self.engine_label = QLabel(), QLabel(), QLabel()
+        for widget in (self.size_label, self.cursor_label, self.engine_label):
             bar.addPermanentWidget(widget)
 
     # ------------------------------------------------------------ documents and files
@@ -350,10 +324,11 @@ class MainWindow(QMainWindow):
         if label:
             self.status(f"{'Undid' if undo else 'Redid'} {label}", 2000)
 
-    def _mask_operation(self, operation: str, label: str) -> None:
+    def copy(self) -> None:
+        """Edit > Copy Merged: the photo as shown, every layer applied."""
         if self.document is not None:
-            edit = apply_operation(self.document.mask, operation, MASK_OPERATION_PIXELS)
-            self.document.record_mask_edit(edit, label)
+            copy_image(self.document.composite)
+            self.status("Copied the result to the clipboard.", 3000)
 
     def detect_damage(self) -> None:
         """Scratches and dust into the mask, one undoable step, via the preview dialog."""
@@ -432,8 +407,9 @@ class MainWindow(QMainWindow):
     def _refresh(self) -> None:
         document = self.document
         has_photo = document is not None
-        for action in (self.save_action, self.save_as_action, self.save_project_action, self.run_action, *self.mask_actions):
+        for action in (self.run_action, self.copy_action, *self.masks.actions):
             action.setEnabled(has_photo)
+        self.files.update_actions()
         self.undo_action.setEnabled(document is not None and document.history.can_undo)
         self.redo_action.setEnabled(document is not None and document.history.can_redo)
         if document is not None:
@@ -481,6 +457,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.autosave_timer.stop()
+        save_layout(self, self.settings)
         self.workspace.close()
         self.folders.shutdown()
         self.worker.shutdown()

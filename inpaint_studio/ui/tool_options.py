@@ -1,4 +1,4 @@
-"""The Tool options toolbar: brush size and hardness, and the mask overlay's opacity; remembered in the settings.
+"""The Tool options toolbar: brush size and hardness, remembered in the settings.
 
 The brush size is remembered as a share of the photo's longer side, so a
 brush chosen on a 5000-pixel photo covers as much of a 640-pixel one, not a third of it.
@@ -10,18 +10,16 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSlider, QSpinBox, QToolBar, QWidget
 
 from inpaint_studio.session.settings import Settings
-from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.mask_tools import MaskToolController
 
 
 class ToolOptionsBar(QToolBar):
-    def __init__(self, tools: MaskToolController, canvas: CanvasView, settings: Settings, parent: QWidget) -> None:
+    def __init__(self, tools: MaskToolController, settings: Settings, parent: QWidget) -> None:
         super().__init__("Tool options", parent)
         self.setObjectName("tool-options")
-        self.tools, self.canvas, self.settings = tools, canvas, settings
+        self.tools, self.settings = tools, settings
         tools.hardness = settings.brush_hardness
         self._long_side: int | None = None  # of the photo shown
-        canvas.set_overlay_opacity(settings.overlay_opacity)
 
         self.addWidget(QLabel(" Size "))
         self.size_spin = QSpinBox()
@@ -33,10 +31,8 @@ class ToolOptionsBar(QToolBar):
         self.addWidget(self.size_spin)
         self.addWidget(QLabel(" Hardness "))
         self.hardness_slider = self._slider(0, 100, round(tools.hardness * 100))
+        self.hardness_slider.setToolTip("Hardness of the brush's edge (Shift+[ and Shift+]): a soft edge blends the fill in")
         self.hardness_slider.valueChanged.connect(self._hardness_changed)
-        self.addWidget(QLabel(" Mask opacity "))
-        self.opacity_slider = self._slider(5, 100, round(settings.overlay_opacity * 100))
-        self.opacity_slider.valueChanged.connect(self._opacity_changed)
 
     def _slider(self, low: int, high: int, value: int) -> QSlider:
         slider = QSlider(Qt.Orientation.Horizontal)
@@ -68,6 +64,6 @@ class ToolOptionsBar(QToolBar):
         self.tools.hardness = value / 100
         self.settings.brush_hardness = value / 100
 
-    def _opacity_changed(self, value: int) -> None:
-        self.settings.overlay_opacity = value / 100
-        self.canvas.set_overlay_opacity(value / 100)
+    def change_hardness(self, step: float) -> None:
+        """Shift+[ and Shift+]: the brush's hardness by `step` (0..1)."""
+        self.hardness_slider.setValue(round(min(max(self.tools.hardness + step, 0.0), 1.0) * 100))
