@@ -193,16 +193,17 @@ def test_nothing_listening_is_reported_as_offline(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     store = ModelStore(tmp_path, catalogue=tiny_catalogue(f"http://127.0.0.1:{port}/files/tiny.pt"))
-    with pytest.raises(ModelError, match="are you offline") as caught:
+    with pytest.raises(ModelError, match="the server refused the connection") as caught:
         store.download("tiny")
     assert str(store.file_path("tiny")) in str(caught.value)
+    assert "Errno" not in str(caught.value)  # plain words, not the socket's error code
 
 
 def test_a_silent_server_times_out(tmp_path, server):
     server.stall = 1.5
     store = ModelStore(tmp_path, catalogue=tiny_catalogue(server.url()), timeout=0.2)
     started = time.perf_counter()
-    with pytest.raises(ModelError, match="timed out"):
+    with pytest.raises(ModelError, match="did not answer in time"):
         store.download("tiny")
     assert time.perf_counter() - started < 1.4
 

@@ -160,3 +160,19 @@ def test_the_shortcut_sheet_lists_every_shortcut_of_the_window(qtbot, window):
     every = {a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()}
     listed = {key for keys in rows for key in keys.split(" or ")}
     assert every <= listed
+
+
+def test_a_long_fill_shows_its_progress_with_the_time_left_and_cancel(qtbot, window):
+    from inpaint_studio.ui.fill_controls import time_left
+
+    assert time_left(4.0, 0.5) == " · about 4 s left" and time_left(0.2, 0.5) == ""
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    window.engines.params = {"steps": 60, "step_seconds": 0.05}
+    window.run_fill()
+    bar = window.fill_controls.progress
+    qtbot.waitUntil(lambda: "left" in bar.text(), timeout=5000)
+    assert bar.isVisible() and window.fill_controls.cancel_button.isVisible()
+    qtbot.mouseClick(window.fill_controls.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.workspace.fills.busy, timeout=3000)
+    assert not bar.isVisible() and window.document.layers == []

@@ -13,6 +13,7 @@ does). The CLI and the GUI's batch dialog both run `plan_batch` + `run_batch`.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from inpaint_studio.core.errors import (
     EngineNotReadyError,
     InpaintStudioError,
     JobCancelled,
+    plain_reason,
 )
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.engines.base import Engine
@@ -40,6 +42,8 @@ from inpaint_studio.restore.detect import (
 )
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,9 @@ def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: 
         return ItemResult(item, FAILED, str(error), time.perf_counter() - started)
     except MemoryError:
         return ItemResult(item, FAILED, "not enough memory to process this photo", time.perf_counter() - started)
-    except Exception as error:  # noqa: BLE001 - one bad file must not end the batch
-        return ItemResult(item, FAILED, f"unexpected error: {type(error).__name__}: {error}", time.perf_counter() - started)
+    except Exception as error:
+        log.exception("batch item %s failed", item.image)
+        return ItemResult(item, FAILED, plain_reason(error), time.perf_counter() - started)
     seconds = time.perf_counter() - started
     if outcome.skipped:
         return ItemResult(item, SKIPPED, outcome.skipped, seconds)

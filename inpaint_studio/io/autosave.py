@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from inpaint_studio.core import paths
 from inpaint_studio.core.document import Document
-from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError, plain_reason
 from inpaint_studio.io.atomic import atomic_write
 from inpaint_studio.io.project_file import encode_original, load_project, save_project
 
@@ -238,7 +238,7 @@ class BackgroundAutosaver:
             except InpaintStudioError as e:
                 self._report(str(e))
             except (OSError, MemoryError) as e:  # keep autosaving later; tell the user now
-                self._report(f"Autosave failed: {e}")
+                self._report(f"Autosave failed: {plain_reason(e)}")
 
     def _report(self, message: str) -> None:
         if self.on_error:

@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
 from inpaint_studio.core import paths
-from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError, plain_reason
 from inpaint_studio.io.atomic import atomic_write
 
 # One reading path for every photo: the same limit, the same messages, the same mode handling.
@@ -84,7 +84,7 @@ def make_thumbnail(path: str | os.PathLike, size: int = THUMBNAIL_SIZE, *, max_p
         return Thumbnail(path, None, error=f"Cannot open '{path}': not enough memory to read it.")
     except Exception as error:
         log.warning("thumbnail of %s failed", path, exc_info=True)
-        return Thumbnail(path, None, error=f"Cannot open '{path}': {type(error).__name__}: {error}.")
+        return Thumbnail(path, None, error=f"Cannot open '{path}': {plain_reason(error)}.")
 
 
 def _make(path: Path, size: int, limit: int) -> Thumbnail:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import re
 import time
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 from inpaint_studio import __version__
-from inpaint_studio.core.errors import JobCancelled, ModelError
+from inpaint_studio.core.errors import JobCancelled, ModelError, plain_reason
 from inpaint_studio.models.catalogue import ModelFile
 
 if TYPE_CHECKING:  # the engines package imports this one; avoid a cycle at run time
@@ -37,6 +38,8 @@ CHUNK_SIZE = 64 * 1024
 DEFAULT_TIMEOUT = 30.0  # seconds without a byte before a socket read gives up
 PROGRESS_INTERVAL = 0.1  # seconds between progress calls
 MAX_ATTEMPTS = 5  # automatic resumes of one download, each after some progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ def download_file(
     try:
         os.replace(part, target)
     except OSError as error:
-        raise ModelError(f"Could not move the downloaded {file.name} into place at {target}: {error}.") from None
+        raise ModelError(f"Could not move the downloaded {file.name} into place at {target}: {plain_reason(error)}.") from None
     return digests
 
 
@@ -186,10 +189,10 @@ def _transfer(
             f"Could not download {file.name}: {url} answered HTTP {error.code} ({error.reason}). {by_hand(url, target)}"
         ) from None
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-        reason = getattr(error, "reason", None) or error
+        log.warning("downloading %s failed: %r", url, error)
         host = urlsplit(url).hostname or url
         raise ModelError(
-            f"Could not connect to {host} to download {file.name} ({reason}); are you offline? "
+            f"Could not connect to {host} to download {file.name}: {plain_reason(error)}. "
             f"{by_hand(url, target)}"
         ) from None
 

@@ -10,6 +10,7 @@ torch is imported here, inside the functions, so the rest of the app starts fast
 
 from __future__ import annotations
 
+import logging
 import pickle
 import warnings
 from pathlib import Path
@@ -19,6 +20,8 @@ from inpaint_studio.core.errors import ModelError
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 
 def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
@@ -47,7 +50,8 @@ def _load_safetensors(path: Path) -> dict[str, Any]:
     try:
         return load_file(str(path), device="cpu")
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
-        raise ModelError(f"The model file {path} is damaged or not a safetensors file ({error}).") from None
+        log.warning("loading %s failed: %s", path, error)
+        raise ModelError(f"The model file {path} is damaged or not a safetensors file.") from None
 
 
 def _load_weights_only(path: Path) -> Any:
@@ -61,7 +65,8 @@ def _load_weights_only(path: Path) -> Any:
             "which could run code on this computer. Use a safetensors or weights-only file."
         ) from None
     except Exception as error:  # noqa: BLE001 - torch reports damage as RuntimeError, EOFError, ValueError...
-        raise ModelError(f"The model file {path} is damaged or not a PyTorch file ({error}).") from None
+        log.warning("loading %s failed: %s", path, error)
+        raise ModelError(f"The model file {path} is damaged or not a PyTorch file.") from None
 
 
 def load_torchscript(path: Path | str, *, trusted: bool, map_location: str = "cpu") -> Any:
@@ -82,5 +87,6 @@ def load_torchscript(path: Path | str, *, trusted: bool, map_location: str = "cp
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location=map_location)
     except Exception as error:  # noqa: BLE001 - torch reports damage as RuntimeError and others
-        raise ModelError(f"The model file {path} is damaged or not a TorchScript file ({error}).") from None
+        log.warning("loading %s failed: %s", path, error)
+        raise ModelError(f"The model file {path} is damaged or not a TorchScript file.") from None
     return module.eval()

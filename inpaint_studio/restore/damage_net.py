@@ -19,6 +19,7 @@ torch is imported inside the functions, so the app starts without it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,8 @@ WEIGHTS_NAME = "damage_detector.safetensors"
 
 _lock = threading.Lock()
 _cached: dict[Path, torch.nn.Module] = {}
+
+log = logging.getLogger(__name__)
 
 
 def build_network(normalise: bool = False) -> torch.nn.Module:
@@ -128,7 +131,11 @@ def load_network(path: Path | None = None) -> torch.nn.Module:
             try:
                 network.load_state_dict(load_state_dict(path))
             except RuntimeError as e:  # missing or mis-shaped tensors
-                raise ModelError(f"The damage detector's weights in {path} do not fit its network: {e}") from e
+                log.warning("the damage detector's weights in %s do not fit: %s", path, e)
+                raise ModelError(
+                    f"The damage detector's weights in {path} do not fit its network (names or shapes differ); "
+                    "reinstall the app to get the shipped weights back."
+                ) from e
             _cached[path] = network.eval()
         return _cached[path]
 

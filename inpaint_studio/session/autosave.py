@@ -19,7 +19,7 @@ from pathlib import Path
 
 from inpaint_studio.core.boxes import Box
 from inpaint_studio.core.document import Document, DocumentEvent
-from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.errors import InpaintStudioError, plain_reason
 from inpaint_studio.io.autosave import (
     AutosaveSession,
     BackgroundAutosaver,
@@ -123,14 +123,14 @@ class AutosavePolicy:
                     kept.autosaver.request(document, kept.source)
                     kept.saved_revision = document.revision
                 except (InpaintStudioError, OSError) as e:
-                    self._report(f"Autosave is not available: {e}")
+                    self._report(f"Autosave is not available: {plain_reason(e)}")
         shown = self.document
         if shown is None or not shown.modified or shown.revision == self._saved_revision:
             return False
         try:
             self.autosaver.request(shown, self.source)
         except (InpaintStudioError, OSError) as e:
-            self._report(f"Autosave is not available: {e}")
+            self._report(f"Autosave is not available: {plain_reason(e)}")
             return False
         self._saved_revision = shown.revision
         return True

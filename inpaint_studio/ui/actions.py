@@ -28,5 +28,9 @@ def make_action(
 def shortcut_text(action: QAction) -> str:
     """The action's shortcuts as the user types them, e.g. 'Ctrl++ or Ctrl+=' (not the dedicated media keys
     some keyboards have, such as Zoom In or Copy, which the platform's standard bindings include)."""
-    typed = [key for key in action.shortcuts() if not key.isEmpty() and key[0].key().value < Qt.Key.Key_Back.value]
+    typed = [key for key in action.shortcuts() if not key.isEmpty() and _first_key(key) < Qt.Key.Key_Back.value]
     return " or ".join(key.toString(QKeySequence.SequenceFormat.NativeText) for key in typed)
+
+
+def _first_key(sequence: QKeySequence) -> int:
+    return int(sequence[0].key().value)  # type: ignore[index]  # the stubs lack QKeySequence.__getitem__

@@ -7,6 +7,7 @@ what the user sees.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -31,7 +32,8 @@ class FillControls(QObject):
         self.workspace, self.engines, self.canvas, self.window, self.status = workspace, engines, canvas, window, status
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
-        self.progress.setFixedWidth(160)
+        self.progress.setFixedWidth(220)
+        self._started = 0.0  # when the fill in flight started (time.monotonic)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the fill (Esc)")
@@ -59,11 +61,14 @@ class FillControls(QObject):
             return  # from a job that was cancelled or replaced
         shown = job.document is self.workspace.document
         if isinstance(message, JobStarted):
+            self._started = time.monotonic()
             self.progress.setValue(0)
+            self.progress.setFormat("Filling… %p%")
             self.progress.show()
             self.cancel_button.show()
         elif isinstance(message, JobProgress):
             self.progress.setValue(round(message.fraction * 100))
+            self.progress.setFormat(f"Filling… %p%{time_left(time.monotonic() - self._started, message.fraction)}")
         elif isinstance(message, JobPreview):
             if shown:  # never drawn over another photo of the folder
                 self.canvas.set_preview_patch(message.patch)
@@ -85,3 +90,13 @@ class FillControls(QObject):
             self.status("Cancelled.", 3000)
         if fills.take_wanted(self.workspace.document):
             self.run()
+
+
+def time_left(elapsed: float, fraction: float) -> str:
+    """' · about 12 s left', once the progress so far says enough to tell (else nothing)."""
+    if elapsed < 1.0 or fraction < 0.05 or fraction >= 1.0:
+        return ""
+    seconds = elapsed * (1.0 - fraction) / fraction
+    if seconds < 1.5:
+        return " · almost done"
+    return f" · about {seconds:.0f} s left" if seconds < 90 else f" · about {seconds / 60:.0f} min left"

@@ -24,30 +24,30 @@ from PySide6.QtWidgets import (
 from inpaint_studio.core import layer_commands as ops
 from inpaint_studio.core.boxes import Box
 from inpaint_studio.core.document import Document, DocumentEvent, ResultLayer
+from inpaint_studio.core.patch import Patch
 from inpaint_studio.ui.document_panel import DocumentPanel
+from inpaint_studio.ui.icons import icon
 
 THUMBNAIL = 48
 _LAYER_ROLE = Qt.ItemDataRole.UserRole
 
 
 def _thumbnail(document: Document, layer: ResultLayer | None) -> QIcon:
-    """The layer's pixels (or the photo's) scaled into a square, over a light grey."""
+    """The whole photo, or a fill where it is: the photo around the layer's box with only that layer on it.
+
+    Cropped to the fill (with some of its surroundings), so fills far apart or
+    small on a large photo can be told apart at a glance.
+    """
     if layer is None:
         rgb = document.original
-        alpha = np.full(rgb.shape[:2], 255, np.uint8)
-        x0, y0 = 0, 0
     else:
-        x0, y0, x1, y1 = layer.box
-        rgb = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
-        alpha = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        x0, y0, x1, y1 = _around(layer.box, document.original.shape[1], document.original.shape[0])
+        rgb = document.original[y0:y1, x0:x1].copy()
         for patch in layer.patches:
-            ys = slice(patch.y - y0, patch.y - y0 + patch.height)
-            xs = slice(patch.x - x0, patch.x - x0 + patch.width)
-            rgb[ys, xs] = np.where(patch.alpha[..., None] > 0, patch.rgb, rgb[ys, xs])
-            alpha[ys, xs] = np.maximum(alpha[ys, xs], patch.alpha)
+            Patch(patch.x - x0, patch.y - y0, patch.rgb, patch.alpha).composite_onto(rgb)
     step = max(1, max(rgb.shape[:2]) // THUMBNAIL)
-    rgba = np.ascontiguousarray(np.dstack([rgb[::step, ::step], alpha[::step, ::step]]))
-    image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.strides[0], QImage.Format.Format_RGBA8888).copy()
+    small = np.ascontiguousarray(rgb[::step, ::step])
+    image = QImage(small.data, small.shape[1], small.shape[0], small.strides[0], QImage.Format.Format_RGB888).copy()
     pixmap = QPixmap(THUMBNAIL, THUMBNAIL)
     pixmap.fill(Qt.GlobalColor.lightGray)
     painter = QPainter(pixmap)
@@ -55,6 +55,13 @@ def _thumbnail(document: Document, layer: ResultLayer | None) -> QIcon:
     painter.drawImage((THUMBNAIL - scaled.width()) // 2, (THUMBNAIL - scaled.height()) // 2, scaled)
     painter.end()
     return QIcon(pixmap)
+
+
+def _around(box: Box, width: int, height: int) -> Box:
+    """`box` grown by half its size on every side (its surroundings), kept inside the photo."""
+    x0, y0, x1, y1 = box
+    margin = max(x1 - x0, y1 - y0) // 2 + 4
+    return Box(max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, width), min(y1 + margin, height))
 
 
 class LayersPanel(DocumentPanel):
@@ -76,17 +83,18 @@ class LayersPanel(DocumentPanel):
 
         self.buttons = {}
         row = QHBoxLayout()
-        for key, text, tip in (
-            ("up", "▲", "Move the layer up"),
-            ("down", "▼", "Move the layer down"),
-            ("duplicate", "Dup", "Duplicate the layer"),
-            ("merge", "Merge", "Merge the layer into the one below"),
-            ("delete", "Del", "Delete the layer"),
-            ("flatten", "Flatten", "Merge all visible fills into one layer"),
+        for key, tip in (
+            ("up", "Move the layer up"),
+            ("down", "Move the layer down"),
+            ("duplicate", "Duplicate the layer"),
+            ("merge", "Merge the layer into the one below"),
+            ("delete", "Delete the layer"),
+            ("flatten", "Flatten: merge all visible fills into one layer"),
         ):
             button = QToolButton()
-            button.setText(text)
+            button.setIcon(icon(f"layer-{key}"))
             button.setToolTip(tip)
+            button.setAccessibleName(tip)
             button.clicked.connect(lambda checked=False, k=key: self._button(k))
             row.addWidget(button)
             self.buttons[key] = button

@@ -13,8 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.boxes import Box
@@ -33,6 +40,7 @@ from inpaint_studio.ui.file_commands import FileCommands
 from inpaint_studio.ui.fill_controls import FillControls
 from inpaint_studio.ui.folder_controls import FolderControls
 from inpaint_studio.ui.history_panel import HistoryPanel
+from inpaint_studio.ui.icons import icon
 from inpaint_studio.ui.layers_panel import LayersPanel
 from inpaint_studio.ui.mask_commands import MaskCommands
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
@@ -40,20 +48,13 @@ from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.restore_dialog import RestoreDialog
 from inpaint_studio.ui.run_toolbar import RunToolBar
 from inpaint_studio.ui.shortcuts_sheet import ShortcutsDialog
+from inpaint_studio.ui.theme import apply_theme
 from inpaint_studio.ui.tool_options import ToolOptionsBar
+from inpaint_studio.ui.toolbox import Toolbox
 from inpaint_studio.ui.view_controls import ViewControls
 from inpaint_studio.ui.window_layout import restore_layout, save_layout
 from inpaint_studio.worker import EngineWorker
 
-TOOL_SHORTCUTS = {
-    Tool.BRUSH: "B",
-    Tool.ERASER: "E",
-    Tool.LASSO: "L",
-    Tool.POLYGON: "P",
-    Tool.RECTANGLE: "R",
-    Tool.LAYER_ERASER: "Shift+E",
-}
-TOOL_TIPS = {Tool.LAYER_ERASER: "Erase part of the selected fill layer to bring back the photo"}
 SETTINGS_SAVE_DELAY_MS = 400  # a slider dragged writes the settings once, after it stops
 
 
@@ -64,6 +65,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or Settings.load(settings_path)
         self.settings_path = settings_path
+        apply_theme(self.settings.theme)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._colour_scheme_changed)
         self.canvas = CanvasView(self)
         self.setCentralWidget(self.canvas)
         self.tools = MaskToolController(self.canvas)
@@ -111,6 +114,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1280, 860)
         restore_layout(self, self.settings)
+        self._apply_icons()
         self.tools.set_tool(Tool.BRUSH)
         self._refresh()
 
@@ -148,16 +152,8 @@ class MainWindow(QMainWindow):
         self.about_action = make_action(self, f"&About {APP_NAME}", self.about)
         self.preferences_action = make_action(self, "&Preferences…", self.edit_preferences, QKeySequence.StandardKey.Preferences)
 
-        self.tool_group = QActionGroup(self)
-        self.tool_actions: dict[Tool, QAction] = {}
-        for tool, key in TOOL_SHORTCUTS.items():
-            action = make_action(self, tool.value, lambda checked=False, t=tool: self.set_tool(t), key, checkable=True)
-            action.setToolTip(f"{TOOL_TIPS.get(tool, tool.value)} ({key})")
-            self.tool_group.addAction(action)
-            self.tool_actions[tool] = action
-        self.tool_actions[Tool.BRUSH].setChecked(True)
-        self.subtract_action = make_action(self, "Subtract", self._toggle_subtract, checkable=True)
-        self.subtract_action.setToolTip("Tools remove from the mask (or hold Alt)")
+        self.toolbox = Toolbox(self.tools, self, self.set_tool)
+        self.tool_actions, self.subtract_action = self.toolbox.tool_actions, self.toolbox.subtract_action
 
     def _build_menus(self) -> None:
         menu, files = self.menuBar(), self.files
@@ -200,15 +196,23 @@ class MainWindow(QMainWindow):
         help_menu.addActions([self.shortcuts_action, self.about_action])
         files.rebuild_recent_menu()
 
+    def _apply_icons(self) -> None:
+        """Icons in the palette's text colour: again after the theme changes."""
+        self.toolbox.apply_icons()
+        self.views.original_action.setIcon(icon("original"))
+        self.views.split_action.setIcon(icon("split"))
+        self.run_toolbar.run_button.setIcon(icon("remove"))
+        for key, button in self.layers_panel.buttons.items():
+            button.setIcon(icon(f"layer-{key}"))
+
+    def _colour_scheme_changed(self) -> None:
+        if self.settings.theme == "system":
+            apply_theme("system")
+            self._apply_icons()
+
     def _build_toolbars(self) -> None:
         # Tools down the left edge, as in other photo editors; their options and the engine on top.
-        self.toolbox = toolbox = QToolBar("Tools", self)
-        toolbox.setObjectName("tools")
-        toolbox.setMovable(False)
-        toolbox.addActions(list(self.tool_actions.values()))
-        toolbox.addSeparator()
-        toolbox.addAction(self.subtract_action)
-        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, toolbox)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, self.toolbox)
         self.tool_options = ToolOptionsBar(self.tools, self.settings, self)
         self.addToolBar(self.tool_options)
         make_action(self, "Smaller brush", lambda: self.tool_options.resize_brush(1 / 1.25), "[")
@@ -363,9 +367,6 @@ class MainWindow(QMainWindow):
         self.tool_actions[tool].setChecked(True)
         self._refresh()
 
-    def _toggle_subtract(self, checked: bool) -> None:
-        self.tools.subtract = checked
-
     # ------------------------------------------------------------ keys
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
@@ -434,6 +435,8 @@ class MainWindow(QMainWindow):
 
     def apply_preferences(self, dialog: PreferencesDialog) -> None:
         dialog.apply()
+        apply_theme(self.settings.theme)
+        self._apply_icons()
         self._set_autosave_interval()
         self.engines.models_moved()
         self.worker.release_engine(self.engines.model_store)

@@ -7,6 +7,8 @@ Cancel; a cancelled download keeps its partial file, so the next try resumes.
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QEventLoop, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
@@ -29,10 +31,13 @@ from inpaint_studio.core.errors import (
     InpaintStudioError,
     JobCancelled,
     UnknownModelFileError,
+    plain_reason,
 )
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.models import ModelStore
 from inpaint_studio.ui.background import on_gui_thread, run_in_background
+
+log = logging.getLogger(__name__)
 
 
 def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
@@ -68,8 +73,9 @@ def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
             finished("cancelled")
         elif isinstance(error, InpaintStudioError):
             finished(str(error))
-        else:  # shown to the user, never a crash
-            finished(f"The download failed: {type(error).__name__}: {error}")
+        else:  # shown to the user in plain words, never a crash; the details go to the log
+            log.error("downloading %s failed", model_id, exc_info=error)
+            finished(f"The download failed: {plain_reason(error)}.")
 
     progress = on_gui_thread(dialog, show_progress)
     dialog.canceled.connect(cancel.cancel)

@@ -1,8 +1,9 @@
-"""Preferences: undo memory, autosave interval, where model weights live and a download mirror."""
+"""Preferences: theme, undo memory, autosave interval, where model weights live and a download mirror."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from inpaint_studio.session.settings import MIN_HISTORY_BUDGET_MB, Settings
+from inpaint_studio.ui.theme import THEMES
 
 
 class PreferencesDialog(QDialog):
@@ -22,6 +24,12 @@ class PreferencesDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.settings = settings
+
+        self.theme = QComboBox()
+        for key, label in THEMES.items():
+            self.theme.addItem(label, key)
+        self.theme.setCurrentIndex(max(self.theme.findData(settings.theme), 0))
+        self.theme.setToolTip("Dark suits judging photos; Follow the system switches with the desktop.")
 
         self.history_mb = QSpinBox()
         self.history_mb.setRange(MIN_HISTORY_BUDGET_MB, 64 * 1024)
@@ -51,6 +59,7 @@ class PreferencesDialog(QDialog):
         self.mirror.setToolTip("A server that holds copies of the model files under the same paths.")
 
         form = QFormLayout(self)
+        form.addRow("Theme", self.theme)
         form.addRow("Undo history memory", self.history_mb)
         form.addRow("Autosave every", self.autosave_minutes)
         form.addRow("Model folder", models_row)
@@ -67,6 +76,7 @@ class PreferencesDialog(QDialog):
 
     def apply(self) -> None:
         """Copy the dialog's values into the settings."""
+        self.settings.theme = str(self.theme.currentData())
         self.settings.history_budget_mb = self.history_mb.value()
         self.settings.autosave_minutes = self.autosave_minutes.value()
         self.settings.models_dir = self.models_dir.text().strip()

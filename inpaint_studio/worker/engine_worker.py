@@ -12,6 +12,7 @@ Which request is worth running (the newest edit) is the caller's rule:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from inpaint_studio.core.devices import Device
-from inpaint_studio.core.errors import InpaintStudioError, JobCancelled
+from inpaint_studio.core.errors import InpaintStudioError, JobCancelled, plain_reason
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.engines.base import Engine, RunReport
@@ -32,6 +33,7 @@ from inpaint_studio.engines.registry import create_engine
 from inpaint_studio.models.store import ModelFiles
 from inpaint_studio.worker.provenance import fill_provenance
 
+log = logging.getLogger(__name__)
 
 def _frozen(array: np.ndarray) -> np.ndarray:
     copy = np.array(array, copy=True)
@@ -227,8 +229,9 @@ class EngineWorker:
             send(JobFailed(job_id, str(error)))
         except MemoryError:
             send(JobFailed(job_id, "Not enough memory for this fill. Try a smaller selection or a lighter engine."))
-        except Exception as error:  # noqa: BLE001 - a bug in an engine must not kill the worker
-            send(JobFailed(job_id, f"The engine stopped with an unexpected error: {type(error).__name__}: {error}"))
+        except Exception as error:
+            log.exception("fill job %d with %s failed", job_id, request.engine_id)
+            send(JobFailed(job_id, f"The engine stopped: {plain_reason(error)}."))
         else:
             seconds = time.perf_counter() - started
             notice = " ".join(report.notices) or None
