@@ -1,10 +1,13 @@
-"""Screenshot of the real main window for the README (run under Xvfb).
+"""Screenshots of the real main window for the README, under Xvfb with a window manager.
 
-    xvfb-run -s "-screen 0 1400x900x24" python docs/make_screenshot.py docs/screenshot.png
+    Xvfb :99 -screen 0 1440x920x24 & openbox &   # a display and a window manager
+    DISPLAY=:99 python docs/make_screenshot.py docs/screenshot.png
+    DISPLAY=:99 python docs/make_screenshot.py --split docs/screenshot-split.png
 
 Opens the sample photo, removes the lightning mast with the default engine
 through the worker (as a user's Enter would), paints a new mask over the
-right-hand mast with the brush tool, and grabs the whole screen.
+right-hand mast with the brush tool, and grabs the screen (window frame
+included). With --split it shows the before/after divider over the removed mast instead.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ def settle(app: QApplication, seconds: float) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png")
+    split = "--split" in sys.argv[1:]
+    paths = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    out = Path(paths[0] if paths else "docs/screenshot.png")
     app = QApplication(sys.argv[:1])
     window = MainWindow(Settings(auto_run=False), settings_path=Path(tempfile.mkdtemp()) / "settings.json")
-    window.resize(1400, 900)
-    window.move(0, 0)
+    window.resize(1400, 860)
+    window.move(10, 10)
     window.show()
     window.open_file(REPO / "resources" / "sample.jpg", confirm=False)
     mask = np.asarray(Image.open(REPO / "resources" / "sample_mask.png"))
@@ -48,13 +53,18 @@ def main() -> int:
     while window.workspace.fills.busy and time.perf_counter() < deadline:
         settle(app, 0.05)
 
-    # A brush stroke up the right-hand mast, through the same tool code the mouse drives.
-    tools = window.tools
-    window.tool_options.size_spin.setValue(22)
-    tools._pressed(448, 128, None)
-    for y in range(128, 395, 4):
-        tools._moved(448 + (y - 128) * 0.03, y, None)
-    tools._released(456, 395, None)
+    if split:
+        window.views.split_action.trigger()
+        window.views.divider.share = 0.42
+        window.views.divider.set_shown(True)
+    else:
+        # A brush stroke up the right-hand mast, through the same tool code the mouse drives.
+        tools = window.tools
+        window.tool_options.size_spin.setValue(22)
+        tools._pressed(448, 128, None)
+        for y in range(128, 395, 4):
+            tools._moved(448 + (y - 128) * 0.03, y, None)
+        tools._released(456, 395, None)
     settle(app, 1.0)
     subprocess.run(["import", "-window", "root", str(out)], check=True)
     window.document.mark_saved()

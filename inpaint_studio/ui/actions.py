@@ -28,8 +28,13 @@ def make_action(
 def shortcut_text(action: QAction) -> str:
     """The action's shortcuts as the user types them, e.g. 'Ctrl++ or Ctrl+=' (not the dedicated media keys
     some keyboards have, such as Zoom In or Copy, which the platform's standard bindings include)."""
-    typed = [key for key in action.shortcuts() if not key.isEmpty() and _first_key(key) < Qt.Key.Key_Back.value]
+    typed = [key for key in action.shortcuts() if not key.isEmpty() and _on_every_keyboard(_first_key(key))]
     return " or ".join(key.toString(QKeySequence.SequenceFormat.NativeText) for key in typed)
+
+
+def _on_every_keyboard(key: int) -> bool:
+    """Not a media key (Copy, Zoom In) nor F13 and beyond, which few keyboards have."""
+    return key < Qt.Key.Key_F13.value or Qt.Key.Key_F35.value < key < Qt.Key.Key_Back.value
 
 
 def _first_key(sequence: QKeySequence) -> int:

@@ -49,7 +49,7 @@ def _thumbnail(document: Document, layer: ResultLayer | None) -> QIcon:
     small = np.ascontiguousarray(rgb[::step, ::step])
     image = QImage(small.data, small.shape[1], small.shape[0], small.strides[0], QImage.Format.Format_RGB888).copy()
     pixmap = QPixmap(THUMBNAIL, THUMBNAIL)
-    pixmap.fill(Qt.GlobalColor.lightGray)
+    pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     scaled = image.scaled(THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     painter.drawImage((THUMBNAIL - scaled.width()) // 2, (THUMBNAIL - scaled.height()) // 2, scaled)
