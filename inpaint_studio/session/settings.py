@@ -34,6 +34,8 @@ class Settings:
     mask_grow_px: int = 4  # the amounts Select > Modify last used
     mask_shrink_px: int = 4
     mask_feather_px: int = 4
+    wand_tolerance: int = 32  # the magic wand's, in levels
+    wand_contiguous: bool = True
     theme: str = "system"  # "system" (follow the desktop's light or dark scheme), "light" or "dark"
     window_state: str = ""  # toolbars and docks as the user left them (Qt's saveState, base64)
     window_geometry: str = ""

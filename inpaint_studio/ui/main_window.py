@@ -47,6 +47,7 @@ from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.restore_dialog import RestoreDialog
 from inpaint_studio.ui.run_toolbar import RunToolBar
+from inpaint_studio.ui.selection_tools import SelectionTools
 from inpaint_studio.ui.shortcuts_sheet import ShortcutsDialog
 from inpaint_studio.ui.theme import apply_theme
 from inpaint_studio.ui.tool_options import ToolOptionsBar
@@ -72,6 +73,9 @@ class MainWindow(QMainWindow):
         self.tools = MaskToolController(self.canvas)
         self.tools.mask_committed.connect(self._mask_committed)
         self.tools.message.connect(lambda text: self.status(text, 4000))
+        self.selection_tools = SelectionTools(self.canvas, lambda: self.tools.tool, lambda: self.tools.subtract)
+        self.selection_tools.mask_committed.connect(self._mask_committed)
+        self.selection_tools.message.connect(lambda text: self.status(text, 5000))
         self.canvas.cursor_moved.connect(self._show_cursor)
 
         self.engines = EngineControls(self.settings, self)
@@ -213,7 +217,7 @@ class MainWindow(QMainWindow):
     def _build_toolbars(self) -> None:
         # Tools down the left edge, as in other photo editors; their options and the engine on top.
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, self.toolbox)
-        self.tool_options = ToolOptionsBar(self.tools, self.settings, self)
+        self.tool_options = ToolOptionsBar(self.tools, self.selection_tools, self.settings, self)
         self.addToolBar(self.tool_options)
         make_action(self, "Smaller brush", lambda: self.tool_options.resize_brush(1 / 1.25), "[")
         make_action(self, "Larger brush", lambda: self.tool_options.resize_brush(1.25), "]")
@@ -266,6 +270,7 @@ class MainWindow(QMainWindow):
             self.tool_options.follow_photo(document.photo.width, document.photo.height)
         self.canvas.set_preview_patch(None)
         self.tools.set_document(document)
+        self.selection_tools.set_document(document)
         self.layers_panel.set_document(document)
         self.history_panel.set_document(document)
         self.canvas.setFocus()
@@ -363,8 +368,10 @@ class MainWindow(QMainWindow):
         self.batch_dialog.open()  # window-modal; the batch runs on a thread, nothing blocks
 
     def set_tool(self, tool: Tool) -> None:
+        self.selection_tools.cancel()
         self.tools.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
+        self.tool_options.show_for(tool)
         self._refresh()
 
     # ------------------------------------------------------------ keys
@@ -380,11 +387,12 @@ class MainWindow(QMainWindow):
         elif key == Qt.Key.Key_Backslash:
             self.canvas.set_show_original(True)
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            if not self.tools.close_polygon():
+            if not self.tools.close_polygon() and not self.selection_tools.close_path(None):
                 self.run_fill()
         elif key == Qt.Key.Key_Escape:
-            if self.tools.busy:
+            if self.tools.busy or self.selection_tools.busy:
                 self.tools.cancel_shape()
+                self.selection_tools.cancel()
             else:
                 self.cancel_fill()
         else:

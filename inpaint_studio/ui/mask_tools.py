@@ -1,4 +1,5 @@
-"""The mask tools (brush, eraser, lasso, polygon lasso, rectangle) and the layer eraser.
+"""The mask tools (brush, eraser, lasso, polygon lasso, rectangle) and the layer eraser
+(the selection tools, which make masks from the photo, are `selection_tools.py`).
 
 Turns the canvas's pointer signals (image coordinates) into edits of the
 document's mask through `core.mask_edit`, repaints only what changed, and
@@ -29,6 +30,9 @@ class Tool(Enum):
     LASSO = "Lasso"
     POLYGON = "Polygon lasso"
     RECTANGLE = "Rectangle"
+    OBJECT_SELECT = "Object selection"
+    MAGIC_WAND = "Magic wand"
+    MAGNETIC_LASSO = "Magnetic lasso"
     LAYER_ERASER = "Layer eraser"
 
 

@@ -1,4 +1,5 @@
-"""The Tool options toolbar: brush size and hardness, remembered in the settings.
+"""The Tool options toolbar: the chosen tool's options (brush size and hardness; the wand's tolerance),
+remembered in the settings.
 
 The brush size is remembered as a share of the photo's longer side, so a
 brush chosen on a 5000-pixel photo covers as much of a 640-pixel one, not a third of it.
@@ -7,17 +8,18 @@ brush chosen on a 5000-pixel photo covers as much of a 640-pixel one, not a thir
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSlider, QSpinBox, QToolBar, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QSlider, QSpinBox, QToolBar, QWidget
 
 from inpaint_studio.session.settings import Settings
-from inpaint_studio.ui.mask_tools import MaskToolController
+from inpaint_studio.ui.mask_tools import BRUSH_TOOLS, MaskToolController, Tool
+from inpaint_studio.ui.selection_tools import SelectionTools
 
 
 class ToolOptionsBar(QToolBar):
-    def __init__(self, tools: MaskToolController, settings: Settings, parent: QWidget) -> None:
+    def __init__(self, tools: MaskToolController, selection: SelectionTools, settings: Settings, parent: QWidget) -> None:
         super().__init__("Tool options", parent)
         self.setObjectName("tool-options")
-        self.tools, self.settings = tools, settings
+        self.tools, self.selection, self.settings = tools, selection, settings
         tools.hardness = settings.brush_hardness
         self._long_side: int | None = None  # of the photo shown
 
@@ -33,6 +35,33 @@ class ToolOptionsBar(QToolBar):
         self.hardness_slider = self._slider(0, 100, round(tools.hardness * 100))
         self.hardness_slider.setToolTip("Hardness of the brush's edge (Shift+[ and Shift+]): a soft edge blends the fill in")
         self.hardness_slider.valueChanged.connect(self._hardness_changed)
+        self.brush_options = self.actions()  # what is shown for the brushes
+        self.tolerance_spin = QSpinBox()
+        self.tolerance_spin.setRange(0, 255)
+        self.tolerance_spin.setValue(settings.wand_tolerance)
+        self.tolerance_spin.setToolTip("How different a colour may be from the clicked one and still be selected (levels)")
+        self.tolerance_spin.valueChanged.connect(self._tolerance_changed)
+        self.contiguous_box = QCheckBox("Contiguous")
+        self.contiguous_box.setToolTip("Only the area touching the clicked pixel; off: that colour anywhere in the photo")
+        self.contiguous_box.setChecked(settings.wand_contiguous)
+        self.contiguous_box.toggled.connect(self._contiguous_changed)
+        selection.tolerance, selection.contiguous = settings.wand_tolerance, settings.wand_contiguous
+        self.wand_options = [self.addWidget(QLabel(" Tolerance ")), self.addWidget(self.tolerance_spin),
+                             self.addWidget(self.contiguous_box)]
+        self.show_for(tools.tool)
+
+    def show_for(self, tool: Tool) -> None:
+        """Only the options of `tool` (none for the selection tools without options)."""
+        for action in self.brush_options:
+            action.setVisible(tool in BRUSH_TOOLS)
+        for action in self.wand_options:
+            action.setVisible(tool == Tool.MAGIC_WAND)
+
+    def _tolerance_changed(self, value: int) -> None:
+        self.selection.tolerance = self.settings.wand_tolerance = value
+
+    def _contiguous_changed(self, on: bool) -> None:
+        self.selection.contiguous = self.settings.wand_contiguous = on
 
     def _slider(self, low: int, high: int, value: int) -> QSlider:
         slider = QSlider(Qt.Orientation.Horizontal)

@@ -22,15 +22,26 @@ TOOL_SHORTCUTS = {
     Tool.LASSO: "L",
     Tool.POLYGON: "P",
     Tool.RECTANGLE: "R",
+    Tool.OBJECT_SELECT: "W",
+    Tool.MAGIC_WAND: "Shift+W",
+    Tool.MAGNETIC_LASSO: "Shift+L",
     Tool.LAYER_ERASER: "Shift+E",
 }
-TOOL_TIPS = {Tool.LAYER_ERASER: "Layer eraser: erase part of the selected fill to bring back the photo"}
+TOOL_TIPS = {
+    Tool.OBJECT_SELECT: "Object selection: drag a box around an object; click parts to add them, Alt+click to remove",
+    Tool.MAGIC_WAND: "Magic wand: select the clicked colour (tolerance and Contiguous in the tool options)",
+    Tool.MAGNETIC_LASSO: "Magnetic lasso: click around an object; the outline follows its edges",
+    Tool.LAYER_ERASER: "Layer eraser: erase part of the selected fill to bring back the photo",
+}
 TOOL_ICONS = {
     Tool.BRUSH: "brush",
     Tool.ERASER: "eraser",
     Tool.LASSO: "lasso",
     Tool.POLYGON: "polygon",
     Tool.RECTANGLE: "rectangle",
+    Tool.OBJECT_SELECT: "object-select",
+    Tool.MAGIC_WAND: "magic-wand",
+    Tool.MAGNETIC_LASSO: "magnetic-lasso",
     Tool.LAYER_ERASER: "layer-eraser",
 }
 

@@ -1,0 +1,207 @@
+"""The selection tools: object selection (a box, then clicks), the magic wand and the magnetic lasso.
+
+Each turns the user's box, clicks or anchors into a mask with `selection`
+(off the GUI thread where it takes more than a moment) and adds it to the
+document's mask, or takes it away with Alt or Subtract, as one undo step.
+Object selection keeps its box: a click inside it afterwards marks a part as
+the object (Alt+click: not the object) and selects again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QMouseEvent
+
+from inpaint_studio.core.boxes import Box
+from inpaint_studio.core.document import Document
+from inpaint_studio.core.mask_edit import fill_polygon
+from inpaint_studio.selection.grabcut import Click, select_object
+from inpaint_studio.selection.scissors import AnchorPaths
+from inpaint_studio.selection.wand import DEFAULT_TOLERANCE, magic_wand
+from inpaint_studio.ui.background import run_in_background
+from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.mask_tools import POLYGON_CLOSE_DISTANCE, Tool
+
+SELECTION_TOOLS = (Tool.OBJECT_SELECT, Tool.MAGIC_WAND, Tool.MAGNETIC_LASSO)
+CLICK_DISTANCE = 4.0  # screen pixels: a press and release closer than this is a click, not a box
+Point = tuple[float, float]
+
+
+class SelectionTools(QObject):
+    mask_committed = Signal(bool)  # a selection changed the mask; True if it added to it
+    message = Signal(str)
+
+    def __init__(self, canvas: CanvasView, current_tool: Callable[[], Tool], subtracting: Callable[[], bool]) -> None:
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.current_tool, self.subtracting = current_tool, subtracting
+        self.document: Document | None = None
+        self.tolerance = DEFAULT_TOLERANCE
+        self.contiguous = True
+        self._press: Point | None = None
+        self._object: tuple[Box, list[Click], np.ndarray] | None = None  # box, clicks, the mask before it
+        self._anchors: list[Point] = []  # magnetic lasso: the path so far, anchor to anchor
+        self._paths: AnchorPaths | None = None  # from the last anchor, once prepared
+        self._busy = False
+        canvas.pointer_pressed.connect(self._pressed)
+        canvas.pointer_moved.connect(self._moved)
+        canvas.pointer_released.connect(self._released)
+        canvas.pointer_double_clicked.connect(self._double_clicked)
+        canvas.cursor_moved.connect(self._hovered)
+
+    @property
+    def active(self) -> bool:
+        return self.current_tool() in SELECTION_TOOLS
+
+    @property
+    def busy(self) -> bool:
+        """A magnetic outline is being drawn."""
+        return bool(self._anchors)
+
+    def set_document(self, document: Document | None) -> None:
+        self.cancel()
+        self._object = None
+        self.document = document
+
+    def cancel(self) -> None:
+        """Esc, or another tool: drop a magnetic outline in progress."""
+        self._anchors, self._paths, self._press = [], None, None
+        self.canvas.set_preview_path(None)
+
+    # ------------------------------------------------------------ pointer
+
+    def _pressed(self, x: float, y: float, event: QMouseEvent | None) -> None:
+        if not self.active or self.document is None:
+            return
+        tool = self.current_tool()
+        if tool == Tool.MAGNETIC_LASSO:
+            self._add_anchor((x, y))
+        else:
+            self._press = (x, y)
+
+    def _moved(self, x: float, y: float, event: QMouseEvent | None) -> None:
+        if self.active and self.current_tool() == Tool.OBJECT_SELECT and self._press is not None:
+            x0, y0 = self._press
+            self.canvas.set_preview_path([(x0, y0), (x, y0), (x, y), (x0, y)], closed=True)
+
+    def _released(self, x: float, y: float, event: QMouseEvent | None) -> None:
+        if not self.active or self._press is None or self.document is None:
+            return
+        start, self._press = self._press, None
+        self.canvas.set_preview_path(None)
+        click = math.hypot(x - start[0], y - start[1]) * self.canvas.zoom < CLICK_DISTANCE
+        erase = self._erasing(event)
+        if self.current_tool() == Tool.MAGIC_WAND:
+            self._select_colour(int(x), int(y), erase)
+        elif click:
+            self._refine(x, y, erase)
+        else:
+            box = Box(int(min(x, start[0])), int(min(y, start[1])), math.ceil(max(x, start[0])), math.ceil(max(y, start[1])))
+            self._object = (box, [], self.document.mask.copy())
+            self._select_object(erase)
+
+    def _double_clicked(self, x: float, y: float, event: QMouseEvent | None) -> None:
+        if self.active and self.current_tool() == Tool.MAGNETIC_LASSO and len(self._anchors) >= 3:
+            self.close_path(event)
+
+    def _hovered(self, position: Point | None) -> None:
+        if self.active and self.current_tool() == Tool.MAGNETIC_LASSO and self._anchors and position is not None:
+            self.canvas.set_preview_path(self._anchors + self._path_to(position)[1:], closed=False)
+
+    def _erasing(self, event: QMouseEvent | None) -> bool:
+        alt = bool(event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        return self.subtracting() != alt
+
+    # ------------------------------------------------------------ object selection and the wand
+
+    def _select_object(self, erase: bool) -> None:
+        assert self._object is not None and self.document is not None
+        box, clicks, before = self._object
+        image = self.document.composite.copy()
+        self._run(lambda: select_object(image, box, list(clicks)), before, erase, "Object selection")
+
+    def _refine(self, x: float, y: float, erase: bool) -> None:
+        """A click inside the last box: that part is (or with Alt, is not) the object; select again."""
+        box = self._object[0] if self._object is not None else None
+        if self._object is None or box is None or not (box.x0 <= x < box.x1 and box.y0 <= y < box.y1):
+            self.message.emit("Drag a box around the object first; then click parts to add them (Alt: to remove).")
+            return
+        self._object[1].append((x, y, not erase))
+        self._select_object(erase=self.subtracting())
+
+    def _select_colour(self, x: int, y: int, erase: bool) -> None:
+        assert self.document is not None
+        image, tolerance, contiguous = self.document.composite.copy(), self.tolerance, self.contiguous
+        self._run(lambda: magic_wand(image, x, y, tolerance, contiguous), self.document.mask.copy(), erase, "Magic wand")
+
+    def _run(self, work: Callable[[], np.ndarray], before: np.ndarray, erase: bool, label: str) -> None:
+        """Compute a selection off the GUI thread, then apply it to the mask it started from."""
+        if self._busy:
+            return
+        self._busy = True
+        document, revision = self.document, self.document.revision if self.document else -1
+
+        def done(selection: np.ndarray) -> None:
+            self._busy = False
+            if document is self.document and document is not None and document.revision == revision:
+                self._apply(before, selection, erase, label)
+
+        def failed(error: Exception) -> None:
+            self._busy = False
+            self.message.emit(f"The selection failed: {error}")
+
+        run_in_background(self, work, done, failed, name="selection")
+
+    def _apply(self, before: np.ndarray, selection: np.ndarray, erase: bool, label: str) -> None:
+        assert self.document is not None
+        combined = np.where(selection > 0, np.uint8(0), before) if erase else np.maximum(before, selection)
+        if np.array_equal(combined, self.document.mask):
+            self.message.emit("Nothing was selected there." if not selection.any() else "The mask already holds that.")
+            return
+        added = bool(np.any(combined > self.document.mask))
+        self.document.replace_mask(combined, label)
+        self.mask_committed.emit(added)
+
+    # ------------------------------------------------------------ magnetic lasso
+
+    def _add_anchor(self, point: Point) -> None:
+        if len(self._anchors) >= 3 and self._near_first(point):
+            self.close_path(None)
+            return
+        segment = self._path_to(point) if self._anchors else [point]
+        self._anchors += segment if not self._anchors else segment[1:]
+        self._paths = None
+        assert self.document is not None
+        image, anchor = self.document.composite, self._anchors[-1]
+
+        def prepared(paths: AnchorPaths) -> None:
+            if self._anchors and self._anchors[-1] == anchor:
+                self._paths = paths
+
+        run_in_background(self, lambda: AnchorPaths(image, anchor), prepared, lambda error: None, name="magnetic-lasso")
+        self.canvas.set_preview_path(self._anchors, closed=False)
+
+    def _path_to(self, point: Point) -> list[Point]:
+        if self._paths is None:  # the anchor's map is still being prepared: straight for now
+            return [self._anchors[-1], point]
+        return self._paths.path_to(point)
+
+    def _near_first(self, point: Point) -> bool:
+        fx, fy = self._anchors[0]
+        return math.hypot(point[0] - fx, point[1] - fy) * self.canvas.zoom <= POLYGON_CLOSE_DISTANCE
+
+    def close_path(self, event: QMouseEvent | None) -> bool:
+        """Enter, a double-click or a click on the first anchor: the outline becomes a selection."""
+        if len(self._anchors) < 3 or self.document is None:
+            return False
+        outline = self._anchors + self._path_to(self._anchors[0])[1:]
+        self.cancel()
+        before = self.document.mask.copy()
+        selection = np.zeros_like(before)
+        fill_polygon(selection, outline)
+        self._apply(before, selection, self._erasing(event), "Magnetic lasso")
+        return True

@@ -1,0 +1,83 @@
+"""The selection tools in the window: drag a box, click with the wand, click around with the magnetic lasso."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from test_ui_main_window import drag, widget_point
+
+from inpaint_studio.selection.paste import iou
+from inpaint_studio.ui.mask_tools import Tool
+
+
+@pytest.fixture
+def squares(window, tmp_path):
+    """A grey photo with a red square (60..140 x 40..120) and a blue one (200..260 x 60..140)."""
+    photo = np.full((200, 300, 3), 90, np.uint8)
+    photo[40:120, 60:140] = (210, 40, 40)
+    photo[60:140, 200:260] = (40, 60, 210)
+    path = tmp_path / "squares.png"
+    Image.fromarray(photo).save(path)
+    assert window.open_file(path, confirm=False)
+    truth = np.zeros((200, 300), np.uint8)
+    truth[40:120, 60:140] = 255
+    return window, truth
+
+
+def wait_for_mask(qtbot, win, steps):
+    qtbot.waitUntil(lambda: len(win.document.history.steps) == steps, timeout=5000)
+
+
+def test_a_box_dragged_around_an_object_selects_it_in_one_step(qtbot, squares):
+    window, truth = squares
+    qtbot.keyClick(window.canvas, Qt.Key.Key_W)
+    assert window.tools.tool == Tool.OBJECT_SELECT
+    drag(qtbot, window, [(50, 30), (100, 80), (150, 130)])
+    wait_for_mask(qtbot, window, 1)
+    assert iou(window.document.mask, truth) > 0.95
+    assert window.document.history.undo_label == "Object selection"
+    window.undo()
+    assert not window.document.mask.any()
+
+
+def test_alt_click_inside_the_box_takes_a_part_away(qtbot, squares):
+    window, _ = squares
+    window.set_tool(Tool.OBJECT_SELECT)
+    drag(qtbot, window, [(50, 30), (270, 150)])  # both squares
+    wait_for_mask(qtbot, window, 1)
+    assert window.document.mask[80, 100] and window.document.mask[100, 230]
+    point = widget_point(window, 230, 100)
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, point)
+    wait_for_mask(qtbot, window, 2)
+    assert window.document.mask[80, 100] and not window.document.mask[100, 230]
+
+
+def test_the_magic_wand_selects_the_clicked_colour_with_its_tolerance(qtbot, squares):
+    window, truth = squares
+    qtbot.keyClick(window.canvas, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)
+    assert window.tools.tool == Tool.MAGIC_WAND
+    assert all(option.isVisible() for option in window.tool_options.wand_options)  # its options, not the brush's
+    assert not any(option.isVisible() for option in window.tool_options.brush_options)
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=widget_point(window, 100, 80))
+    wait_for_mask(qtbot, window, 1)
+    assert np.array_equal(window.document.mask > 0, truth > 0)
+    window.tool_options.contiguous_box.setChecked(False)
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=widget_point(window, 20, 20))  # the grey, everywhere
+    wait_for_mask(qtbot, window, 2)
+    assert window.document.mask[10, 10] and window.document.mask[190, 290] and not window.document.mask[100, 230]
+    assert window.settings.wand_contiguous is False
+
+
+def test_the_magnetic_lasso_outline_follows_the_square_and_enter_closes_it(qtbot, squares):
+    window, truth = squares
+    window.set_tool(Tool.MAGNETIC_LASSO)
+    for x, y in [(60, 40), (139, 40), (139, 119), (60, 119)]:
+        qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=widget_point(window, x, y))
+        qtbot.wait(400)  # each anchor's paths are prepared in the background
+        qtbot.mouseMove(window.canvas, widget_point(window, x + 1, y + 1))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    assert window.document.history.undo_label == "Magnetic lasso"
+    assert iou(window.document.mask, truth) > 0.9
+    assert window.document.layers == []  # Enter closed the outline; it did not run a fill
