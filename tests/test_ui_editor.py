@@ -107,6 +107,7 @@ def test_space_over_the_canvas_does_not_toggle_a_clicked_layer(qtbot, window, fl
 
 def test_enter_or_escape_in_the_size_field_commits_and_hands_focus_back_without_a_fill(qtbot, window):
     mask_rectangle(qtbot, window, (100, 60, 160, 120))  # a mask Enter on the canvas would fill
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)  # the brush, whose size the field sets
     spin = window.tool_options.size_spin
     qtbot.mouseClick(spin.lineEdit(), Qt.MouseButton.LeftButton)
     spin.setFocus()
