@@ -81,3 +81,35 @@ def test_the_magnetic_lasso_outline_follows_the_square_and_enter_closes_it(qtbot
     assert window.document.history.undo_label == "Magnetic lasso"
     assert iou(window.document.mask, truth) > 0.9
     assert window.document.layers == []  # Enter closed the outline; it did not run a fill
+
+
+def test_alt_click_sets_the_clone_source_and_strokes_go_into_one_retouch_layer(qtbot, squares):
+    window, _ = squares
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S)
+    assert window.tools.tool == Tool.CLONE
+    window.tools.set_brush_size(10)
+    window.tools.hardness = 1.0
+    drag(qtbot, window, [(150, 150), (160, 150)])  # no source yet: says what to do
+    assert "Alt+click" in window.statusBar().currentMessage() and window.document.layers == []
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, widget_point(window, 100, 80))
+    drag(qtbot, window, [(100, 160), (110, 160)])  # paints the red square's colour 80 px lower
+    drag(qtbot, window, [(120, 160), (125, 160)])  # aligned: 80 px above again
+    assert [layer.name for layer in window.document.layers] == ["Retouch"]
+    assert len(window.document.layers[0].patches) == 2
+    assert (window.document.composite[160, 105] == (210, 40, 40)).all()
+    assert window.document.history.undo_label == "Clone stamp"
+    window.undo()
+    assert len(window.document.layers[0].patches) == 1
+
+
+def test_the_spot_healing_brush_fills_with_the_engine_into_the_retouch_layer(qtbot, squares):
+    window, _ = squares
+    qtbot.keyClick(window.canvas, Qt.Key.Key_J, Qt.KeyboardModifier.ShiftModifier)
+    assert window.tools.tool == Tool.SPOT_HEAL
+    window.tools.set_brush_size(12)
+    drag(qtbot, window, [(30, 170), (40, 170)])
+    qtbot.waitUntil(lambda: bool(window.document.layers), timeout=10000)
+    assert [layer.name for layer in window.document.layers] == ["Retouch"]
+    assert (window.document.composite[170, 35] == (255, 0, 255)).all()  # the fake engine's fill
+    assert not window.document.mask.any()  # the document's mask was never touched
+    assert window.document.history.undo_label.startswith("Spot healing")

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.mask_ops import is_empty
+from inpaint_studio.core.retouch import add_to_retouch
 from inpaint_studio.worker import (
     FillRequest,
     JobCancelledMessage,
@@ -48,6 +49,7 @@ class FillJob:
     id: int
     request: FillRequest
     document: Document  # the document the result lands on
+    retouch: bool = False  # spot healing: into the retouch layer, not a layer of its own
 
 
 class Fills:
@@ -69,11 +71,11 @@ class Fills:
             return FillAsk.LATER
         return FillAsk.NOW
 
-    def start(self, document: Document, request: FillRequest) -> int:
+    def start(self, document: Document, request: FillRequest, retouch: bool = False) -> int:
         """Submit `request` (a snapshot of `document`) as the job in flight."""
         if self.job is not None:
             raise RuntimeError("a fill is already in flight; ask() says when to start one")
-        self.job = FillJob(self.runner.submit(request), request, document)
+        self.job = FillJob(self.runner.submit(request), request, document, retouch)
         self._wanted = None
         return self.job.id
 
@@ -88,7 +90,9 @@ class Fills:
             return None
         if isinstance(message, (JobFinished, JobFailed, JobCancelledMessage)):
             self.job = None
-        if isinstance(message, JobFinished):
+        if isinstance(message, JobFinished) and job.retouch:
+            add_to_retouch(job.document, message.patches, f"Spot healing ({message.engine_name})")
+        elif isinstance(message, JobFinished):
             name = f"Remove {_next_fill_number(job.document)} · {message.engine_name}"
             job.document.add_fill(message.patches, job.request.mask, name, dict(message.provenance))
         elif isinstance(message, JobFailed):

@@ -36,6 +36,7 @@ class Settings:
     mask_feather_px: int = 4
     wand_tolerance: int = 32  # the magic wand's, in levels
     wand_contiguous: bool = True
+    clone_aligned: bool = True  # the clone stamp's and healing brush's source keeps its distance
     theme: str = "system"  # "system" (follow the desktop's light or dark scheme), "light" or "dark"
     window_state: str = ""  # toolbars and docks as the user left them (Qt's saveState, base64)
     window_geometry: str = ""

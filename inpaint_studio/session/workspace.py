@@ -372,6 +372,16 @@ class Workspace:
         request = FillRequest.snapshot(document.composite, document.mask, engine_id, device=device, params=params)
         return self.fills.start(document, request)
 
+    def spot_heal(self, mask: np.ndarray, engine_id: str, device: str, params: dict[str, object]) -> bool:
+        """Fill `mask` (a spot healing stroke, not the document's mask) into the retouch layer; False if a
+        fill is in flight already (spot healing never queues: the next click is the user's retry)."""
+        document = self._document()
+        if self.fills.busy or is_empty(mask):
+            return False
+        request = FillRequest.snapshot(document.composite, mask, engine_id, device=device, params=params)
+        self.fills.start(document, request, retouch=True)
+        return True
+
     def cancel_fill_of_shown(self) -> None:
         """Before an undo or redo: a fill of the shown document would be stale."""
         if self.document is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QCloseEvent,
@@ -46,6 +47,7 @@ from inpaint_studio.ui.mask_commands import MaskCommands
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
 from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.restore_dialog import RestoreDialog
+from inpaint_studio.ui.retouch_tools import RetouchTools
 from inpaint_studio.ui.run_toolbar import RunToolBar
 from inpaint_studio.ui.selection_tools import SelectionTools
 from inpaint_studio.ui.shortcuts_sheet import ShortcutsDialog
@@ -73,9 +75,11 @@ class MainWindow(QMainWindow):
         self.tools = MaskToolController(self.canvas)
         self.tools.mask_committed.connect(self._mask_committed)
         self.tools.message.connect(lambda text: self.status(text, 4000))
-        self.selection_tools = SelectionTools(self.canvas, lambda: self.tools.tool, lambda: self.tools.subtract)
+        self.selection_tools = SelectionTools(self.canvas, self.tools)
         self.selection_tools.mask_committed.connect(self._mask_committed)
         self.selection_tools.message.connect(lambda text: self.status(text, 5000))
+        self.retouch_tools = RetouchTools(self.canvas, self.tools, self._spot_heal)
+        self.retouch_tools.message.connect(lambda text: self.status(text, 5000))
         self.canvas.cursor_moved.connect(self._show_cursor)
 
         self.engines = EngineControls(self.settings, self)
@@ -217,7 +221,7 @@ class MainWindow(QMainWindow):
     def _build_toolbars(self) -> None:
         # Tools down the left edge, as in other photo editors; their options and the engine on top.
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, self.toolbox)
-        self.tool_options = ToolOptionsBar(self.tools, self.selection_tools, self.settings, self)
+        self.tool_options = ToolOptionsBar(self.tools, self.selection_tools, self.retouch_tools, self.settings, self)
         self.addToolBar(self.tool_options)
         make_action(self, "Smaller brush", lambda: self.tool_options.resize_brush(1 / 1.25), "[")
         make_action(self, "Larger brush", lambda: self.tool_options.resize_brush(1.25), "]")
@@ -271,6 +275,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_preview_patch(None)
         self.tools.set_document(document)
         self.selection_tools.set_document(document)
+        self.retouch_tools.set_document(document)
         self.layers_panel.set_document(document)
         self.history_panel.set_document(document)
         self.canvas.setFocus()
@@ -309,6 +314,11 @@ class MainWindow(QMainWindow):
         if added and self.auto_run_action.isChecked() and engine_class(self.engines.engine_id).info.interactive:
             self.run_fill()
 
+    def _spot_heal(self, mask: np.ndarray) -> None:
+        if self.engines.ensure_models():
+            if not self.workspace.spot_heal(mask, self.engines.engine_id, self.engines.device, self.engines.params):
+                self.status("A fill is still running; paint the spot again when it has finished.", 4000)
+
     def set_engine(self, engine_id: str) -> None:
         self.engines.set_engine(engine_id)
 
@@ -326,7 +336,7 @@ class MainWindow(QMainWindow):
 
     def _step_history(self, undo: bool) -> None:
         document = self.document
-        if document is None or self.tools.busy:
+        if document is None or self.tools.busy or self.retouch_tools.busy:
             return
         self.workspace.cancel_fill_of_shown()
         label = document.undo() if undo else document.redo()
@@ -369,6 +379,7 @@ class MainWindow(QMainWindow):
 
     def set_tool(self, tool: Tool) -> None:
         self.selection_tools.cancel()
+        self.retouch_tools.cancel()
         self.tools.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
         self.tool_options.show_for(tool)

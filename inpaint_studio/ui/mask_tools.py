@@ -33,10 +33,13 @@ class Tool(Enum):
     OBJECT_SELECT = "Object selection"
     MAGIC_WAND = "Magic wand"
     MAGNETIC_LASSO = "Magnetic lasso"
+    CLONE = "Clone stamp"
+    HEAL = "Healing brush"
+    SPOT_HEAL = "Spot healing brush"
     LAYER_ERASER = "Layer eraser"
 
 
-BRUSH_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.LAYER_ERASER)
+BRUSH_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.LAYER_ERASER, Tool.CLONE, Tool.HEAL, Tool.SPOT_HEAL)
 
 
 # Clicking this close (in screen pixels) to the first vertex closes a polygon.

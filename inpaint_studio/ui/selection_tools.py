@@ -24,7 +24,7 @@ from inpaint_studio.selection.scissors import AnchorPaths
 from inpaint_studio.selection.wand import DEFAULT_TOLERANCE, magic_wand
 from inpaint_studio.ui.background import run_in_background
 from inpaint_studio.ui.canvas import CanvasView
-from inpaint_studio.ui.mask_tools import POLYGON_CLOSE_DISTANCE, Tool
+from inpaint_studio.ui.mask_tools import POLYGON_CLOSE_DISTANCE, MaskToolController, Tool
 
 SELECTION_TOOLS = (Tool.OBJECT_SELECT, Tool.MAGIC_WAND, Tool.MAGNETIC_LASSO)
 CLICK_DISTANCE = 4.0  # screen pixels: a press and release closer than this is a click, not a box
@@ -35,10 +35,9 @@ class SelectionTools(QObject):
     mask_committed = Signal(bool)  # a selection changed the mask; True if it added to it
     message = Signal(str)
 
-    def __init__(self, canvas: CanvasView, current_tool: Callable[[], Tool], subtracting: Callable[[], bool]) -> None:
+    def __init__(self, canvas: CanvasView, tools: MaskToolController) -> None:
         super().__init__(canvas)
-        self.canvas = canvas
-        self.current_tool, self.subtracting = current_tool, subtracting
+        self.canvas, self.tools = canvas, tools
         self.document: Document | None = None
         self.tolerance = DEFAULT_TOLERANCE
         self.contiguous = True
@@ -55,7 +54,7 @@ class SelectionTools(QObject):
 
     @property
     def active(self) -> bool:
-        return self.current_tool() in SELECTION_TOOLS
+        return self.tools.tool in SELECTION_TOOLS
 
     @property
     def busy(self) -> bool:
@@ -77,14 +76,14 @@ class SelectionTools(QObject):
     def _pressed(self, x: float, y: float, event: QMouseEvent | None) -> None:
         if not self.active or self.document is None:
             return
-        tool = self.current_tool()
+        tool = self.tools.tool
         if tool == Tool.MAGNETIC_LASSO:
             self._add_anchor((x, y))
         else:
             self._press = (x, y)
 
     def _moved(self, x: float, y: float, event: QMouseEvent | None) -> None:
-        if self.active and self.current_tool() == Tool.OBJECT_SELECT and self._press is not None:
+        if self.active and self.tools.tool == Tool.OBJECT_SELECT and self._press is not None:
             x0, y0 = self._press
             self.canvas.set_preview_path([(x0, y0), (x, y0), (x, y), (x0, y)], closed=True)
 
@@ -95,7 +94,7 @@ class SelectionTools(QObject):
         self.canvas.set_preview_path(None)
         click = math.hypot(x - start[0], y - start[1]) * self.canvas.zoom < CLICK_DISTANCE
         erase = self._erasing(event)
-        if self.current_tool() == Tool.MAGIC_WAND:
+        if self.tools.tool == Tool.MAGIC_WAND:
             self._select_colour(int(x), int(y), erase)
         elif click:
             self._refine(x, y, erase)
@@ -105,16 +104,16 @@ class SelectionTools(QObject):
             self._select_object(erase)
 
     def _double_clicked(self, x: float, y: float, event: QMouseEvent | None) -> None:
-        if self.active and self.current_tool() == Tool.MAGNETIC_LASSO and len(self._anchors) >= 3:
+        if self.active and self.tools.tool == Tool.MAGNETIC_LASSO and len(self._anchors) >= 3:
             self.close_path(event)
 
     def _hovered(self, position: Point | None) -> None:
-        if self.active and self.current_tool() == Tool.MAGNETIC_LASSO and self._anchors and position is not None:
+        if self.active and self.tools.tool == Tool.MAGNETIC_LASSO and self._anchors and position is not None:
             self.canvas.set_preview_path(self._anchors + self._path_to(position)[1:], closed=False)
 
     def _erasing(self, event: QMouseEvent | None) -> bool:
         alt = bool(event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        return self.subtracting() != alt
+        return self.tools.subtract != alt
 
     # ------------------------------------------------------------ object selection and the wand
 
@@ -131,7 +130,7 @@ class SelectionTools(QObject):
             self.message.emit("Drag a box around the object first; then click parts to add them (Alt: to remove).")
             return
         self._object[1].append((x, y, not erase))
-        self._select_object(erase=self.subtracting())
+        self._select_object(erase=self.tools.subtract)
 
     def _select_colour(self, x: int, y: int, erase: bool) -> None:
         assert self.document is not None

@@ -12,11 +12,14 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QSlider, QSpinBox, QToolBar, QW
 
 from inpaint_studio.session.settings import Settings
 from inpaint_studio.ui.mask_tools import BRUSH_TOOLS, MaskToolController, Tool
+from inpaint_studio.ui.retouch_tools import RetouchTools
 from inpaint_studio.ui.selection_tools import SelectionTools
 
 
 class ToolOptionsBar(QToolBar):
-    def __init__(self, tools: MaskToolController, selection: SelectionTools, settings: Settings, parent: QWidget) -> None:
+    def __init__(
+        self, tools: MaskToolController, selection: SelectionTools, retouch: RetouchTools, settings: Settings, parent: QWidget
+    ) -> None:
         super().__init__("Tool options", parent)
         self.setObjectName("tool-options")
         self.tools, self.selection, self.settings = tools, selection, settings
@@ -48,6 +51,13 @@ class ToolOptionsBar(QToolBar):
         selection.tolerance, selection.contiguous = settings.wand_tolerance, settings.wand_contiguous
         self.wand_options = [self.addWidget(QLabel(" Tolerance ")), self.addWidget(self.tolerance_spin),
                              self.addWidget(self.contiguous_box)]
+        self.aligned_box = QCheckBox("Aligned")
+        self.aligned_box.setToolTip("Keep the distance to the source between strokes; off: each stroke starts at the source")
+        self.aligned_box.setChecked(settings.clone_aligned)
+        self.aligned_box.toggled.connect(self._aligned_changed)
+        self.retouch_options = [self.addWidget(self.aligned_box)]
+        self.retouch = retouch
+        retouch.aligned = settings.clone_aligned
         self.show_for(tools.tool)
 
     def show_for(self, tool: Tool) -> None:
@@ -56,6 +66,11 @@ class ToolOptionsBar(QToolBar):
             action.setVisible(tool in BRUSH_TOOLS)
         for action in self.wand_options:
             action.setVisible(tool == Tool.MAGIC_WAND)
+        for action in self.retouch_options:
+            action.setVisible(tool in (Tool.CLONE, Tool.HEAL))
+
+    def _aligned_changed(self, on: bool) -> None:
+        self.retouch.aligned = self.settings.clone_aligned = on
 
     def _tolerance_changed(self, value: int) -> None:
         self.selection.tolerance = self.settings.wand_tolerance = value

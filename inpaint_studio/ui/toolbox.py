@@ -25,12 +25,18 @@ TOOL_SHORTCUTS = {
     Tool.OBJECT_SELECT: "W",
     Tool.MAGIC_WAND: "Shift+W",
     Tool.MAGNETIC_LASSO: "Shift+L",
+    Tool.CLONE: "S",
+    Tool.HEAL: "J",
+    Tool.SPOT_HEAL: "Shift+J",
     Tool.LAYER_ERASER: "Shift+E",
 }
 TOOL_TIPS = {
     Tool.OBJECT_SELECT: "Object selection: drag a box around an object; click parts to add them, Alt+click to remove",
     Tool.MAGIC_WAND: "Magic wand: select the clicked colour (tolerance and Contiguous in the tool options)",
     Tool.MAGNETIC_LASSO: "Magnetic lasso: click around an object; the outline follows its edges",
+    Tool.CLONE: "Clone stamp: Alt+click a source, then paint a copy of it (into the Retouch layer)",
+    Tool.HEAL: "Healing brush: like the clone stamp, blended into the colour and light where you paint",
+    Tool.SPOT_HEAL: "Spot healing brush: click or paint over a spot; the engine fills it (into the Retouch layer)",
     Tool.LAYER_ERASER: "Layer eraser: erase part of the selected fill to bring back the photo",
 }
 TOOL_ICONS = {
@@ -42,6 +48,9 @@ TOOL_ICONS = {
     Tool.OBJECT_SELECT: "object-select",
     Tool.MAGIC_WAND: "magic-wand",
     Tool.MAGNETIC_LASSO: "magnetic-lasso",
+    Tool.CLONE: "clone",
+    Tool.HEAL: "heal",
+    Tool.SPOT_HEAL: "spot-heal",
     Tool.LAYER_ERASER: "layer-eraser",
 }
 
