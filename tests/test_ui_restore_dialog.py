@@ -46,12 +46,12 @@ def test_detected_damage_goes_into_the_mask_as_one_undoable_step(qtbot, window, 
     steps = window.document.history.position
 
     dialog = open_dialog(qtbot, window)
-    pixmap_before = dialog.preview.pixmap().toImage()
+    shown_before = dialog.preview.grab().toImage()
     strict = set_sensitivity(qtbot, dialog, 0)
     loose = set_sensitivity(qtbot, dialog, 100)
     assert np.count_nonzero(strict) < np.count_nonzero(loose)
     assert not (strict & ~loose).any()  # a higher sensitivity only adds
-    assert dialog.preview.pixmap().toImage() != pixmap_before  # the preview follows the slider
+    assert dialog.preview.grab().toImage() != shown_before  # the preview follows the slider
     chosen = set_sensitivity(qtbot, dialog, 40)
 
     dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
@@ -94,4 +94,32 @@ def test_switching_to_the_classical_detector_computes_its_own_map(qtbot, window,
     dialog.detector_box.setCurrentIndex(dialog.detector_box.findData("learned"))
     assert dialog.ready
     assert np.array_equal(dialog.mask(), learned)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+
+
+def test_grow_by_widens_the_mask_and_each_detector_starts_at_its_own_growth(qtbot, window, damaged):
+    dialog = open_dialog(qtbot, window)
+    assert dialog.busy.isHidden()  # the busy bar went with the computation
+    assert dialog.grow_spin.value() == 0  # the learned detector's mask needs no growth
+    found = set_sensitivity(qtbot, dialog, 40)
+    dialog.grow_spin.setFocus()
+    qtbot.keyClick(dialog.grow_spin, Qt.Key.Key_Up)
+    qtbot.keyClick(dialog.grow_spin, Qt.Key.Key_Up)  # as a person does: arrow keys in the field
+    grown = dialog.mask()
+    assert dialog.grow_spin.value() == 2
+    assert np.count_nonzero(grown) > np.count_nonzero(found) and not (found & ~grown).any()
+    dialog.detector_box.setCurrentIndex(dialog.detector_box.findData("classical"))
+    assert dialog.grow_spin.value() == 2 and not dialog.busy.isHidden()
+    qtbot.waitUntil(lambda: dialog.ready, timeout=20000)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+
+
+def test_the_preview_zooms_to_single_pixels(qtbot, window, damaged):
+    dialog = open_dialog(qtbot, window)
+    fitted = dialog.preview.zoom
+    dialog.preview.setFocus()
+    qtbot.keyClick(dialog, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert dialog.preview.zoom == 1.0 != fitted
+    qtbot.keyClick(dialog, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert dialog.preview.zoom == fitted
     dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()

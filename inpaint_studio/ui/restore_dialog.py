@@ -1,37 +1,43 @@
 """Detect damage…: find scratches, hairs and dust, preview the mask, add it to the document's mask.
 
 The evidence map (`restore.damage_map`, seconds on a large scan) is computed
-once per detector on a background thread; the sensitivity slider only
-re-thresholds it, so the preview follows the slider. Accepting adds the
-detected mask, grown as `inpaint-studio restore` grows it, to the current mask
-as one undoable step; the user then corrects it with the normal tools and
-presses Remove.
+once per detector on a background thread (a busy bar shows it works; the
+dialog never freezes); the sensitivity slider only re-thresholds it, so the
+preview follows the slider. The preview is a canvas like the window's: wheel
+to zoom, Ctrl+1 for 100 %, drag with the middle button to pan, so single
+specks can be checked. "Grow by" widens what is found (it starts at what the
+detector needs, as `inpaint-studio restore` grows it), which takes the light
+halo around a removed speck with it. Accepting adds the mask
+to the current one as one undoable step; the user then corrects it with the
+normal tools and presses Remove.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from inpaint_studio.core.document import Document
 from inpaint_studio.restore import DamageMap, damage_map
+from inpaint_studio.restore.detect import DETECTORS, fill_mask
 from inpaint_studio.ui.background import run_in_background
+from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.damage_controls import detector_combo, sensitivity_slider
-from inpaint_studio.ui.qimage import array_to_qimage
 
-PREVIEW_SIZE = (720, 540)  # largest preview in pixels (width, height)
-_OVERLAY = np.array([255, 40, 40], np.float32)  # damage shown in red, like the canvas mask
+PREVIEW_SIZE = (720, 540)  # the preview's size in pixels (width, height)
+MAX_GROW = 10  # px
 _SETTLE_MS = 40  # slider moves within this time are thresholded once (a 24 MP mask takes ~0.3 s)
 
 
@@ -50,18 +56,27 @@ class RestoreDialog(QDialog):
         self._finished = False
         self._image = image.copy()  # the document may change while a thread reads it
         self._mask: np.ndarray | None = None
-        height, width = image.shape[:2]
-        scale = min(1.0, PREVIEW_SIZE[0] / width, PREVIEW_SIZE[1] / height)
-        self._preview_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        self._photo = cv2.resize(image, self._preview_size, interpolation=cv2.INTER_AREA)
 
         self.slider = sensitivity_slider()
         self.slider.setEnabled(False)
         self.sensitivity_label = QLabel()
         self.detector_box = detector_combo()
-        self.preview = QLabel()
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(*self._preview_size)
+        self.preview = CanvasView(self)
+        self.preview.setMinimumSize(*PREVIEW_SIZE)
+        self.preview.set_image(self._image)
+        self.preview.set_overlay_opacity(0.85)
+        QShortcut(QKeySequence("Ctrl+1"), self, self.preview.actual_size)
+        QShortcut(QKeySequence("Ctrl+0"), self, self.preview.fit_to_window)
+        self.preview.setToolTip("Wheel: zoom; Ctrl+1: 100 %; Ctrl+0: fit; middle button: pan")
+        self.grow_spin = QSpinBox()
+        self.grow_spin.setRange(0, MAX_GROW)
+        self.grow_spin.setSuffix(" px")
+        self.grow_spin.setValue(DETECTORS[self.detector].fill_grow)
+        self.grow_spin.setToolTip("Widen what is found: 1-2 px take the light halo around a speck with it")
+        self.grow_spin.valueChanged.connect(self._update_mask)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # moving: the map is being computed
+        self.busy.setMaximumWidth(160)
         self.status = QLabel("Finding scratches and dust…")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add to mask")
@@ -76,10 +91,16 @@ class RestoreDialog(QDialog):
         row.addWidget(QLabel("Sensitivity"))
         row.addWidget(self.slider, 1)
         row.addWidget(self.sensitivity_label)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Grow by"))
+        row.addWidget(self.grow_spin)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.busy)
         layout = QVBoxLayout(self)
         layout.addWidget(self.preview, 1)
         layout.addLayout(row)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
         layout.addWidget(self.buttons)
 
         self._settle = QTimer(self, singleShot=True, interval=_SETTLE_MS)
@@ -140,6 +161,8 @@ class RestoreDialog(QDialog):
         """Show the chosen detector's map, computing it on a thread the first time."""
         name = self.detector
         self._mask = None
+        with QSignalBlocker(self.grow_spin):  # each detector starts at the growth it needs
+            self.grow_spin.setValue(DETECTORS[name].fill_grow)
         if self.damage is not None:
             self._enable(True)
             self._update_mask()
@@ -150,6 +173,7 @@ class RestoreDialog(QDialog):
         if name in self._computing:
             return
         self._computing.add(name)
+        self.busy.setVisible(True)
         if not self._cursor_overridden:  # busy cursor while a map is computed; the window stays responsive
             QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
             self._cursor_overridden = True
@@ -164,6 +188,7 @@ class RestoreDialog(QDialog):
 
     def _map_ready(self, name: str, result: DamageMap | Exception) -> None:
         self._computing.discard(name)
+        self.busy.setVisible(bool(self._computing))
         if not self._computing:
             self._restore_cursor()
         if self._finished:  # closed meanwhile: keep nothing
@@ -190,20 +215,14 @@ class RestoreDialog(QDialog):
         self._settle.stop()
         if self.damage is None:
             return
-        self._mask = self.damage.fill_mask(self.sensitivity)
+        self._mask = fill_mask(self.damage.mask(self.sensitivity), self.grow_spin.value())
         share = np.count_nonzero(self._mask) / self._mask.size
         self.status.setText(f"{share:.2%} of the photo marked as damage. Check it, then add it to the mask.")
         self._show(self._mask)
 
     def _show(self, mask: np.ndarray | None) -> None:
-        view = self._photo
-        if mask is not None:
-            # INTER_AREA keeps thin scratches visible as fainter lines when the preview is smaller.
-            small = cv2.resize(mask, self._preview_size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-            alpha = np.minimum(small * 2.0, 0.85)[..., None]  # thin lines stay visible at reduced size
-            view = (self._photo * (1 - alpha) + _OVERLAY * alpha).astype(np.uint8)
-        self._view = np.ascontiguousarray(view)  # the QImage wraps this memory
-        self.preview.setPixmap(QPixmap.fromImage(array_to_qimage(self._view)))
+        self.preview.set_mask(mask)  # the canvas keeps a reference: the mask is replaced, never changed
+        self.busy.setVisible(bool(self._computing))
 
     def _restore_cursor(self) -> None:
         if self._cursor_overridden:
