@@ -276,3 +276,48 @@ def test_space_on_a_focused_spin_box_away_from_the_canvas_is_left_to_it(qtbot, w
     assert not window.canvas.pointer_inside()
     send_key(window.tool_options.size_spin, Qt.Key.Key_Space, text=" ")
     assert not window.canvas._pan_mode
+
+
+# ---------------------------------------------------------------- Try again: tries of one fill
+
+
+def test_try_again_from_the_layers_list_adds_a_try_and_alt_arrows_flip_between_them(qtbot, window):
+    window.set_engine("patchmatch")
+    mask_rectangle(qtbot, window, (100, 60, 180, 120))
+    window.run_fill()
+    wait_for_layers(qtbot, window, 1)
+    layer = window.document.layers[0]
+    first = window.document.composite.copy()
+    bar = window.tries
+    assert bar.label.text() == "Try 1 of 1 · PatchMatch" and not bar.next_action.isEnabled()
+
+    window.layers_panel.list.setFocus()  # as after clicking the layer: the list has the keys
+    qtbot.keyClick(window.layers_panel.list, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: len(layer.tries) == 2 and not window.workspace.fills.busy, timeout=10000)
+    assert window.document.layers == [layer] and window.layers_panel.selected_layer is layer
+    assert layer.provenance["seed"] != layer.tries[0].provenance["seed"]
+    second = window.document.composite.copy()
+    assert not np.array_equal(first, second)  # another seed, another fill
+    assert bar.label.text() == "Try 2 of 2 · PatchMatch"
+
+    qtbot.keyClick(window.layers_panel.list, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert np.array_equal(window.document.composite, first) and bar.label.text() == "Try 1 of 2 · PatchMatch"
+    qtbot.keyClick(window.layers_panel.list, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert np.array_equal(window.document.composite, second)
+
+    # Another engine for the next try; its name shows with it. Undo takes the steps back one by one.
+    window.set_engine("fake")
+    bar.try_again_action.trigger()
+    qtbot.waitUntil(lambda: len(layer.tries) == 3 and not window.workspace.fills.busy, timeout=10000)
+    assert bar.label.text() == "Try 3 of 3 · Fake (tests)"
+    window.canvas.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(layer.tries) == 2 and np.array_equal(window.document.composite, second)
+
+
+def test_try_again_without_a_fill_selected_says_what_to_do(qtbot, window):
+    messages = []
+    window.tries.status = lambda text, timeout: messages.append(text)
+    window.tries.try_again()
+    assert not window.tries.try_again_action.isEnabled()
+    assert messages == ["Select a fill in the Layers panel to try it again."]

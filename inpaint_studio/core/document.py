@@ -48,6 +48,18 @@ class MaskCrop:
     pixels: np.ndarray  # uint8 (h, w), 255 = filled
 
 
+@dataclass(frozen=True, eq=False)
+class FillTry:
+    """One result for a fill layer's mask: "Try again" adds another, the user picks which one shows."""
+
+    patches: list[Patch]
+    provenance: dict[str, Any]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.rgb.nbytes + p.alpha.nbytes for p in self.patches)
+
+
 @dataclass(eq=False)  # layers are compared by identity: two fills can look alike
 class ResultLayer:
     """One fill: the patches it painted plus where it came from.
@@ -62,6 +74,10 @@ class ResultLayer:
     visible: bool = True
     opacity: float = 1.0  # 0..1, multiplies the patches' alpha
     fill_masks: list[MaskCrop] = field(default_factory=list)
+    # Every result of this mask once "Try again" was used ([] until then); tries[shown_try] is the one
+    # in `patches` and `provenance`.
+    tries: list[FillTry] = field(default_factory=list)
+    shown_try: int = 0
     id: int = field(default_factory=lambda: next(_layer_ids))
 
     @property
@@ -71,7 +87,8 @@ class ResultLayer:
     @property
     def nbytes(self) -> int:
         mask_bytes = sum(crop.pixels.nbytes for crop in self.fill_masks)
-        return sum(p.rgb.nbytes + p.alpha.nbytes for p in self.patches) + mask_bytes
+        hidden_tries = sum(attempt.nbytes for index, attempt in enumerate(self.tries) if index != self.shown_try)
+        return sum(p.rgb.nbytes + p.alpha.nbytes for p in self.patches) + mask_bytes + hidden_tries
 
     @property
     def patch_boxes(self) -> list[Box]:
@@ -243,15 +260,25 @@ class Document:
 
     def recomposite(self, box: Box) -> None:
         """Rebuild `composite` inside `box` from the original and the visible layers."""
-        x0, y0, x1, y1 = box
-        region = self.composite[y0:y1, x0:x1]
-        region[...] = self.original[y0:y1, x0:x1]
+        box = Box(*box)
+        self._render(self.composite[box.slices], box)
+        self.notify(DocumentEvent.IMAGE, box)
+
+    def composite_without(self, layer: ResultLayer) -> np.ndarray:
+        """A copy of the composite as it would be with `layer` hidden: what a new try of its fill starts from."""
+        image = self.composite.copy()
+        for box in merge_overlapping(layer.patch_boxes):
+            self._render(image[box.slices], box, without=layer)
+        return image
+
+    def _render(self, region: np.ndarray, box: Box, without: ResultLayer | None = None) -> None:
+        """Write the original and the visible layers (but `without`) inside `box` into `region`."""
+        region[...] = self.original[box.slices]
         for layer in self.layers:
-            if not layer.visible or layer.opacity <= 0:
+            if not layer.visible or layer.opacity <= 0 or layer is without:
                 continue
             for patch in layer.patches:
-                _composite_clipped(region, patch, x0, y0, layer.opacity)
-        self.notify(DocumentEvent.IMAGE, box)
+                _composite_clipped(region, patch, box.x0, box.y0, layer.opacity)
 
 
 def _composite_clipped(region: np.ndarray, patch: Patch, x0: int, y0: int, opacity: float = 1.0) -> None:

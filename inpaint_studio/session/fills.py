@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from inpaint_studio.core.document import Document
+from inpaint_studio.core.document import Document, ResultLayer
+from inpaint_studio.core.fill_tries import add_try
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.retouch import add_to_retouch
 from inpaint_studio.worker import (
@@ -50,6 +51,7 @@ class FillJob:
     request: FillRequest
     document: Document  # the document the result lands on
     retouch: bool = False  # spot healing: into the retouch layer, not a layer of its own
+    try_of: ResultLayer | None = None  # "Try again": another result for this layer, not a new layer
 
 
 class Fills:
@@ -71,11 +73,13 @@ class Fills:
             return FillAsk.LATER
         return FillAsk.NOW
 
-    def start(self, document: Document, request: FillRequest, retouch: bool = False) -> int:
+    def start(
+        self, document: Document, request: FillRequest, retouch: bool = False, try_of: ResultLayer | None = None
+    ) -> int:
         """Submit `request` (a snapshot of `document`) as the job in flight."""
         if self.job is not None:
             raise RuntimeError("a fill is already in flight; ask() says when to start one")
-        self.job = FillJob(self.runner.submit(request), request, document, retouch)
+        self.job = FillJob(self.runner.submit(request), request, document, retouch, try_of)
         self._wanted = None
         return self.job.id
 
@@ -92,6 +96,10 @@ class Fills:
             self.job = None
         if isinstance(message, JobFinished) and job.retouch:
             add_to_retouch(job.document, message.patches, f"Spot healing ({message.engine_name})")
+        elif isinstance(message, JobFinished) and job.try_of is not None:
+            # A layer deleted meanwhile takes its tries with it (undoing the deletion brings back the others).
+            if message.patches and job.try_of in job.document.layers:
+                add_try(job.document, job.try_of, message.patches, dict(message.provenance))
         elif isinstance(message, JobFinished):
             name = f"Remove {_next_fill_number(job.document)} · {message.engine_name}"
             job.document.add_fill(message.patches, job.request.mask, name, dict(message.provenance))

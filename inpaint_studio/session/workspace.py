@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint_studio.core.document import Document
+from inpaint_studio.core.document import Document, ResultLayer
 from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.fill_tries import fill_mask_of, is_fill, next_seed
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.photo import Photo
 from inpaint_studio.engines.base import EngineKind
@@ -344,13 +345,8 @@ class Workspace:
         if not is_empty(document.mask):
             return document.mask.copy()
         for layer in reversed(document.layers):
-            if layer.fill_masks:
-                mask = np.zeros_like(document.mask)
-                for crop in layer.fill_masks:
-                    height, width = crop.pixels.shape
-                    region = mask[crop.y : crop.y + height, crop.x : crop.x + width]
-                    np.maximum(region, crop.pixels, out=region)
-                return mask
+            if is_fill(layer):
+                return fill_mask_of(layer, document.mask.shape)
         return None
 
     def _document(self) -> Document:
@@ -380,6 +376,21 @@ class Workspace:
             return False
         request = FillRequest.snapshot(document.composite, mask, engine_id, device=device, params=params)
         self.fills.start(document, request, retouch=True)
+        return True
+
+    def try_again(self, layer: ResultLayer, engine_id: str, device: str, params: dict[str, object]) -> bool:
+        """Fill `layer`'s mask again (a seed none of its tries used) from the photo as it is under the layer;
+        the result becomes another try of the layer. False if a fill is in flight already."""
+        document = self._document()
+        if self.fills.busy or not is_fill(layer) or layer not in document.layers:
+            return False
+        params = dict(params)
+        resolved = engine_class(engine_id).resolve_params(params)
+        if "seed" in resolved:
+            params["seed"] = next_seed(layer, int(resolved["seed"]))
+        mask = fill_mask_of(layer, document.mask.shape)
+        request = FillRequest.snapshot(document.composite_without(layer), mask, engine_id, device=device, params=params)
+        self.fills.start(document, request, try_of=layer)
         return True
 
     def cancel_fill_of_shown(self) -> None:

@@ -80,7 +80,7 @@ class FillControls(QObject):
         self.cancel_button.hide()
         if isinstance(message, JobFinished):
             if shown and job.document.layers:
-                self.filled.emit(job.document.layers[-1])
+                self.filled.emit(job.try_of or job.document.layers[-1])
             note = f" {message.notice}" if message.notice else ""
             where = "" if shown else f" {job.document.photo.path.name}"
             self.status(f"{message.engine_name}: filled{where} in {message.seconds:.2f} s.{note}", 8000 if note else 4000)

@@ -8,7 +8,7 @@ duplicate, merge down, delete and flatten, each through
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -65,6 +65,8 @@ def _around(box: Box, width: int, height: int) -> Box:
 
 
 class LayersPanel(DocumentPanel):
+    selection_changed = Signal()  # another layer is selected, or the selected one changed
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Layers", parent)
         self.setObjectName("layers")
@@ -104,12 +106,16 @@ class LayersPanel(DocumentPanel):
         opacity_row.addWidget(self.opacity)
         opacity_row.addWidget(self.opacity_label)
         body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.addWidget(self.list)
-        layout.addLayout(opacity_row)
-        layout.addLayout(row)
+        self._layout = QVBoxLayout(body)
+        self._layout.addWidget(self.list)
+        self._layout.addLayout(opacity_row)
+        self._layout.addLayout(row)
         self.setWidget(body)
         self.refresh()
+
+    def add_row(self, widget: QWidget) -> None:
+        """A row under the list for commands on the selected layer (e.g. its tries)."""
+        self._layout.addWidget(widget)
 
     def _document_changed(self, what: DocumentEvent, box: Box | None) -> None:
         if what in (DocumentEvent.LAYERS, DocumentEvent.HISTORY):
@@ -164,6 +170,7 @@ class LayersPanel(DocumentPanel):
         for key in ("duplicate", "delete"):
             self.buttons[key].setEnabled(has_layer)
         self.buttons["flatten"].setEnabled(len(layers) > 1)
+        self.selection_changed.emit()
 
     def _item_changed(self, item: QListWidgetItem) -> None:
         layer = item.data(_LAYER_ROLE)

@@ -39,6 +39,7 @@ from inpaint_studio.ui.editor_keys import EditorKeys, keep_focus_on_canvas
 from inpaint_studio.ui.engine_controls import EngineControls
 from inpaint_studio.ui.file_commands import FileCommands
 from inpaint_studio.ui.fill_controls import FillControls
+from inpaint_studio.ui.fill_tries import TryControls
 from inpaint_studio.ui.folder_controls import FolderControls
 from inpaint_studio.ui.history_panel import HistoryPanel
 from inpaint_studio.ui.icons import icon
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self.views = ViewControls(self.canvas, self.settings, self)
         self.fill_controls = FillControls(self.workspace, self.engines, self.canvas, self, self.status)
         self.fill_controls.filled.connect(self.layers_panel.select)  # the newest fill is the active layer
+        self.tries = TryControls(self.workspace, self.engines, self.layers_panel, self, self.status)
         self.files = FileCommands(self.workspace, self, self.status)
         self.folders = FolderControls(self.workspace, self, self.status)
         self.masks = MaskCommands(self.workspace, self, self.detect_damage)
@@ -181,6 +183,8 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         edit_menu.addActions([self.copy_action, files.paste_action])
+        edit_menu.addSeparator()
+        edit_menu.addActions(self.tries.actions)
         edit_menu.addSeparator()
         edit_menu.addAction(self.preferences_action)
         self.masks.build_menu(menu)
