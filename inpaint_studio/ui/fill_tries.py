@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QToolButton, QWidget
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QToolButton, QWidget
 
 from inpaint_studio.core.document import ResultLayer
 from inpaint_studio.core.errors import EngineError
@@ -20,6 +20,7 @@ from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.session.workspace import Workspace
 from inpaint_studio.ui.actions import make_action
 from inpaint_studio.ui.engine_controls import EngineControls
+from inpaint_studio.ui.icons import icon
 from inpaint_studio.ui.layers_panel import LayersPanel
 
 Status = Callable[[str, int], None]
@@ -37,19 +38,31 @@ class TryControls(QObject):
         self.next_action = make_action(window, "Ne&xt Try", lambda: self.flip(1), "Alt+Right")
         self.actions = [self.try_again_action, self.previous_action, self.next_action]
 
+        # Shown while a fill layer is selected: "Try 2 of 3 · LaMa  ‹ ›  Try again".
         self.bar = QWidget()
         self.label = QLabel()
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the dock
         row = QHBoxLayout(self.bar)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.label, 1)
-        for action, text in ((self.previous_action, "‹"), (self.next_action, "›"), (self.try_again_action, "Try again")):
+        self.buttons: dict[str, QToolButton] = {}
+        keyed = (("try-previous", self.previous_action), ("try-next", self.next_action), ("try-again", self.try_again_action))
+        for key, action in keyed:
             button = QToolButton()
             button.setDefaultAction(action)
-            button.setText(text)
+            button.setAutoRaise(True)
+            self.buttons[key] = button
             row.addWidget(button)
+        self.buttons["try-again"].setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.apply_icons()
         layers.add_row(self.bar)
         layers.selection_changed.connect(self.refresh)
         self.refresh()
+
+    def apply_icons(self) -> None:
+        """Icons in the palette's text colour: again after the theme changes."""
+        for key, button in self.buttons.items():
+            button.defaultAction().setIcon(icon(key))
 
     def layer(self) -> ResultLayer | None:
         layer = self.layers.selected_layer
@@ -79,8 +92,8 @@ class TryControls(QObject):
         self.try_again_action.setEnabled(layer is not None)
         self.previous_action.setEnabled(count > 1)
         self.next_action.setEnabled(count > 1)
+        self.bar.setVisible(layer is not None)
         if layer is None:
-            self.label.setText("")
             return
         engine = layer.provenance.get("engine")
         try:

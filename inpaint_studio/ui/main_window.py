@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self.run_toolbar.run_button.setIcon(icon("remove"))
         for key, button in self.layers_panel.buttons.items():
             button.setIcon(icon(f"layer-{key}"))
+        self.tries.apply_icons()
 
     def _colour_scheme_changed(self) -> None:
         if self.settings.theme == "system":
