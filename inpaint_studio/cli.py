@@ -1,4 +1,4 @@
-"""The `inpaint-studio` command line: remove, batch, engines, models.
+"""The `inpaint-studio` command line: remove, restore, select, batch, engines, models.
 
 Errors a user can act on are printed as one line (`inpaint-studio: error: ...`)
 with exit status 1; usage errors exit with 2; a cancelled run (Ctrl+C) with 130.
@@ -7,6 +7,7 @@ with exit status 1; usage errors exit with 2; a cancelled run (Ctrl+C) with 130.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -153,6 +154,41 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if mask_out is not None:
         print(f"Wrote the detected damage mask to {mask_out}")
     return status
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from inpaint_studio.io import load_image, save_mask
+    from inpaint_studio.io.mask_file import mask_format
+    from inpaint_studio.selection.prompts import SelectMethod, parse_box, parse_point, select
+
+    output = Path(args.output)
+    mask_format(output)  # a wrong name or folder fails before the photo is read
+    if output.exists() and not args.overwrite:
+        raise InpaintStudioError(f"'{output}' already exists; choose another -o or pass --overwrite to replace it.")
+    points = [parse_point(text) for text in args.point]
+    box = parse_box(args.box) if args.box else None
+    if not points and box is None:
+        raise InpaintStudioError("Say what to select: --box X0,Y0,X1,Y1 around the object and/or --point X,Y.")
+    method = SelectMethod(args.method) if args.method else SelectMethod.GRABCUT if box else SelectMethod.WAND
+    sam = None
+    if method is SelectMethod.SAM:
+        from inpaint_studio.selection.sam import MODEL_ID
+
+        # Before the photo is read: a missing model says `inpaint-studio models download mobile-sam`.
+        weights = _model_store(args).require(MODEL_ID)
+        device = resolve_device(args.device, ("cpu", "cuda", "mps"), "MobileSAM")
+        from inpaint_studio.selection.sam.session import SamSession
+
+        sam = SamSession(weights, device)
+    photo = load_image(Path(args.image), max_pixels=args.max_pixels)
+    started = time.perf_counter()
+    mask = select(photo.rgb, method, points, box, tolerance=args.tolerance, contiguous=not args.non_contiguous, sam=sam)
+    save_mask(mask, output)
+    share = np.count_nonzero(mask) / mask.size
+    print(f"Wrote {output} ({method}, {share:.2%} of the photo selected, {time.perf_counter() - started:.2f} s)")
+    return 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -353,6 +389,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     }
     return actions[args.models_command](_model_store(args), args)
 
+def _warnings_to_log() -> None:
+    """Python warnings (a library's UserWarning, say) go to the log file, never to the user's terminal."""
+    from inpaint_studio.session.logs import active_log_file
+
+    logging.captureWarnings(True)
+    if active_log_file() is None:
+        logging.getLogger("py.warnings").addHandler(logging.NullHandler())  # rather than logging's last resort, stderr
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -367,6 +412,16 @@ def _sensitivity(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not '{text}'") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _level(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"expected a level from 0 to 255, got '{text}'")
     return value
 
 
@@ -417,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("image", help="the photo")
     remove.add_argument("--mask", required=True, help="mask image: white (>127) = remove")
     remove.add_argument("-o", "--output", help="output file (default: PHOTO_inpainted.EXT beside the photo)")
-    remove.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
+    remove.add_argument("--overwrite", action="store_true", help="allow writing over an input file (the photo or the mask)")
     engine_options(remove)
     remove.set_defaults(handler=cmd_remove)
 
@@ -451,6 +506,43 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
     engine_options(restore)
     restore.set_defaults(handler=cmd_restore)
+
+    from inpaint_studio.selection.prompts import SelectMethod
+    from inpaint_studio.selection.wand import DEFAULT_TOLERANCE
+
+    select = commands.add_parser(
+        "select",
+        help="make a mask of an object from a box or points",
+        description="Select an object in a photo from a box around it and/or points on it, and write the mask "
+        "(white = selected) for `remove` or `batch`. Coordinates are pixels of the photo as it is shown "
+        "(turned upright by its orientation tag), from the top-left corner.",
+    )
+    select.add_argument("image", help="the photo")
+    select.add_argument(
+        "--point", action="append", default=[], metavar="X,Y[,1|0]",
+        help="a point on the object (X,Y or X,Y,1) or one that is not (X,Y,0); repeatable",
+    )
+    select.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box around the object (two corners)")
+    select.add_argument(
+        "--method", choices=[method.value for method in SelectMethod],
+        help="grabcut: the object in the box, points refine it (default with --box); "
+        "wand: the colour region around each point (default without --box); "
+        f"sam: MobileSAM's mask for the points and the box together (`{PROG} models download mobile-sam` first)",
+    )
+    select.add_argument(
+        "--tolerance", type=_level, default=DEFAULT_TOLERANCE, help=f"wand: colour tolerance 0-255 (default {DEFAULT_TOLERANCE})"
+    )
+    select.add_argument(
+        "--non-contiguous", action="store_true", help="wand: that colour anywhere in the photo, not only touching the point"
+    )
+    select.add_argument("-o", "--output", required=True, metavar="MASK", help="the mask to write (.png, .tif or .bmp)")
+    select.add_argument("--overwrite", action="store_true", help="allow replacing an existing file")
+    select.add_argument(
+        "--max-pixels", type=_positive_int, help="refuse images larger than this many pixels (default: 250 million)"
+    )
+    select.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="sam: compute device (default: auto)")
+    select.add_argument("--models-dir", metavar="DIR", help="sam: model folder (default: the one in the settings)")
+    select.set_defaults(handler=cmd_select)
 
     batch = commands.add_parser(
         "batch",
@@ -534,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("remove", "restore", "batch", "engines", "models")
+COMMANDS = ("remove", "restore", "select", "batch", "engines", "models")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -549,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from inpaint_studio.session.logs import setup_logging
 
     setup_logging()  # never fails: without a log file, unexpected errors go to stderr only
+    _warnings_to_log()
     if args.self_test:
         from inpaint_studio.selftest import run_self_test
 

@@ -125,3 +125,30 @@ def test_a_snapshot_does_not_change_when_the_document_does(tmp_path):
     document.undo()
     assert not snapshot.mask.any() and len(snapshot.layers) == 1 and snapshot.layers[0].opacity == 1.0
     assert snapshot.layers[0].id != 0 and not np.array_equal(snapshot.composite, snapshot.original)
+
+
+def test_stale_temp_files_in_the_autosave_folder_are_removed_at_start(tmp_path):
+    import time
+
+    from inpaint_studio.io.atomic import STALE_TEMP_SECONDS
+
+    folder = tmp_path / "autosave"
+    folder.mkdir()
+    stale = folder / ".20240101-000000-1234-abcd.ora.0123456789abcdef.tmp"  # an autosave killed mid-write
+    fresh = folder / ".20240101-000000-5678-abcd.ora.fedcba9876543210.tmp"  # another window saving now
+    stale.write_bytes(b"half a project")
+    fresh.write_bytes(b"half a project")
+    old = time.time() - STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    assert find_recoverable(folder) == []
+    assert not stale.exists() and fresh.exists()
+
+
+def test_a_recovered_autosave_keeps_the_photos_own_path(tmp_path):
+    folder = tmp_path / "autosave"
+    session = AutosaveSession(folder)
+    document = _document(tmp_path)
+    session.save(document, str(document.photo.path))
+    session._lock_file.close()  # as if the process died
+    [recovered] = find_recoverable(folder)
+    assert recovered.load().photo.path == tmp_path / "photo.png"  # not the autosave folder

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import gradient_photo
+from conftest import REPO, gradient_photo
 from PIL import Image
 
 from inpaint_studio.batch import (
@@ -160,3 +165,33 @@ def test_a_crashed_worker_fails_its_photo_and_the_batch_goes_on(photo_folder, tm
     assert statuses == {"broken.jpg": FAILED, "p0.jpg": WRITTEN, "p1.jpg": FAILED, "p2.png": WRITTEN, "p3.png": WRITTEN}
     crashed = next(r for r in report.results if r.item.image.name == "p1.jpg")
     assert "stopped unexpectedly" in crashed.message
+
+
+def _has_ended(pid: int) -> bool:
+    """True once `pid` is gone or a zombie (an orphan's new parent may be slow to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_end_when_the_batch_process_is_killed(tmp_path):
+    script = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "orphaned_workers.py")], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        line = script.stdout.readline()
+        workers = [int(pid) for pid in line.split()]
+        assert len(workers) == 2 and not any(_has_ended(pid) for pid in workers)
+    finally:
+        script.kill()  # SIGKILL: the pool gets no chance to stop its workers
+        script.wait()
+    deadline = time.monotonic() + 20
+    while not all(_has_ended(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if not _has_ended(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)  # leave nothing behind even when the test fails
+    assert left == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +147,54 @@ def test_default_engine_runs_the_readme_demo(tmp_path):
     result = run_cli("remove", "resources/sample.jpg", "--mask", "resources/sample_mask.png", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert out.is_file()
+
+
+# ---------------------------------------------------------------- inputs and outputs checked before any work
+
+
+def test_remove_refuses_to_write_over_the_mask_unless_asked(png_case, capsys):
+    photo, mask = png_case
+    original = digest(mask)
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(mask), "--engine", "telea"]) == 1
+    err = capsys.readouterr().err
+    assert f"Refusing to overwrite the input mask '{mask}'" in err and "--overwrite" in err
+    assert digest(mask) == original
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(mask), "--engine", "telea", "--overwrite"]) == 0
+    assert digest(mask) != original
+
+
+def test_an_output_name_too_long_is_refused_before_the_engine_runs(png_case, capsys, monkeypatch):
+    import inpaint_studio.batch.file_job as file_job
+
+    photo, mask = png_case
+    monkeypatch.setattr(file_job, "inpaint_patches", lambda *args, **kwargs: pytest.fail("the engine ran"))
+    out = photo.with_name("x" * 300 + ".png")
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--engine", "telea"]) == 1
+    err = capsys.readouterr().err
+    assert "its name is 304 bytes long, more than the 255 bytes the file system allows" in err
+    assert "internal error" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_overwrite_keeps_the_photos_permissions(png_case):
+    photo, mask = png_case
+    os.chmod(photo, 0o600)
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(photo), "--engine", "telea", "--overwrite"]) == 0
+    assert stat.S_IMODE(photo.stat().st_mode) == 0o600
+
+
+def test_python_warnings_go_to_the_log_not_the_terminal(tmp_path):
+    code = (
+        "import sys, warnings, inpaint_studio.cli as cli\n"
+        "real = cli.cmd_engines\n"
+        "def warn_then_list(args):\n"
+        "    warnings.warn('a raw library warning', UserWarning)\n"
+        "    return real(args)\n"
+        "cli.cmd_engines = warn_then_list\n"
+        "sys.exit(cli.main(['engines']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "UserWarning" not in result.stderr and "a raw library warning" not in result.stderr
+    log = Path(os.environ["INPAINT_STUDIO_LOG_DIR"]) / "inpaint-studio.log"
+    assert "a raw library warning" in log.read_text(encoding="utf-8")

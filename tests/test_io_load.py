@@ -308,13 +308,13 @@ def test_truncated_file(tmp_path, extension):
 def test_random_bytes(tmp_path):
     path = tmp_path / "noise.jpg"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    assert_cannot_open(path, "not an image file (or a format Inpaint Studio cannot read)")
+    assert_cannot_open(path, "it is not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP or GIF)")
 
 
 def test_text_file(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("hello, this is not a picture\n" * 20)
-    assert_cannot_open(path, "not an image file")
+    assert_cannot_open(path, "not a photo in a supported format")
 
 
 def test_folder(tmp_path):

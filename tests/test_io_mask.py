@@ -95,7 +95,7 @@ def test_same_size_no_warning(tmp_path):
 
 @pytest.mark.parametrize(
     "content, reason",
-    [(b"", "the file is empty (0 bytes)"), (b"just some text\n" * 10, "not an image file")],
+    [(b"", "the file is empty (0 bytes)"), (b"just some text\n" * 10, "it is not a photo in a supported format")],
 )
 def test_bad_mask_files(tmp_path, content, reason):
     path = tmp_path / "m.png"

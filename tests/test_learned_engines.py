@@ -486,3 +486,13 @@ def test_worker_reports_the_cpu_fallback_and_missing_models(nets, monkeypatch):
     assert fell_back.provenance["device"] == "cpu"  # where it really ran, not the "cuda" asked for
     assert isinstance(on_cpu, JobFinished) and on_cpu.notice is None
     assert isinstance(missing, JobFailed) and "MI-GAN needs the model 'migan'" in missing.message
+
+
+def test_a_model_file_of_another_signature_is_refused_before_it_runs(nets):
+    # MI-GAN's network takes one tensor; LaMa passes two.
+    engine = create_engine("lama", model_store=_store(nets, lama="migan-image"))
+    with pytest.raises(EngineError) as caught:
+        _run(engine, gradient_photo(16, 16), _object_mask(16, 16, (4, 4, 8, 8)))
+    message = str(caught.value)
+    assert str(nets["migan-image"]) in message and "takes (x: Tensor)" in message
+    assert "passes 2 image tensor(s); it is not the right model file." in message

@@ -319,3 +319,58 @@ def test_cancel_takes_effect_inside_a_step_and_leaves_no_hooks(store):
     assert len(fractions) == 2  # start and the encodes: the first step never reported
     hooked = [m for m in (*unet.modules(), *engine._runtime.vae.modules()) if m._forward_pre_hooks]
     assert hooked == []
+
+
+def test_a_vae_config_of_absurd_size_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    import json
+
+    from moebius_fixtures import VAE_CONFIG
+
+    import inpaint_studio.engines.moebius.vae as vae_module
+
+    folder = write_vae(tmp_path / "vae")
+    config = dict(VAE_CONFIG, block_out_channels=[4096] * 8, layers_per_block=8, norm_num_groups=32)
+    config["down_block_types"] = ["DownEncoderBlock2D"] * 8
+    config["up_block_types"] = ["UpDecoderBlock2D"] * 8
+    (folder / "config.json").write_text(json.dumps(config))
+    allocated = []
+    real_empty = torch.empty
+
+    def counting_empty(*args, **kwargs):
+        tensor = real_empty(*args, **kwargs)
+        if tensor.device.type != "meta":
+            allocated.append(tensor.numel())
+        return tensor
+
+    monkeypatch.setattr(torch, "empty", counting_empty)
+    with pytest.raises(ModelError) as caught:
+        load_vae(folder)
+    assert str(caught.value).startswith(f"The VAE configuration {folder / 'config.json'} describes a network of ")
+    assert "billion parameters" in str(caught.value) and "not the right file" in str(caught.value)
+    assert sum(allocated) < 1_000_000
+    monkeypatch.undo()
+
+    for key, value in [("layers_per_block", 10**9), ("block_out_channels", "64"), ("latent_channels", True)]:
+        (folder / "config.json").write_text(json.dumps(dict(VAE_CONFIG, **{key: value})))
+        with pytest.raises(ModelError, match=f"has an invalid {key}"):
+            load_vae(folder)
+    monkeypatch.setattr(vae_module, "MAX_VAE_PARAMETERS", 1000)
+    (folder / "config.json").write_text(json.dumps(VAE_CONFIG))
+    with pytest.raises(ModelError, match="describes a network of"):
+        load_vae(folder)
+
+
+def test_vae_weights_that_do_not_fit_name_what_differs(tmp_path):
+    def damage(state):
+        state = dict(state)
+        del state["encoder.conv_in.bias"]
+        state["decoder.conv_out.weight"] = torch.zeros(3, 8, 1, 1)
+        return state
+
+    folder = write_vae(tmp_path / "vae", state_transform=damage)
+    with pytest.raises(ModelError) as caught:
+        load_vae(folder)
+    message = str(caught.value)
+    assert "1 tensor is missing from the file (encoder.conv_in.bias)" in message
+    assert "decoder.conv_out.weight: [3, 8, 1, 1] in the file, [3, 8, 3, 3] expected" in message
+    assert "\n" not in message and "Error(s)" not in message

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import struct
 import tracemalloc
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -492,3 +494,152 @@ def test_a_failed_save_leaves_the_existing_project_and_no_temp_file(tmp_path, mo
 def test_saving_into_a_missing_folder_is_a_project_error(tmp_path):
     with pytest.raises(ProjectError, match="Cannot write"):
         save_project(_document(tmp_path), tmp_path / "missing" / "p.ora")
+
+
+# ---------------------------------------------------------------- memory, checked before decoding
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares `width` x `height` RGBA pixels but holds no image data: decoding it would fail,
+    so a refusal that names the size proves it came from the header alone."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk
+
+
+def test_many_blank_huge_layers_are_refused_from_their_headers(tmp_path):
+    # Three 15000x15000 layers over a canvas of that size: 225 megapixels each, under the pixel limit
+    # and the pixel budget, but about 8 GB in memory once decoded.
+    side = 15000
+    layers = "".join(f'<layer src="data/l{i}.png"/>' for i in range(3))
+    members = {f"data/l{i}.png": _png_header_only(side, side) for i in range(3)}
+    members["data/bg.png"] = _png_header_only(side, side)
+    path = tmp_path / "blank-layers.ora"
+    _write_ora(path, _gimp_stack(layers + '<layer src="data/bg.png"/>', w=side, h=side), members)
+    message = _refused(path, "4 layers would take about 7.7 GB of memory", "more than the 6 GB allowed", "--max-pixels")
+    assert "not a readable PNG" not in message
+
+
+def test_layers_together_above_the_pixel_budget_are_refused(tmp_path):
+    # Five layers at the pixel limit, placed off the canvas: little memory kept, but all of it decoded.
+    layers = "".join(f'<layer src="data/l{i}.png" x="100000"/>' for i in range(5))
+    members = {f"data/l{i}.png": _png_header_only(100, 100) for i in range(5)}
+    members["data/bg.png"] = _png(gradient_photo(8, 8))
+    path = tmp_path / "pixels.ora"
+    _write_ora(path, _gimp_stack(layers + '<layer src="data/bg.png"/>', w=8, h=8), members)
+    _refused(path, "layers together are 50,064 pixels", "4x the 10,000-pixel safety limit", max_pixels=10_000)
+
+
+def test_too_many_layer_entries_are_refused_at_once(tmp_path):
+    # Thousands of entries, all pointing at one tiny PNG: a few kilobytes that would block for a long time.
+    entries = '<layer src="data/bg.png"/>' * (project_file.MAX_LAYERS + 1)
+    path = tmp_path / "many.ora"
+    _write_ora(path, _gimp_stack(entries, w=8, h=8), {"data/bg.png": _png(gradient_photo(8, 8))})
+    _refused(path, f"lists {project_file.MAX_LAYERS + 1:,} layers", f"more than the {project_file.MAX_LAYERS:,}")
+
+
+def test_too_many_files_in_the_archive_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(project_file, "MAX_MEMBERS", 10)
+    members = {f"data/x{i}.png": b"x" for i in range(10)}
+    members["data/bg.png"] = _png(gradient_photo(8, 8))
+    path = tmp_path / "members.ora"
+    _write_ora(path, _gimp_stack('<layer src="data/bg.png"/>', w=8, h=8), members)
+    _refused(path, "it holds 13 files")
+
+
+def test_a_member_larger_than_a_png_of_its_size_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(project_file, "MAX_METADATA_BYTES", 1000)
+    padding = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()  # does not compress
+    path = tmp_path / "padded.ora"
+    _write_ora(
+        path,
+        _gimp_stack('<layer src="data/one.png"/><layer src="data/bg.png"/>', w=8, h=8),
+        {"data/one.png": _png_header_only(1, 1) + padding, "data/bg.png": _png(gradient_photo(8, 8))},
+    )
+    _refused(path, "'data/one.png' is larger than a 1x1 PNG can be")
+
+
+# ---------------------------------------------------------------- document.json is untrusted
+
+
+def _with_document_json(tmp_path, saved, **original) -> str:
+    with zipfile.ZipFile(saved) as archive:
+        data = json.loads(archive.read("inpaint-studio/document.json"))
+    data["original"].update(original)
+    target = tmp_path / "crafted" / "crafted.ora"
+    target.parent.mkdir()
+    _rewrite(saved, target, {"inpaint-studio/document.json": json.dumps(data).encode()})
+    return target
+
+
+def test_the_photo_path_in_a_project_keeps_only_its_name_in_the_projects_folder(tmp_path, saved):
+    for stored, expected in [
+        ("/etc/cron.d/photo.jpg", "photo.jpg"),
+        ("C:\\Windows\\System32\\photo.jpg", "photo.jpg"),
+        ("../../outside.png", "outside.png"),
+    ]:
+        target = _with_document_json(tmp_path, saved, path=stored)
+        assert load_project(target).photo.path == target.parent / expected
+        target.unlink()
+        target.parent.rmdir()
+    for stored in ["/etc/..", "bad\nname.jpg", 5, ""]:
+        target = _with_document_json(tmp_path, saved, path=stored)
+        assert load_project(target).photo.path == target  # nothing usable: the project itself
+        target.unlink()
+        target.parent.rmdir()
+
+
+def test_an_autosave_keeps_the_photo_path_it_was_saved_with(tmp_path, saved):
+    target = _with_document_json(tmp_path, saved, path=str(tmp_path / "elsewhere" / "photo.png"))
+    assert load_project(target, keep_photo_path=True).photo.path == tmp_path / "elsewhere" / "photo.png"
+
+
+def test_save_options_of_the_wrong_type_or_range_are_dropped_and_export_works(tmp_path):
+    document = _document(tmp_path, "photo.jpg", quality=80)
+    saved = save_project(document, tmp_path / "p.ora")
+    bad_tables = {"0": [0] * 64, "1": list(range(1, 65))}  # a zero entry is not a quantisation step
+    target = _with_document_json(
+        tmp_path, saved, format="EPS", save_options={"dpi": 5, "subsampling": "x", "progressive": 1, "qtables": bad_tables}
+    )
+    assert load_project(target).photo.format == "PNG"  # not a format a photo comes in
+
+    target.unlink()
+    target.parent.rmdir()
+    target = _with_document_json(
+        tmp_path, saved, save_options={"dpi": 5, "subsampling": 2, "progressive": True, "qtables": {"0": "nope"}, "x": 1}
+    )
+    photo = load_project(target).photo
+    assert photo.format == "JPEG" and photo.save_options == {"subsampling": 2, "progressive": True}
+    out = save_image(photo, photo.rgb, tmp_path / "out.jpg")  # the crafted "dpi" used to fail here with a TypeError
+    with Image.open(out) as im:
+        assert im.format == "JPEG" and im.size == (WIDTH, HEIGHT)
+
+
+def test_deeply_nested_provenance_and_long_names_are_cut_down(tmp_path, saved):
+    with zipfile.ZipFile(saved) as archive:
+        data = json.loads(archive.read("inpaint-studio/document.json"))
+        stack = archive.read("stack.xml").decode()
+    nested: object = "deep"
+    for _ in range(200):
+        nested = [nested]
+    data["layers"][0]["provenance"] = {"engine": "hand", "nested": nested}
+    target = tmp_path / "nested.ora"
+    stack = stack.replace('name="OpenCV Telea"', f'name="{"n" * 5000}"')
+    _rewrite(saved, target, {"inpaint-studio/document.json": json.dumps(data).encode(), "stack.xml": stack.encode()})
+    document = load_project(target)
+    assert len(document.layers[0].name) == 255
+    provenance = document.layers[0].provenance
+    assert provenance["engine"] == "hand"
+    depth, value = 0, provenance["nested"]
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0]
+    assert depth < 40 and value is None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_saving_a_project_again_keeps_its_permissions(tmp_path):
+    document = _edited_document(tmp_path)
+    path = save_project(document, tmp_path / "private.ora")
+    os.chmod(path, 0o600)
+    save_project(document, path)
+    assert path.stat().st_mode & 0o777 == 0o600

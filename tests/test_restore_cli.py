@@ -122,3 +122,36 @@ def test_unknown_detector_is_refused_by_the_parser(damaged_png, capsys):
         main(["restore", str(path), "--detector", "magic"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_the_result_and_the_mask_may_not_be_one_file(damaged_png, capsys):
+    path, _, _ = damaged_png
+    same = path.with_name("same.png")
+    for extra in ([], ["--overwrite"]):
+        assert main(["restore", str(path), "-o", str(same), "--mask-out", str(same), "--engine", "telea", *extra]) == 1
+        assert "are the same file" in capsys.readouterr().err
+        assert not same.exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (1, 4000), (4000, 1), (7, 300)])
+def test_tiny_and_thin_photos_are_restored_not_an_internal_error(tmp_path, capsys, shape):
+    path = tmp_path / "thin.png"
+    pixels = np.full((*shape, 3), 140, np.uint8)
+    pixels.reshape(-1, 3)[::37] = 255  # specks of dust
+    Image.fromarray(pixels).save(path)
+    assert main(["restore", str(path), "--engine", "telea"]) == 0, capsys.readouterr().err
+    assert "error" not in capsys.readouterr().err
+
+
+def test_batch_auto_scratches_handles_tiny_photos(tmp_path):
+    from inpaint_studio.batch import FAILED, BatchSettings, plan_batch, run_batch
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, shape in [("dot.png", (1, 1)), ("line.png", (1, 4000)), ("small.png", (2, 2))]:
+        pixels = np.full((*shape, 3), 140, np.uint8)
+        pixels.reshape(-1, 3)[::37] = 255
+        Image.fromarray(pixels).save(folder / name)
+    items = plan_batch(folder, tmp_path / "out", detect=True)
+    report = run_batch(items, BatchSettings("telea"), workers=1)
+    assert [r.message for r in report.results if r.status == FAILED] == []

@@ -110,3 +110,20 @@ def test_a_damaged_torchscript_file_is_a_model_error(tmp_path):
         load_torchscript(path, trusted=True)
     with pytest.raises(ModelError, match="does not exist"):
         load_torchscript(tmp_path / "missing.pt", trusted=True)
+
+
+def test_a_state_dict_that_does_not_fit_is_described_in_one_sentence():
+    from inpaint_studio.models.safe_load import state_dict_mismatch
+
+    network = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 4, 1))
+    state = dict(network.state_dict())
+    assert state_dict_mismatch(network, state) == ""
+    del state["1.bias"]
+    state["0.weight"] = torch.zeros(8, 3, 5, 5)
+    for index in range(5):
+        state[f"extra.{index}"] = torch.zeros(1)
+    assert state_dict_mismatch(network, state) == (
+        "1 tensor is missing from the file (1.bias), "
+        "5 tensors are not in the network (extra.0, extra.1, extra.2 and 2 more) "
+        "and 1 tensor has another shape (0.weight: [8, 3, 5, 5] in the file, [8, 3, 3, 3] expected)"
+    )

@@ -101,7 +101,7 @@ def test_other_formats_and_modes(tmp_path):
     "content, reason",
     [
         (b"", "empty"),
-        (b"this is not a picture at all", "not an image"),
+        (b"this is not a picture at all", "not a photo in a supported format"),
         (None, "truncated or damaged"),
     ],
 )

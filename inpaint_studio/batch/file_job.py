@@ -3,6 +3,7 @@ behind `inpaint-studio remove`, every item of a batch, and the GUI's batch dialo
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from inpaint_studio.core.errors import ImageError
 from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.patch import apply_patches
@@ -18,6 +20,8 @@ from inpaint_studio.core.photo import Photo
 from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
 from inpaint_studio.io import load_image, load_mask, save_image
+from inpaint_studio.io.image_file import check_output_path
+from inpaint_studio.io.mask_file import mask_format
 
 
 @dataclass
@@ -52,6 +56,7 @@ def process_file(
     nothing is written unless the whole job succeeds.
     """
     image_path, output_path = Path(image_path), Path(output_path)
+    check_job_paths(image_path, output_path, mask=Path(mask_path), overwrite=overwrite)
     photo = load_image(image_path, max_pixels=max_pixels)
     mask, warnings = load_mask(mask_path, size=(photo.width, photo.height))
     outcome = FileOutcome(image=image_path, warnings=warnings)
@@ -64,6 +69,42 @@ def process_file(
         overwrite=overwrite, quality=quality, feather=feather, progress=progress, cancel=cancel,
     )
     return outcome
+
+
+def check_job_paths(
+    image: Path, output: Path, *, mask: Path | None = None, mask_out: Path | None = None, overwrite: bool = False
+) -> None:
+    """Before any work: each output can be written, the two outputs are different files, and no
+    output replaces an input (the photo, the mask) unless `overwrite`. ImageError names the file."""
+    check_output_path(output)
+    if mask_out is not None:
+        mask_format(mask_out)
+        if _same_file(output, mask_out):
+            raise ImageError(
+                f"The output '{output}' and the mask output '{mask_out}' are the same file; give them different names."
+            )
+    if overwrite:
+        return
+    if _same_file(output, image):
+        raise ImageError(f"Refusing to overwrite the input file '{output}'; choose another output or pass --overwrite.")
+    if mask is not None and _same_file(output, mask):
+        raise ImageError(
+            f"Refusing to overwrite the input mask '{output}' with the result; choose another output or pass --overwrite."
+        )
+    if mask_out is not None and _same_file(mask_out, image):
+        raise ImageError(
+            f"Refusing to overwrite the input file '{mask_out}' with the mask; choose another --mask-out or pass --overwrite."
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True if `a` and `b` name one file: by any path or link when both exist, else by their resolved paths."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
+    except OSError:
+        return False
 
 
 def fill_and_save(

@@ -8,18 +8,16 @@ whole job succeeds.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inpaint_studio.batch.file_job import FileOutcome, fill_and_save
-from inpaint_studio.core.errors import ImageError
+from inpaint_studio.batch.file_job import FileOutcome, check_job_paths, fill_and_save
 from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.engines.base import Engine
 from inpaint_studio.io import load_image
-from inpaint_studio.io.mask_file import mask_format, save_mask
+from inpaint_studio.io.mask_file import save_mask
 from inpaint_studio.restore.detect import (
     DEFAULT_DETECTOR,
     DEFAULT_SENSITIVITY,
@@ -50,10 +48,10 @@ def restore_file(
     it is empty. `FileOutcome.regions` is the number of filled crops.
     """
     image_path, output_path = Path(image_path), Path(output_path)
+    mask_path = Path(mask_path) if mask_path is not None else None
     threshold_for(sensitivity, detector)  # a bad value or detector fails before the work
+    check_job_paths(image_path, output_path, mask_out=mask_path, overwrite=overwrite)
     photo = load_image(image_path, max_pixels=max_pixels)
-    if mask_path is not None:
-        _check_mask_destination(Path(mask_path), image_path, overwrite)
     damage = damage_map(photo.rgb, detector)
     mask = damage.mask(sensitivity)
     outcome = FileOutcome(image=image_path)
@@ -65,14 +63,5 @@ def restore_file(
             overwrite=overwrite, quality=quality, progress=progress, cancel=cancel,
         )
     if mask_path is not None:
-        save_mask(mask, Path(mask_path))
+        save_mask(mask, mask_path)
     return outcome
-
-
-def _check_mask_destination(path: Path, image_path: Path, overwrite: bool) -> None:
-    """Fail before any work on a mask name that cannot be written or would replace the photo."""
-    mask_format(path)
-    if not overwrite and path.exists() and os.path.samefile(path, image_path):
-        raise ImageError(
-            f"Refusing to overwrite the input file '{path}' with the mask; choose another --mask-out or pass --overwrite."
-        )

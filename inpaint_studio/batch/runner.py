@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -122,9 +124,37 @@ def _init_worker(settings: BatchSettings) -> None:
     global _worker_engine
     import cv2
 
+    _exit_with_parent()
+    _warnings_to_log()
     # One OpenCV thread per process: the pool already uses every core.
     cv2.setNumThreads(1)
     _worker_engine = create_engine(settings.engine_id, settings.device, model_store=settings.model_store)
+
+
+def _exit_with_parent() -> None:
+    """End this worker process as soon as the process that started it ends, however it ends (kill -9 too).
+
+    The pool stops its workers only while it lives; an orphaned worker would otherwise sit idle,
+    holding its engine (hundreds of megabytes), for minutes. A spawned child holds the read end
+    of a pipe whose write end only its parent has: the end of file on it (the parent's
+    "sentinel", a process handle on Windows) is the parent's death, on every platform.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)  # nothing to clean up that the parent could still want; a half-written file stays a temp file
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _warnings_to_log() -> None:
+    """Python warnings in a worker go to logging, not to the terminal the batch runs in."""
+    logging.captureWarnings(True)
+    if not logging.getLogger().handlers:
+        logging.getLogger("py.warnings").addHandler(logging.NullHandler())
 
 
 def _worker_run(item: BatchItem, settings: BatchSettings) -> ItemResult:

@@ -42,6 +42,7 @@ class TorchEngine(Engine):
     def __init__(self, device: str = Device.CPU, model_store: ModelFiles | None = None) -> None:
         super().__init__(device, model_store)
         self._model: Any = None
+        self._model_path: Any = None  # the file it came from, for messages
         # Where the loaded model sits: the engine's device, or "cpu" after a fallback.
         self._model_device: str | None = None
 
@@ -79,7 +80,7 @@ class TorchEngine(Engine):
         # catalogue's checksum nor was imported by the user: TorchScript can run code.
         model = load_torchscript(path, trusted=self.model_store.is_trusted(self.model_id), map_location="cpu")
         model.eval()
-        self._model, self._model_device = model, "cpu"
+        self._model, self._model_device, self._model_path = model, "cpu", path
         # A model that does not even fit stays on the CPU (and `_forward` says so).
         try_on_gpu(self.device, lambda: self._move_to(self.device), self._fall_back_to_cpu)
 
@@ -106,6 +107,7 @@ class TorchEngine(Engine):
         self.load()
         context.raise_if_cancelled()
         inputs = self.to_tensors(image, mask)
+        self._check_signature(inputs)
         context.progress(0.1)
         output = self._forward(inputs, context)
         context.raise_if_cancelled()
@@ -113,6 +115,23 @@ class TorchEngine(Engine):
         result = self.from_output(output, image)
         context.progress(1.0)
         return result
+
+    def _check_signature(self, inputs: tuple[torch.Tensor, ...]) -> None:
+        """Refuse, before calling it, a TorchScript model whose forward does not take the engine's tensors
+        (another engine's model file, say): TorchScript would fail with a message about its internals."""
+        schema = getattr(getattr(self._model, "forward", None), "schema", None)
+        if schema is None:
+            return  # not TorchScript: nothing declared to check
+        arguments = [a for a in schema.arguments if a.name != "self"]
+        required = sum(1 for a in arguments if not a.has_default_value())
+        takes_tensors = all(str(a.type) == "Tensor" for a in arguments[: len(inputs)])
+        if required <= len(inputs) <= len(arguments) and takes_tensors:
+            return
+        declared = ", ".join(f"{a.name}: {a.type}" for a in arguments) or "nothing"
+        raise EngineError(
+            f"The {self.info.name} model file {self._model_path} takes ({declared}) where {self.info.name} "
+            f"passes {len(inputs)} image tensor(s); it is not the right model file."
+        )
 
     def _forward(self, inputs: tuple[torch.Tensor, ...], context: EngineContext) -> torch.Tensor:
         """Run the network where the model sits; on a GPU out-of-memory, move it to the CPU and rerun."""

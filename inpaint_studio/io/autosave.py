@@ -30,7 +30,7 @@ from typing import BinaryIO
 from inpaint_studio.core import paths
 from inpaint_studio.core.document import Document
 from inpaint_studio.core.errors import InpaintStudioError, plain_reason
-from inpaint_studio.io.atomic import atomic_write
+from inpaint_studio.io.atomic import atomic_write, remove_stale_temp_files
 from inpaint_studio.io.project_file import encode_original, load_project, save_project
 
 # ---------------------------------------------------------------- file locks
@@ -79,7 +79,8 @@ class RecoverableSession:
 
     def load(self) -> Document:
         """The autosaved document, marked as having unsaved changes."""
-        document = load_project(self.project)
+        # The app's own file, in the user's data folder: the photo's path in it is where it really was.
+        document = load_project(self.project, keep_photo_path=True)
         document.mark_unsaved()
         return document
 
@@ -87,6 +88,7 @@ class RecoverableSession:
 def find_recoverable(folder: Path | None = None) -> list[RecoverableSession]:
     """Autosaves of sessions that ended without closing, newest first."""
     folder = folder or paths.autosave_dir()
+    remove_stale_temp_files(folder)  # what autosaves cut short by a crash left behind
     found = []
     session_ids = {path.stem for pattern in ("*.lock", "*.json", "*.ora") for path in folder.glob(pattern)}
     for session_id in sorted(session_ids):

@@ -18,7 +18,9 @@ OpenCV cannot write itself.
 from __future__ import annotations
 
 import io
+import mmap
 import os
+import re
 import stat
 import struct
 import threading
@@ -43,10 +45,28 @@ from PIL import (
 
 from inpaint_studio.core.errors import ImageError
 from inpaint_studio.core.photo import DEEP_MODES, Photo
-from inpaint_studio.io.atomic import atomic_write
+from inpaint_studio.io.atomic import atomic_write, name_length_problem
+from inpaint_studio.io.photo_files import READ_FORMAT_NAMES, READ_FORMATS
 
 DEFAULT_MAX_PIXELS = 250_000_000
 MAX_PIXELS_ENV = "INPAINT_STUDIO_MAX_PIXELS"
+
+# The memory one file may take to open: this many bytes for each pixel of the pixel limit
+# (6 GB at the default 250 megapixels), so that --max-pixels raises both together.
+MEMORY_BYTES_PER_LIMIT_PIXEL = 24
+# Peak bytes per pixel that load_image needs (measured on 16-megapixel files), by the mode
+# Pillow opens a file in: Pillow's pixels, the upright copy, the 8-bit view, conversions.
+_PEAK_BYTES_PER_PIXEL = {
+    "1": 14, "L": 14, "P": 14, "RGB": 14, "YCbCr": 14, "RGBX": 14,
+    "LA": 20, "La": 20, "PA": 20, "RGBA": 20, "RGBa": 20, "CMYK": 18,
+    "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 20, "F": 20,
+}
+_PEAK_BYTES_16BIT_RGB = 40  # also OpenCV's 16-bit decode and its reordered, upright copies
+_PEAK_BYTES_OTHER = 24
+_PEAK_BYTES_WEBP_EXTRA = 8  # libwebp decodes into a buffer of its own first
+# A progressive JPEG decodes every scan over the whole image: tens of thousands of tiny
+# scans take minutes. Encoders write about 10; anything near this is hostile.
+MAX_JPEG_SCANS = 200
 
 # Used when the input gives nothing better to reproduce (e.g. a PNG saved as JPEG).
 DEFAULT_QUALITY = 90
@@ -102,8 +122,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Pho
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
     check_is_readable_file(path)
-    with explained_read_errors(path), pillow_bomb_check_off(), Image.open(path) as im:
-        check_size(path, im.size, limit)
+    with explained_read_errors(path), pillow_bomb_check_off(), open_image(path) as im:
+        check_decodable(path, im, limit)
         sixteen_bit_rgb = _is_16bit_rgb(im)  # before anything decodes: decoding empties im.tile
         orientation = _orientation(im)
         im.load()
@@ -156,6 +176,25 @@ def _cannot_open(path: Path, reason: str) -> ImageError:
     return ImageError(f"Cannot open '{path}': {reason}.")
 
 
+def open_image(path: Path) -> ImageFile.ImageFile:
+    """`Image.open` limited to the formats Inpaint Studio reads (READ_FORMATS): only the header is parsed."""
+    return Image.open(path, formats=READ_FORMATS)
+
+
+def _unsupported_reason(path: Path) -> str:
+    """Why Pillow found no supported format in `path`, from its first bytes."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+    except OSError:
+        head = b""
+    if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):  # PostScript / EPS, plain or with a DOS EPS header
+        return "it is a PostScript file, not a photo"
+    if head.startswith(b"%PDF"):
+        return "it is a PDF document, not a photo"
+    return f"it is not a photo in a supported format ({READ_FORMAT_NAMES})"
+
+
 def check_is_readable_file(path: Path) -> None:
     """Name the common problems before Pillow turns them into vaguer errors."""
     try:
@@ -178,7 +217,7 @@ def explained_read_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except UnidentifiedImageError as e:
-        raise _cannot_open(path, "not an image file (or a format Inpaint Studio cannot read)") from e
+        raise _cannot_open(path, _unsupported_reason(path)) from e
     except FileNotFoundError as e:
         raise _cannot_open(path, "file not found") from e
     except PermissionError as e:
@@ -231,6 +270,94 @@ def check_size(path: Path, size: tuple[int, int], limit: int) -> None:
             f"above the {_pixel_count(limit, adjective=True)} safety limit; raise it with "
             f"--max-pixels or {MAX_PIXELS_ENV} if you trust the file",
         )
+
+
+def check_decodable(path: Path, im: ImageFile.ImageFile, limit: int) -> None:
+    """Everything to refuse from the header, before any pixel is decoded: size, memory, JPEG scans."""
+    check_size(path, im.size, limit)
+    check_memory(path, im, limit)
+    if im.format in ("JPEG", "MPO"):
+        check_jpeg_scans(path)
+
+
+def memory_limit(limit: int) -> int:
+    """Bytes one file may take to open under the pixel limit `limit`."""
+    return limit * MEMORY_BYTES_PER_LIMIT_PIXEL
+
+
+def peak_bytes_per_pixel(im: ImageFile.ImageFile) -> int:
+    """About how many bytes per pixel load_image needs at its peak for `im` (header only)."""
+    if _is_16bit_rgb(im):
+        per_pixel = _PEAK_BYTES_16BIT_RGB
+    else:
+        per_pixel = _PEAK_BYTES_PER_PIXEL.get(im.mode, _PEAK_BYTES_OTHER)
+    return per_pixel + (_PEAK_BYTES_WEBP_EXTRA if im.format == "WEBP" else 0)
+
+
+def check_memory(path: Path, im: ImageFile.ImageFile, limit: int) -> None:
+    """Refuse a file whose pixels, at their depth, would take more memory than the limit allows."""
+    width, height = im.size
+    needed = width * height * peak_bytes_per_pixel(im)
+    allowed = memory_limit(limit)
+    if needed > allowed:
+        depth = "16-bit colour" if _is_16bit_rgb(im) else f"mode {im.mode}"
+        raise _cannot_open(
+            path,
+            f"opening this {width}x{height} image ({depth}) would take about {format_bytes(needed)} of memory, "
+            f"more than the {format_bytes(allowed)} allowed with the {_pixel_count(limit, adjective=True)} limit; "
+            f"raise it with --max-pixels or {MAX_PIXELS_ENV} if you trust the file",
+        )
+
+
+def check_jpeg_scans(path: Path) -> None:
+    """Refuse a JPEG with an absurd number of scans, counted from its markers without decoding."""
+    try:
+        with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            count = jpeg_scan_count(data, MAX_JPEG_SCANS)
+    except (OSError, ValueError):
+        return  # the decoder reports an unreadable file in its own words
+    if count > MAX_JPEG_SCANS:
+        raise _cannot_open(
+            path,
+            f"the JPEG has more than {MAX_JPEG_SCANS} scans (photos have about 10), "
+            "which would take minutes to decode; it is damaged or made to stall programs",
+        )
+
+
+# A marker: FF followed by anything but 00 (a stuffed FF in entropy-coded data), a restart
+# marker (inside a scan) or another FF (fill before the marker).
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def jpeg_scan_count(data: bytes | mmap.mmap, stop: int) -> int:
+    """Start-of-scan markers of the first image in `data` (up to its end-of-image), counting up to
+    `stop` + 1. Segments are skipped by their length, so bytes inside metadata, or after the image
+    (a motion photo's video, the second picture of an MPO), are never mistaken for markers."""
+    if data[:2] != b"\xff\xd8":
+        return 0
+    count, position = 0, 2
+    while count <= stop:
+        found = _JPEG_MARKER.search(data, position)
+        if found is None:
+            break
+        marker, position = data[found.start() + 1], found.end()
+        if marker == 0xD9:  # end of image
+            break
+        if marker == 0x01:  # TEM: no length
+            continue
+        if marker == 0xDA:
+            count += 1  # its entropy-coded data follows the header; the next search steps over it
+        position += int.from_bytes(data[position : position + 2], "big")
+    return count
+
+
+def format_bytes(count: int) -> str:
+    """'6 GB', '1.5 GB', '300 MB', '4,096 bytes': decimal units, as file managers show them."""
+    if count >= 1e9:
+        return f"{count / 1e9:.1f}".removesuffix(".0") + " GB"
+    if count >= 1e6:
+        return f"{count / 1e6:.0f} MB"
+    return f"{count:,} bytes"
 
 
 def _pixel_count(pixels: int, adjective: bool = False) -> str:
@@ -505,11 +632,24 @@ def _output_format(path: Path, requested: str | None, source: str) -> str:
     return fmt
 
 
-def _check_destination(loaded: Photo, path: Path, overwrite: bool) -> None:
+def check_output_path(path: str | os.PathLike) -> None:
+    """Refuse an output that cannot be written, before any work: a folder, a missing folder,
+    a name too long for the file system, or an extension of a format that cannot be written."""
+    path = Path(path)
+    problem = name_length_problem(path)  # first: Path.is_dir raises for a name that long
+    if problem:
+        raise ImageError(f"Cannot write '{path}': {problem}.")
     if path.is_dir():
         raise ImageError(f"Cannot write '{path}': it is a folder.")
     if not path.parent.is_dir():
         raise ImageError(f"Cannot write '{path}': the folder '{path.parent}' does not exist.")
+    by_extension = Image.registered_extensions().get(path.suffix.lower())
+    if by_extension:
+        _output_format(path, None, by_extension)
+
+
+def _check_destination(loaded: Photo, path: Path, overwrite: bool) -> None:
+    check_output_path(path)
     if not overwrite and path.exists() and loaded.path.exists() and os.path.samefile(path, loaded.path):
         raise ImageError(
             f"Refusing to overwrite the input file '{path}'; choose another output or pass --overwrite."
@@ -706,7 +846,7 @@ def _tiff_with_metadata(tiff: bytes, exif: bytes | None, icc: bytes | None, dpi)
     OpenCV compresses the 16-bit strips; it cannot store these tags. Pillow's
     writer lays out a directory followed by the strip data, as in its own TIFFs.
     """
-    with Image.open(io.BytesIO(tiff)) as im:
+    with Image.open(io.BytesIO(tiff), formats=["TIFF"]) as im:
         assert isinstance(im, TiffImagePlugin.TiffImageFile)
         old = im.tag_v2
         directory = TiffImagePlugin.ImageFileDirectory_v2(ifh=tiff[:8])

@@ -8,7 +8,10 @@ goes under `inpaint-studio/`, which the spec allows and other apps ignore.
 
 A project is untrusted input: nothing is extracted to disk, member names and
 sizes are checked before anything is read, every read is capped, and stack.xml
-may not declare a DOCTYPE or entities.
+may not declare a DOCTYPE or entities. The layers' count, pixels and memory are
+budgeted from stack.xml and the PNG headers before any layer is decoded, PNGs
+are decoded straight from the archive, and every field of document.json is
+checked (types, ranges; the photo's path keeps only its file name).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
@@ -37,7 +41,13 @@ from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.core.photo import Photo
 from inpaint_studio.io.atomic import atomic_write
-from inpaint_studio.io.image_file import pillow_bomb_check_off, resolve_max_pixels
+from inpaint_studio.io.image_file import (
+    MAX_PIXELS_ENV,
+    format_bytes,
+    memory_limit,
+    pillow_bomb_check_off,
+    resolve_max_pixels,
+)
 
 __all__ = ["PROJECT_SUFFIX", "ProjectError", "encode_original", "load_project", "save_project"]
 
@@ -61,10 +71,24 @@ MAX_UNCOMPRESSED_BYTES = 4 << 30
 MAX_COMPRESSION_RATIO = 200
 RATIO_CHECK_MIN_BYTES = 1 << 20
 MAX_METADATA_BYTES = 16 << 20  # stack.xml, document.json, EXIF, ICC
-# All layers together may decode to this many times the pixel limit: bounds
-# memory for a file of many small-on-disk but huge blank layers.
-MAX_LAYER_PIXELS_FACTOR = 8
+# A project is checked before any layer is decoded, from stack.xml and the PNG headers: layers
+# of huge blank PNGs take kilobytes in the file and gigabytes in memory.
+MAX_LAYERS = 1000
+MAX_MEMBERS = 2 * MAX_LAYERS + 64  # each layer and its fill mask, plus the project's own files
+# All layers together may decode to this many times the pixel limit.
+MAX_LAYER_PIXELS_FACTOR = 4
+# Memory while opening, in bytes per pixel (measured on a 16-megapixel project): the canvas (the
+# photo's RGB, its Pillow copy, the composite, the mask); each layer's RGB + alpha on the canvas
+# and its share of compositing; and, on top, the one PNG being decoded (Pillow's pixels, RGBA).
+_CANVAS_BYTES_PER_PIXEL = 8
+_LAYER_BYTES_PER_PIXEL = 6
+_DECODE_BYTES_PER_PIXEL = 8
 _READ_CHUNK = 1 << 20
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_HEADER_BYTES = 33  # signature and the IHDR chunk
+_MAX_COORDINATE = 1 << 30  # layer offsets and sizes in stack.xml
+_MAX_NAME_CHARS = 255
+_MAX_JSON_DEPTH = 32
 
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 
@@ -257,31 +281,71 @@ def _json_save_options(options: dict) -> dict:
     return kept
 
 
-def _restore_save_options(options: Any) -> dict:
+def _restore_save_options(options: Any, photo_format: str) -> dict:
+    """The save options a project gives, each checked: they become keyword arguments of Pillow's
+    save, so a value of the wrong type or range (e.g. "dpi": 5) would fail every export."""
     if not isinstance(options, dict):
         return {}
-    options = dict(options)
-    tables = options.get("qtables")
-    if isinstance(tables, dict):
+    kept: dict[str, Any] = {}
+    for key, check in _SAVE_OPTION_CHECKS.get(photo_format, {}).items():
+        if key in options:
+            value = check(options[key])
+            if value is not None:
+                kept[key] = value
+    return kept
+
+
+def _qtables(value: Any) -> dict[int, list[int]] | None:
+    """JPEG quantisation tables: up to four tables of 64 entries, 1..255 (baseline) or up to 65535."""
+    if not isinstance(value, dict) or not 1 <= len(value) <= 4:
+        return None
+    tables = {}
+    for key, table in value.items():
         try:
-            options["qtables"] = {int(k): list(v) for k, v in tables.items()}
+            index = int(key)
         except (TypeError, ValueError):
-            del options["qtables"]  # unusable: JPEG export falls back to its default quality
-    return options
+            return None
+        if not 0 <= index <= 3 or not isinstance(table, list) or len(table) != 64:
+            return None
+        if not all(_is_int(v) and 1 <= v <= 65535 for v in table):
+            return None
+        tables[index] = list(table)
+    return tables
+
+
+def _one_of(*allowed: Any) -> Any:
+    return lambda value: value if any(value == a and type(value) is type(a) for a in allowed) else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+_TIFF_COMPRESSIONS = ("tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits", "jpeg", "tiff_jpeg", "webp")
+_SAVE_OPTION_CHECKS: dict[str, dict[str, Any]] = {
+    "JPEG": {"qtables": _qtables, "subsampling": _one_of(0, 1, 2), "progressive": _flag},
+    "WEBP": {"lossless": _flag, "exact": _flag},
+    "TIFF": {"compression": _one_of(*_TIFF_COMPRESSIONS)},
+}
+# The formats a photo in a project may say it came from (what Export writes by default).
+_PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
 
 
 # ---------------------------------------------------------------- loading
 
 
-def load_project(path: str | os.PathLike, *, max_pixels: int | None = None) -> Document:
+def load_project(path: str | os.PathLike, *, max_pixels: int | None = None, keep_photo_path: bool = False) -> Document:
     """Open an OpenRaster file (ours, or GIMP's/Krita's) as a Document with empty history.
 
     Raises ProjectError with a one-sentence reason for damaged or unsafe files.
+    The photo's path stored in the file is untrusted: only its file name is kept,
+    placed in the project's own folder (Save and Export suggest names from it).
+    `keep_photo_path`: the file is the app's own autosave, whose stored path is kept.
     """
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
     with _reading(path), pillow_bomb_check_off(), zipfile.ZipFile(path) as archive:
-        return _Project(path, archive, limit).document()
+        return _Project(path, archive, limit, keep_photo_path=keep_photo_path).document()
 
 
 def _cannot_open(path: Path, reason: str) -> ProjectError:
@@ -327,22 +391,43 @@ def _is_safe_name(name: str) -> bool:
     )
 
 
+def _png_size_bound(width: int, height: int) -> int:
+    """The most bytes a PNG of this size can sensibly take: 16-bit RGBA stored uncompressed,
+    with room for small IDAT chunks and for metadata chunks."""
+    raw = height * (1 + width * 8)
+    return raw + raw // 8 + MAX_METADATA_BYTES
+
+
+@dataclass(frozen=True)
+class _PngHeader:
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
 class _Project:
     """One open .ora: checked reads of its members, and the Document they make."""
 
-    def __init__(self, path: Path, archive: zipfile.ZipFile, limit: int) -> None:
+    def __init__(self, path: Path, archive: zipfile.ZipFile, limit: int, *, keep_photo_path: bool = False) -> None:
         self.path = path
         self.archive = archive
         self.limit = limit
-        self.layer_pixels_left = limit * MAX_LAYER_PIXELS_FACTOR
+        self.keep_photo_path = keep_photo_path
+        self._headers: dict[str, _PngHeader | None] = {}
         self._check_members()
 
     def refuse(self, reason: str) -> ProjectError:
         return _cannot_open(self.path, reason)
 
     def _check_members(self) -> None:
+        members = self.archive.infolist()
+        if len(members) > MAX_MEMBERS:
+            raise self.refuse(f"it holds {len(members):,} files, more than a project of {MAX_LAYERS:,} layers can need")
         total = 0
-        for info in self.archive.infolist():
+        for info in members:
             if not _is_safe_name(info.filename):
                 raise self.refuse(f"it contains an unsafe file name '{info.filename}'")
             total += info.file_size
@@ -358,7 +443,7 @@ class _Project:
     def has(self, name: str) -> bool:
         return name in self.archive.NameToInfo
 
-    def read(self, name: str, cap: int = MAX_UNCOMPRESSED_BYTES) -> bytes:
+    def read(self, name: str, cap: int = MAX_METADATA_BYTES) -> bytes:
         """The member's bytes, stopping as soon as they pass `cap` or its declared size."""
         info = self.archive.getinfo(name)
         allowed = min(cap, info.file_size)
@@ -373,26 +458,56 @@ class _Project:
                 chunks.append(chunk)
         return b"".join(chunks)
 
-    def open_png(self, name: str) -> Image.Image:
-        """The PNG with only its header parsed, refused if above the pixel limit."""
-        data = self.read(name)
-        with self.decoding(name):
-            image = Image.open(io.BytesIO(data), formats=["PNG"])
-        if image.width * image.height > self.limit:
-            raise self.refuse(
-                f"'{name}' is {image.width}x{image.height} pixels, above the {self.limit:,}-pixel safety limit"
-            )
-        return image
+    def png_header(self, name: str) -> _PngHeader | None:
+        """The size a PNG member declares (read from its first bytes only), or None if it is no PNG.
+
+        Refuses a PNG above the pixel limit, or a member larger than a PNG of its size can be.
+        """
+        if name in self._headers:
+            return self._headers[name]
+        info = self.archive.getinfo(name)
+        with self.archive.open(info) as member:
+            head = member.read(_PNG_HEADER_BYTES)
+        header = None
+        if len(head) == _PNG_HEADER_BYTES and head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", head[16:24])
+            if width > 0 and height > 0:
+                header = _PngHeader(width, height)
+        if header is not None:
+            if header.pixels > self.limit:
+                raise self.refuse(
+                    f"'{name}' is {header.width}x{header.height} pixels, above the {self.limit:,}-pixel safety limit"
+                )
+            if info.file_size > _png_size_bound(header.width, header.height):
+                raise self.refuse(f"'{name}' is larger than a {header.width}x{header.height} PNG can be (a zip bomb?)")
+        self._headers[name] = header
+        return header
+
+    def layer_header(self, name: str) -> _PngHeader:
+        header = self.png_header(name)
+        if header is None:
+            raise self.refuse(f"'{name}' is not a readable PNG image")
+        return header
+
+    @contextmanager
+    def png(self, name: str) -> Iterator[Image.Image]:
+        """The PNG decoded straight from the archive, without a copy of its bytes in memory.
+
+        Only members whose header `check_budget` accepted are opened.
+        """
+        header = self.layer_header(name)
+        with self.archive.open(self.archive.getinfo(name)) as member, self.decoding(name):
+            image = Image.open(member, formats=["PNG"])
+            if image.size != (header.width, header.height):
+                raise self.refuse(f"'{name}' is not a readable PNG image")
+            image.load()
+            yield image
 
     def layer_rgba(self, name: str) -> tuple[np.ndarray, dict]:
         """A layer's pixels as RGBA, and its PNG's info (which may hold an ICC profile)."""
-        image = self.open_png(name)
-        self.layer_pixels_left -= image.width * image.height
-        if self.layer_pixels_left < 0:
-            raise self.refuse(f"its layers together are above {MAX_LAYER_PIXELS_FACTOR}x the pixel safety limit")
-        with self.decoding(name):
-            image.load()
-            return np.asarray(image.convert("RGBA")), image.info
+        with self.png(name) as image:
+            rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+            return np.asarray(rgba), dict(image.info)
 
     @contextmanager
     def decoding(self, name: str) -> Iterator[None]:
@@ -420,6 +535,8 @@ class _Project:
             raise self.refuse("'stack.xml' declares a DOCTYPE or entities, which projects never need") from None
         except (ET.ParseError, expat.ExpatError) as e:
             raise self.refuse(f"'stack.xml' is not well-formed XML ({e})") from e
+        except RecursionError:
+            raise self.refuse("'stack.xml' is nested too deeply") from None
         if root.tag != "image" or root.find("stack") is None:
             raise self.refuse("'stack.xml' has no <image> with a <stack>")
         return root
@@ -429,11 +546,12 @@ class _Project:
             return {}
         try:
             data = json.loads(self.read(DOCUMENT_JSON, MAX_METADATA_BYTES))
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise self.refuse(f"'{DOCUMENT_JSON}' is damaged") from e
         if not isinstance(data, dict):
             raise self.refuse(f"'{DOCUMENT_JSON}' is damaged")
-        if isinstance(data.get("format_version"), int) and data["format_version"] > FORMAT_VERSION:
+        version = data.get("format_version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
             raise self.refuse("it was saved by a newer version of Inpaint Studio")
         return data
 
@@ -450,9 +568,52 @@ class _Project:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value):
-            raise self.refuse(f"'stack.xml' has an invalid {attribute}=\"{text}\"")
+        if not math.isfinite(value) or abs(value) > _MAX_COORDINATE:
+            raise self.refuse(f"'stack.xml' has an invalid {attribute}=\"{text[:40]}\"")
         return value
+
+    def origin(self, entry: ET.Element) -> tuple[int, int]:
+        return int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
+
+    # ------------------------------------------------------------ the memory it takes
+
+    def check_budget(
+        self, entries: list[ET.Element], original: ET.Element, fill_masks: list[tuple[str, int, int]], width: int, height: int
+    ) -> None:
+        """Refuse, from stack.xml and the PNG headers alone, a project whose layers together would
+        decode to too many pixels or take more memory than the pixel limit allows."""
+        canvas = width * height
+        total = 0  # pixels decoded, all layers together
+        kept = canvas * _CANVAS_BYTES_PER_PIXEL  # what stays in memory
+        decoding = 0  # the largest single decode, on top of what is kept
+        for entry in entries:
+            header = self.layer_header(entry.get("src", ""))
+            total += header.pixels
+            decoding = max(decoding, header.pixels * _DECODE_BYTES_PER_PIXEL)
+            if entry is not original:
+                kept += _LAYER_BYTES_PER_PIXEL * _area_on_canvas(*self.origin(entry), header, width, height)
+        for src, x, y in fill_masks:
+            crop = self.png_header(src)
+            if crop is not None:
+                total += crop.pixels
+                decoding = max(decoding, crop.pixels * _DECODE_BYTES_PER_PIXEL)
+                kept += _area_on_canvas(x, y, crop, width, height)
+        mask = self.png_header(MASK_PNG) if self.has(MASK_PNG) else None
+        if mask is not None:
+            total += mask.pixels
+            decoding = max(decoding, mask.pixels * _DECODE_BYTES_PER_PIXEL)
+        if total > self.limit * MAX_LAYER_PIXELS_FACTOR:
+            raise self.refuse(
+                f"its {len(entries):,} layers together are {total:,} pixels, above {MAX_LAYER_PIXELS_FACTOR}x "
+                f"the {self.limit:,}-pixel safety limit"
+            )
+        needed, allowed = kept + decoding, memory_limit(self.limit)
+        if needed > allowed:
+            raise self.refuse(
+                f"opening its {len(entries):,} layers would take about {format_bytes(needed)} of memory, more than the "
+                f"{format_bytes(allowed)} allowed with the {self.limit:,}-pixel limit; raise it with --max-pixels or "
+                f"{MAX_PIXELS_ENV} if you trust the file"
+            )
 
     # ------------------------------------------------------------ the document
 
@@ -472,6 +633,8 @@ class _Project:
         entries = list(stack.iter("layer"))
         if not entries:
             raise self.refuse("'stack.xml' lists no layers")
+        if len(entries) > MAX_LAYERS:
+            raise self.refuse(f"'stack.xml' lists {len(entries):,} layers, more than the {MAX_LAYERS:,} a project may have")
         for entry in entries:
             src = entry.get("src", "")
             if not _is_safe_name(src):
@@ -482,21 +645,29 @@ class _Project:
         original = meta.get("original")
         original_meta = original if isinstance(original, dict) else {}
         original_entry = next((e for e in entries if e.get("src") == original_meta.get("src")), entries[-1])
-        photo = self.photo(original_entry, original_meta, width, height)
-        document = Document(photo)
-
         listed = meta.get("layers")
         layers_meta = listed if isinstance(listed, list) else []
         meta_by_src = {
             item["src"]: item for item in layers_meta if isinstance(item, dict) and isinstance(item.get("src"), str)
         }
+        fill_masks = {}
+        for entry in entries:
+            if entry is not original_entry:
+                found = self.fill_mask_place(meta_by_src.get(entry.get("src", ""), {}).get("fill_mask"))
+                if found is not None:
+                    fill_masks[id(entry)] = found
+        self.check_budget(entries, original_entry, list(fill_masks.values()), width, height)
+
+        photo = self.photo(original_entry, original_meta, width, height)
+        document = Document(photo)
         for entry in reversed(entries):  # bottom to top, as Document keeps them
             if entry is original_entry:
                 continue
-            layer_meta = meta_by_src.get(entry.get("src"), {})
+            layer_meta = meta_by_src.get(entry.get("src", ""), {})
             layer = self.result_layer(entry, layer_meta.get("provenance"), width, height)
             if layer is not None:
-                crop = self.fill_mask(layer_meta.get("fill_mask"), width, height)
+                place = fill_masks.get(id(entry))
+                crop = self.fill_mask(*place, width, height) if place is not None else None
                 layer.fill_masks = [crop] if crop is not None else []
                 document.layers.append(layer)
         self.restore_mask(document)
@@ -505,7 +676,7 @@ class _Project:
 
     def photo(self, entry: ET.Element, meta: dict, width: int, height: int) -> Photo:
         rgba, info = self.layer_rgba(entry.get("src", ""))
-        x, y = int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
+        x, y = self.origin(entry)
         alpha = None
         if (x, y) == (0, 0) and rgba.shape[:2] == (height, width):
             rgb = np.ascontiguousarray(rgba[..., :3])
@@ -519,57 +690,76 @@ class _Project:
             if clipped is not None:
                 cx, cy, part = clipped
                 Patch(cx, cy, part[..., :3], part[..., 3]).composite_onto(rgb)
+        del rgba
 
-        stored_path = meta.get("path")
         icc = self.blob(ICC_FILE)
         if icc is None and not meta:  # another app's file: its PNG may carry the profile
             icc = info.get("icc_profile") or None
+        photo_format = meta.get("format")
+        photo_format = photo_format if isinstance(photo_format, str) and photo_format in _PHOTO_FORMATS else "PNG"
         native = Image.fromarray(rgb if alpha is None else np.dstack([rgb, alpha]))
         return Photo(
-            path=Path(stored_path) if isinstance(stored_path, str) and stored_path else self.path,
-            format=meta["format"] if isinstance(meta.get("format"), str) else "PNG",
+            path=self.photo_path(meta.get("path")),
+            format=photo_format,
             rgb=rgb,
             alpha=alpha,
             native=native,
             exif=self.blob(EXIF_BIN),
-            icc_profile=icc,
-            save_options=_restore_save_options(meta.get("save_options")),
+            icc_profile=icc if isinstance(icc, bytes) else None,
+            save_options=_restore_save_options(meta.get("save_options"), photo_format),
         )
+
+    def photo_path(self, stored: Any) -> Path:
+        """Where the photo is said to be: its file name in the project's folder, never a path the file chose."""
+        if not isinstance(stored, str) or not stored:
+            return self.path
+        if self.keep_photo_path:
+            return Path(stored)
+        name = re.split(r"[/\\]", stored)[-1].strip()
+        if name in ("", ".", "..") or any(ord(c) < 32 or c == "\x7f" for c in name) or len(name) > _MAX_NAME_CHARS:
+            return self.path
+        return self.path.parent / name
 
     def result_layer(self, entry: ET.Element, provenance: Any, width: int, height: int) -> ResultLayer | None:
         """The layer as one patch clipped to the canvas, or None if none of it is on the canvas."""
+        header = self.layer_header(entry.get("src", ""))
+        x, y = self.origin(entry)
+        if _area_on_canvas(x, y, header, width, height) == 0:
+            return None  # not decoded at all
         rgba, _ = self.layer_rgba(entry.get("src", ""))
-        x, y = int(self.number(entry, "x", 0)), int(self.number(entry, "y", 0))
         clipped = _clip_to_canvas(x, y, rgba, width, height)
         if clipped is None:
             return None
         cx, cy, part = clipped
         patch = Patch(cx, cy, np.ascontiguousarray(part[..., :3]), np.ascontiguousarray(part[..., 3]))
         return ResultLayer(
-            name=entry.get("name") or "Layer",
+            name=(entry.get("name") or "Layer")[:_MAX_NAME_CHARS],
             patches=[patch],
-            provenance=provenance if isinstance(provenance, dict) else {},
+            provenance=_plain_json(provenance) if isinstance(provenance, dict) else {},
             visible=entry.get("visibility", "visible") != "hidden",
             opacity=min(max(self.number(entry, "opacity", 1.0), 0.0), 1.0),
         )
 
-    def fill_mask(self, meta: Any, width: int, height: int) -> MaskCrop | None:
-        """A layer's fill mask; None if absent, damaged or off the canvas (it is provenance only)."""
+    def fill_mask_place(self, meta: Any) -> tuple[str, int, int] | None:
+        """(src, x, y) of a layer's fill mask as document.json gives them, or None if unusable."""
         if not isinstance(meta, dict) or not isinstance(meta.get("src"), str):
             return None
         src, x, y = meta["src"], meta.get("x"), meta.get("y")
         if not (_is_safe_name(src) and self.has(src) and isinstance(x, int) and isinstance(y, int)):
             return None
+        if isinstance(x, bool) or isinstance(y, bool):
+            return None
+        return src, x, y
+
+    def fill_mask(self, src: str, x: int, y: int, width: int, height: int) -> MaskCrop | None:
+        """A layer's fill mask; None if absent, damaged or off the canvas (it is provenance only)."""
+        header = self.png_header(src)
+        if header is None or x < 0 or y < 0 or x + header.width > width or y + header.height > height:
+            return None
         try:
-            image = self.open_png(src)
-            self.layer_pixels_left -= image.width * image.height
-            if self.layer_pixels_left < 0:
-                return None
-            with self.decoding(src):
+            with self.png(src) as image:
                 pixels = np.asarray(image.convert("L"))
         except ProjectError:
-            return None
-        if x < 0 or y < 0 or x + pixels.shape[1] > width or y + pixels.shape[0] > height:
             return None
         return MaskCrop(x, y, np.ascontiguousarray(pixels))
 
@@ -577,15 +767,38 @@ class _Project:
         """Set the saved mask directly (not as an edit): a freshly opened project has no history."""
         if not self.has(MASK_PNG):
             return
+        header = self.png_header(MASK_PNG)
+        height, width = document.mask.shape[:2]
+        if header is None or (header.width, header.height) != (width, height):
+            return  # a mask for another size is useless; start with an empty one
         try:
-            image = self.open_png(MASK_PNG)
-            height, width = document.mask.shape[:2]
-            if image.size != (width, height):
-                return  # a mask for another size is useless; start with an empty one
-            with self.decoding(MASK_PNG):
+            with self.png(MASK_PNG) as image:
                 document.mask[...] = np.asarray(image.convert("L"))
         except ProjectError:
             pass  # the mask is a convenience; a damaged one should not cost the project
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _area_on_canvas(x: int, y: int, header: _PngHeader, width: int, height: int) -> int:
+    """Pixels of a layer at (x, y) that fall on the canvas."""
+    columns = min(x + header.width, width) - max(x, 0)
+    rows = min(y + header.height, height) - max(y, 0)
+    return max(columns, 0) * max(rows, 0)
+
+
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """`value` (parsed JSON) if it is nested at most _MAX_JSON_DEPTH deep, else None in its place:
+    provenance is copied and saved again, which must not run out of stack."""
+    if depth > _MAX_JSON_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(v, depth + 1) for v in value]
+    return value
 
 
 def _clip_to_canvas(x: int, y: int, rgba: np.ndarray, width: int, height: int) -> tuple[int, int, np.ndarray] | None:

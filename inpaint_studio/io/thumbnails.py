@@ -40,10 +40,11 @@ from inpaint_studio.io.atomic import atomic_write
 # One reading path for every photo: the same limit, the same messages, the same mode handling.
 from inpaint_studio.io.image_file import (
     DEEP_MODES,
+    check_decodable,
     check_is_readable_file,
-    check_size,
     eight_bit_view,
     explained_read_errors,
+    open_image,
     pillow_bomb_check_off,
     resolve_max_pixels,
     supported_native,
@@ -89,8 +90,8 @@ def make_thumbnail(path: str | os.PathLike, size: int = THUMBNAIL_SIZE, *, max_p
 
 def _make(path: Path, size: int, limit: int) -> Thumbnail:
     check_is_readable_file(path)
-    with explained_read_errors(path), pillow_bomb_check_off(), Image.open(path) as im:
-        check_size(path, im.size, limit)
+    with explained_read_errors(path), pillow_bomb_check_off(), open_image(path) as im:
+        check_decodable(path, im, limit)  # the editor's own rules: the strip shows what it can open
         full_size = im.size
         icc = im.info.get("icc_profile") or None
         # JPEG only (a no-op elsewhere): libjpeg scales by 1/2, 1/4 or 1/8 while decoding,
@@ -171,7 +172,7 @@ class ThumbnailCache:
         for suffix in (".jpg", ".png"):
             file = self.folder / f"{key}{suffix}"
             try:
-                with Image.open(file) as im:
+                with Image.open(file, formats=["JPEG", "PNG"]) as im:
                     im.load()
                     text = im.info.get(_SIZE_TAG) or im.info.get("comment", b"")
                     pixels = np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA") else "RGB"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import pickle
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,46 @@ def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
         raise ModelError(f"The model file {path} does not hold a state dict (a mapping of parameter names to tensors).")
     return state
+
+
+def state_dict_mismatch(module: torch.nn.Module, state: Mapping[str, Any]) -> str:
+    """What keeps `state` from loading into `module` strictly, as one readable phrase ("" if nothing):
+    which names are missing or unexpected and which shapes differ, a few of each.
+
+    torch's own error lists every name on many lines; a message cut to its first line says
+    only "Error(s) in loading state_dict".
+    """
+    expected = module.state_dict()
+    missing = [name for name in expected if name not in state]
+    unexpected = [name for name in state if name not in expected]
+    reshaped = [
+        f"{name}: {_shape(state[name])} in the file, {_shape(tensor)} expected"
+        for name, tensor in expected.items()
+        if name in state and _shape(state[name]) != _shape(tensor)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{_count(missing, 'tensor is', 'tensors are')} missing from the file ({_some(missing)})")
+    if unexpected:
+        parts.append(f"{_count(unexpected, 'tensor is', 'tensors are')} not in the network ({_some(unexpected)})")
+    if reshaped:
+        parts.append(f"{_count(reshaped, 'tensor has', 'tensors have')} another shape ({_some(reshaped, '; ')})")
+    if len(parts) > 1:
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return parts[0] if parts else ""
+
+
+def _shape(tensor: Any) -> list[int]:
+    return list(getattr(tensor, "shape", ()))
+
+
+def _count(items: list[str], one: str, many: str) -> str:
+    return f"1 {one}" if len(items) == 1 else f"{len(items)} {many}"
+
+
+def _some(items: list[str], separator: str = ", ", shown: int = 3) -> str:
+    listed = separator.join(items[:shown])
+    return listed + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 def _load_safetensors(path: Path) -> dict[str, Any]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import torch
 
 WIDTHS = (16, 32, 48, 64)
+MIN_SIDE = 2 ** (len(WIDTHS) - 1)  # the smallest tile side the network's three poolings can take
 IN_CHANNELS = 5  # R, G, B, min(R, G, B), max(R, G, B)
 WORK_SIDE = 1024  # photos with a longer short side are analysed scaled down to this
 TILE, OVERLAP = 768, 64  # tile side, and context on each side (the receptive field reaches 50 px)
@@ -122,18 +123,20 @@ def default_weights() -> Path:
 
 def load_network(path: Path | None = None) -> torch.nn.Module:
     """The detector with weights from `path` (default: the shipped ones), cached per file."""
-    from inpaint_studio.models.safe_load import load_state_dict
+    from inpaint_studio.models.safe_load import load_state_dict, state_dict_mismatch
 
     path = Path(path) if path is not None else default_weights()
     with _lock:
         if path not in _cached:
             network = build_network()
+            state = load_state_dict(path)
+            problem = state_dict_mismatch(network, state) or "names or shapes differ"
             try:
-                network.load_state_dict(load_state_dict(path))
+                network.load_state_dict(state)
             except RuntimeError as e:  # missing or mis-shaped tensors
                 log.warning("the damage detector's weights in %s do not fit: %s", path, e)
                 raise ModelError(
-                    f"The damage detector's weights in {path} do not fit its network (names or shapes differ); "
+                    f"The damage detector's weights in {path} do not fit its network: {problem}; "
                     "reinstall the app to get the shipped weights back."
                 ) from e
             _cached[path] = network.eval()
@@ -154,7 +157,13 @@ def damage_logits(rgb: np.ndarray, network: torch.nn.Module | None = None) -> np
     logits = np.empty(work.shape[:2], np.float32)
     with torch.inference_mode():
         for (top, left, bottom, right), (y0, x0, y1, x1) in _tiles(*work.shape[:2]):
-            x = torch.from_numpy(network_input(work[y0:y1, x0:x1]))[None]
+            tile = work[y0:y1, x0:x1]
+            # The network halves a tile three times: a side under MIN_SIDE (a photo 1, 2 or 7 pixels
+            # across) is first extended with copies of its edge pixels, and the extension dropped again.
+            pad_y, pad_x = max(0, MIN_SIDE - tile.shape[0]), max(0, MIN_SIDE - tile.shape[1])
+            if pad_y or pad_x:
+                tile = cv2.copyMakeBorder(np.ascontiguousarray(tile), 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
+            x = torch.from_numpy(network_input(tile))[None]
             out = network(x)[0, 0].numpy()
             logits[top:bottom, left:right] = out[top - y0 : bottom - y0, left - x0 : right - x0]
     if scale < 1.0:

@@ -29,11 +29,19 @@ import torch
 
 from inpaint_studio.core.errors import ModelError
 from inpaint_studio.engines.moebius.winograd import winograd_convolutions
-from inpaint_studio.models.safe_load import load_state_dict
+from inpaint_studio.models.safe_load import load_state_dict, state_dict_mismatch
 
 CONFIG_NAME = "config.json"
 WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 DOWNSCALE = 8
+
+# The published VAE has 84 million parameters. A config describing many times that is not a
+# Moebius VAE, and building it would take gigabytes (38 GB for one seen) before failing.
+MAX_VAE_PARAMETERS = 400_000_000
+# Sizes a config may give, checked before anything is built (even on the meta device).
+_CONFIG_INTS = {"in_channels": 64, "out_channels": 64, "latent_channels": 64, "layers_per_block": 8, "norm_num_groups": 1024}
+_MAX_LEVELS = 8
+_MAX_CHANNELS = 4096
 
 # Attention weights as older diffusers versions saved them -> today's names.
 _OLD_ATTENTION_NAMES = {"query.": "to_q.", "key.": "to_k.", "value.": "to_v.", "proj_attn.": "to_out.0."}
@@ -72,15 +80,51 @@ class LatentWindow:
         return (self.y0, self.x0, self.y1, self.x1) == (0, 0, side, side)
 
 
-def build_vae(config: Mapping[str, Any]) -> Autoencoder:
-    """A freshly initialised AutoencoderKL in eval mode for a diffusers `config.json` dict."""
+def build_vae(config: Mapping[str, Any], source: Path | str | None = None) -> Autoencoder:
+    """A freshly initialised AutoencoderKL in eval mode for a diffusers `config.json` dict (read from `source`).
+
+    A config of absurd size is refused before its weights are allocated.
+    """
     from diffusers.models import AutoencoderKL
 
+    name = f"The VAE configuration {source}" if source is not None else "The VAE configuration"
+    _check_config_values(config, name)
     try:
+        with torch.device("meta"):  # counts the parameters without allocating them
+            parameters = sum(p.numel() for p in AutoencoderKL.from_config(dict(config)).parameters())
+        if parameters > MAX_VAE_PARAMETERS:
+            raise ModelError(
+                f"{name} describes a network of {_millions(parameters)} parameters ({parameters * 4 / 1e9:,.1f} GB), "
+                f"far more than a Moebius VAE has (84 million); it is not the right file."
+            )
         vae = cast("Autoencoder", AutoencoderKL.from_config(dict(config)))
         return vae.eval()
-    except (TypeError, ValueError, KeyError) as error:
-        raise ModelError(f"The VAE configuration cannot be used ({error}).") from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+        raise ModelError(f"{name} cannot be used ({error}).") from None
+
+
+def _millions(count: int) -> str:
+    return f"{count / 1e9:,.1f} billion" if count >= 1e9 else f"{count / 1e6:,.0f} million"
+
+
+def _check_config_values(config: Mapping[str, Any], name: str) -> None:
+    """The sizes a config gives: whole numbers in sane ranges, so even an empty build stays small."""
+
+    def whole(value: Any, most: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
+
+    for key, most in _CONFIG_INTS.items():
+        if key in config and not whole(config[key], most):
+            raise ModelError(f"{name} has an invalid {key} ({str(config[key])[:40]}); expected 1 to {most}.")
+    channels = config.get("block_out_channels", [64])
+    if not isinstance(channels, (list, tuple)) or not 1 <= len(channels) <= _MAX_LEVELS:
+        raise ModelError(f"{name} has an invalid block_out_channels; expected a list of 1 to {_MAX_LEVELS} numbers.")
+    if not all(whole(c, _MAX_CHANNELS) for c in channels):
+        raise ModelError(f"{name} has an invalid block_out_channels; expected numbers from 1 to {_MAX_CHANNELS}.")
+    for key in ("down_block_types", "up_block_types"):
+        types = config.get(key, [])
+        if not isinstance(types, (list, tuple)) or len(types) > _MAX_LEVELS or not all(isinstance(t, str) for t in types):
+            raise ModelError(f"{name} has an invalid {key}; expected a list of at most {_MAX_LEVELS} block names.")
 
 
 def load_vae(folder: Path | str) -> Autoencoder:
@@ -98,13 +142,16 @@ def load_vae(folder: Path | str) -> Autoencoder:
     weights = next((folder / name for name in WEIGHT_NAMES if (folder / name).is_file()), None)
     if weights is None:
         raise ModelError(f"The VAE weights ({' or '.join(WEIGHT_NAMES)}) are missing from {folder}.")
-    vae = build_vae(config)
+    vae = build_vae(config, config_path)
     state = _current_names(load_state_dict(weights))
+    problem = state_dict_mismatch(vae, state)
+    if problem:
+        raise ModelError(f"The VAE weights {weights} do not fit its configuration {config_path}: {problem}.")
     try:
         vae.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        first_line = str(error).splitlines()[0] if str(error) else "names or shapes differ"
-        raise ModelError(f"The VAE weights {weights} do not fit its configuration: {first_line}") from None
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "names or shapes differ"
+        raise ModelError(f"The VAE weights {weights} do not fit its configuration {config_path}: {first_line}") from None
     return vae
 
 
