@@ -21,12 +21,12 @@ def engine():
     return create_engine("patchmatch")
 
 
-def run(engine, image, mask, progress=None, cancel=None, **params):
+def run(engine, image, mask, progress=None, cancel=None, preview=None, **params):
     return engine.inpaint(
         image,
         mask,
         engine.resolve_params(params),
-        EngineContext(progress or (lambda fraction: None), cancel or CancelToken()),
+        EngineContext(progress or (lambda fraction: None), cancel or CancelToken(), preview),
     )
 
 
@@ -127,6 +127,137 @@ def test_progress_is_monotonic_and_reaches_one(engine):
     assert all(b >= a for a, b in zip(seen, seen[1:], strict=False))
     assert all(0.0 <= f <= 1.0 for f in seen)
     assert len(seen) > 3
+
+
+def test_progress_moves_in_small_even_steps(engine):
+    """A hole large enough for several levels and parallel bands: progress comes often, in small steps of work.
+
+    Steps are measured in fractions (work units), not seconds, so the test does not depend on the machine.
+    """
+    seen = []
+    run(engine, noise_photo(256, 256), box_mask(256, 256, 48, 208, 48, 208), progress=seen.append)
+    assert seen[0] == 0.0 and seen[-1] == 1.0
+    steps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    assert min(steps) >= 0.0
+    # No stretch of work without a report: the longest is a few pieces of one kernel or one serial step.
+    assert max(steps) <= 0.06, max(steps)
+    assert 30 <= len(seen) <= 120  # often, yet throttled for the GUI
+    assert seen[-2] > 0.97  # the estimate of the work matches the work done
+
+
+def test_previews_show_the_fill_at_the_crops_size(engine, monkeypatch):
+    from inpaint_studio.engines import patchmatch
+
+    monkeypatch.setattr(patchmatch, "_PREVIEW_MIN_UNITS", 0)  # this moderate hole is quick; preview it anyway
+    image = noise_photo(200, 240)
+    mask = box_mask(200, 240, 40, 160, 50, 190)
+    events = []
+    out = run(engine, image, mask, progress=lambda f: events.append(("progress", f)),
+              preview=lambda rgb: events.append(("preview", rgb)))
+    previews = [rgb for kind, rgb in events if kind == "preview"]
+    assert previews
+    keep = mask == 0
+    for rgb in previews:
+        assert rgb.shape == image.shape and rgb.dtype == np.uint8
+        assert np.array_equal(rgb[keep], image[keep])  # only the hole shows the fill in progress
+    # They come while the fill runs, not with the result.
+    last_preview = max(i for i, (kind, _) in enumerate(events) if kind == "preview")
+    assert any(kind == "progress" and f < 1.0 for kind, f in events[last_preview:])
+    # Showing previews changes nothing in the result.
+    assert np.array_equal(out, run(engine, image, mask))
+
+
+def test_small_fills_show_no_preview(engine):
+    previews = []
+    run(engine, noise_photo(), box_mask(96, 96, 30, 60, 20, 50), preview=previews.append)
+    assert previews == []
+
+
+def test_pipeline_passes_previews_on_as_patches(engine, monkeypatch):
+    from inpaint_studio.engines import patchmatch
+    from inpaint_studio.engines.pipeline import inpaint_patches
+
+    monkeypatch.setattr(patchmatch, "_PREVIEW_MIN_UNITS", 0)
+    image = noise_photo(300, 300)
+    mask = box_mask(300, 300, 80, 220, 60, 240)
+    patches = []
+    inpaint_patches(engine, image, mask, preview=patches.append)
+    assert patches
+    assert all(p.rgb.shape[:2] == p.alpha.shape and p.rgb.dtype == np.uint8 for p in patches)
+
+
+def test_texture_in_row_bands_matches_the_whole_image():
+    """Texture features are computed in bands on threads; each band reads the rows its filters reach."""
+    from inpaint_studio.engines.patchmatch import _TEXTURE_WINDOW, _texture
+
+    image = noise_photo(90, 70)
+    hole = np.zeros((90, 70), bool)
+    hole[:4, 10:30] = True  # at the border
+    hole[30:50, 20:60] = True
+    hole[-2:, :] = True
+    whole = [np.empty(hole.shape, np.float32) for _ in range(2)]
+    _texture(image, hole, _TEXTURE_WINDOW, whole, 0, 90)
+    for rows in (1, 7, 13, 44):
+        banded = [np.empty(hole.shape, np.float32) for _ in range(2)]
+        for y0 in range(0, 90, rows):
+            _texture(image, hole, _TEXTURE_WINDOW, banded, y0, min(y0 + rows, 90))
+        assert all(np.array_equal(a, b) for a, b in zip(whole, banded, strict=True)), rows
+
+
+def test_vote_gathers_what_scattering_the_matches_gives():
+    """Voting gathers per hole pixel (parallel, in pieces); it must equal Wexler's scatter of every match."""
+    from inpaint_studio.engines import _patchmatch_kernels as kernels
+    from inpaint_studio.engines.patchmatch import _Level, _vote_weights
+
+    rng = np.random.default_rng(2)
+    r = 2
+    hole = np.zeros((24, 30), bool)
+    hole[0:6, 4:12] = True  # touching the border
+    hole[12:19, 15:24] = True
+    level = _Level(hole, r)
+    color = rng.uniform(0, 255, (24, 30, 5)).astype(np.float32)
+    nnf = np.full((24, 30, 2), -1, np.int32)
+    pick = rng.integers(0, level.src_y.size, level.ty.size)
+    nnf[level.ty, level.tx, 0] = level.src_y[pick]
+    nnf[level.ty, level.tx, 1] = level.src_x[pick]
+    weights = _vote_weights(r, finest=True)
+
+    expected = color.copy()
+    acc = np.zeros((24, 30, 4), np.float64)
+    total = np.zeros((24, 30), np.float64)
+    for y, x in zip(level.ty, level.tx, strict=True):
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                if 0 <= y + dy < 24 and 0 <= x + dx < 30 and hole[y + dy, x + dx]:
+                    w = weights[dy + r, dx + r]
+                    acc[y + dy, x + dx] += w * color[nnf[y, x, 0] + dy, nnf[y, x, 1] + dx, :4]
+                    total[y + dy, x + dx] += w
+    expected[hole, :4] = acc[hole] / total[hole, None]
+
+    for cuts in ([0, level.hy.size], [0, 7, 30, level.hy.size]):
+        voted = color.copy()
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            kernels.vote(voted, level.hy, level.hx, nnf, r, weights, 4, lo, hi)
+        np.testing.assert_allclose(voted, expected, rtol=1e-5)
+        assert np.array_equal(voted[..., 4], color[..., 4])  # channels past the voted ones are kept
+
+
+def test_cancel_while_bands_run(engine):
+    """Cancelling in the middle of a parallel sweep stops the fill, and the thread pool serves the next one."""
+    image = noise_photo(256, 256)
+    mask = box_mask(256, 256, 48, 208, 48, 208)
+    token = CancelToken()
+    calls = []
+
+    def progress(fraction):
+        calls.append(fraction)
+        if fraction > 0.5:
+            token.cancel()
+
+    with pytest.raises(JobCancelled):
+        run(engine, image, mask, progress=progress, cancel=token)
+    assert calls[-1] < 0.7
+    assert np.array_equal(run(engine, image, mask), run(engine, image, mask))
 
 
 def test_cancel_before_start(engine):

@@ -11,6 +11,9 @@ Conventions shared by every kernel:
   centre matched to target (y, x), and -1 where (y, x) is not a target.
 - Randomness comes from a small xorshift generator seeded by the caller, so a
   given seed always gives the same result.
+- Kernels over many targets or pixels take a range [lo, hi) of them, so the
+  engine can run one call in pieces: on several threads, and with progress
+  reported between pieces.
 
 Every kernel is compiled with nogil so a GUI worker thread does not block the UI
 thread, and cached on disk so later processes only load it.
@@ -74,6 +77,37 @@ def _patch_distance(feat: np.ndarray, width: int, ty: int, tx: int, sy: int, sx:
         if total >= limit:
             return total
     return total
+
+
+@njit(cache=True, nogil=True)
+def seed_state(seed: int) -> int:
+    """The generator's first state for `seed` (what `pm_sweep` takes and returns)."""
+    return _seed_state(seed)
+
+
+@njit(cache=True, nogil=True)
+def coordinates(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the True pixels of a 2-D bool array in scan order, as int32.
+
+    np.nonzero, without its int64 arrays and their copies: on a whole photo's
+    sources (tens of millions) this takes milliseconds instead of a fraction of a second.
+    """
+    height, width = mask.shape
+    count = 0
+    for y in range(height):
+        for x in range(width):
+            if mask[y, x]:
+                count += 1
+    ys = np.empty(count, np.int32)
+    xs = np.empty(count, np.int32)
+    i = 0
+    for y in range(height):
+        for x in range(width):
+            if mask[y, x]:
+                ys[i] = y
+                xs[i] = x
+                i += 1
+    return ys, xs
 
 
 @njit(cache=True, nogil=True)
@@ -141,10 +175,10 @@ def _cost(
 
 @njit(cache=True, nogil=True)
 def match_distances(
-    feat: np.ndarray, ty: np.ndarray, tx: np.ndarray, nnf: np.ndarray, dist: np.ndarray, r: int, locality: float
+    feat: np.ndarray, ty: np.ndarray, tx: np.ndarray, nnf: np.ndarray, dist: np.ndarray, r: int, locality: float, lo: int, hi: int
 ) -> None:
-    """Recompute the distance of every target to its current match (after the fill changed)."""
-    for i in range(ty.shape[0]):
+    """Recompute the distance of targets lo..hi-1 to their current match (after the fill changed)."""
+    for i in range(lo, hi):
         y = ty[i]
         x = tx[i]
         dist[y, x] = _cost(feat, nnf.shape[1], y, x, nnf[y, x, 0], nnf[y, x, 1], r, locality, np.inf)
@@ -189,11 +223,13 @@ def pm_sweep(
     locality: float,
     reverse: bool,
     search: bool,
-    seed: int,
+    state: int,
     lo: int,
     hi: int,
-) -> None:
-    """One PatchMatch pass (Barnes et al. 2009) over targets lo..hi-1.
+    row_lo: int,
+    row_hi: int,
+) -> int:
+    """One PatchMatch pass (Barnes et al. 2009) over targets lo..hi-1; returns the generator's state.
 
     Propagation: a neighbour's match, shifted by one pixel, is a candidate
     (left/up neighbours in a forward pass, right/down in a reverse one).
@@ -201,17 +237,14 @@ def pm_sweep(
     around the current match that halve in size down to one pixel; skipped
     when `search` is False (a cheap pass that only spreads good matches).
 
-    [lo, hi) must cover whole rows; neighbours are only read from those rows,
-    so calls on disjoint row bands can run at once on several threads and
-    still give the same result every time.
+    Neighbours are only read from rows row_lo..row_hi, the band this call
+    belongs to, so calls on disjoint row bands can run at once on several
+    threads and still give the same result every time. A band may be swept in
+    several calls (in sweep order, each passing on the returned state): the
+    result is the same as in one call.
     """
-    state = _seed_state(seed)
     height, width = valid.shape
     count = src_y.shape[0]
-    if hi <= lo:
-        return
-    row_lo = ty[lo]
-    row_hi = ty[hi - 1]
     step = -1 if reverse else 1
     start_radius = max(height, width) // 2
     for j in range(hi - lo):
@@ -243,43 +276,68 @@ def pm_sweep(
             sx = cx + (state % (2 * radius + 1)) - radius
             _try(feat, y, x, sy, sx, r, locality, valid, nnf, dist)
             radius //= 2
+    return state
 
 
 @njit(cache=True, nogil=True)
 def vote(
     color: np.ndarray,
-    hole: np.ndarray,
-    ty: np.ndarray,
-    tx: np.ndarray,
+    hy: np.ndarray,
+    hx: np.ndarray,
     nnf: np.ndarray,
     r: int,
     pos_weight: np.ndarray,
     channels: int,
+    lo: int,
+    hi: int,
 ) -> None:
-    """Set every hole pixel to the weighted mean of what the overlapping matches put there.
+    """Set hole pixels lo..hi-1 to the weighted mean of what the overlapping matches put there.
 
     Each target patch votes with its match's pixels at the same offsets (Wexler
     et al. 2007), weighted by `pos_weight[offset]`. Wexler's weights by match
     similarity made fills worse on real photos, so matches count equally.
-    Only the first `channels` channels are voted; pixels outside the hole are kept.
+    Only the first `channels` channels are voted.
+
+    `hy`, `hx` list the hole pixels. Each gathers the votes of the targets
+    around it, so pieces of the list can run on several threads: a vote reads
+    only source patches, which lie outside the hole, and writes only its own
+    pixel. The targets are visited in scan order, so the sums are the same as
+    when each target scatters its votes in turn.
     """
-    height, width = hole.shape
-    acc = np.zeros((height, width, channels), np.float32)
-    total = np.zeros((height, width), np.float32)
-    for i in range(ty.shape[0]):
-        y = ty[i]
-        x = tx[i]
-        sy = nnf[y, x, 0]
-        sx = nnf[y, x, 1]
-        for dy in range(max(-r, -y), min(r, height - 1 - y) + 1):
-            for dx in range(max(-r, -x), min(r, width - 1 - x) + 1):
-                if hole[y + dy, x + dx]:
-                    w = pos_weight[dy + r, dx + r]
-                    for c in range(channels):
-                        acc[y + dy, x + dx, c] += w * color[sy + dy, sx + dx, c]
-                    total[y + dy, x + dx] += w
-    for y in range(height):
-        for x in range(width):
-            if hole[y, x] and total[y, x] > 0:
+    height, width = nnf.shape[0], nnf.shape[1]
+    acc = np.zeros(channels, np.float32)
+    for i in range(lo, hi):
+        y = hy[i]
+        x = hx[i]
+        acc[:] = 0.0
+        total = np.float32(0.0)
+        # Target (y - dy, x - dx) puts its offset (dy, dx) here; scan order means dy and dx falling.
+        for dy in range(min(r, y), max(-r, y - height + 1) - 1, -1):
+            t_y = y - dy
+            for dx in range(min(r, x), max(-r, x - width + 1) - 1, -1):
+                t_x = x - dx
+                sy = nnf[t_y, t_x, 0]
+                if sy < 0:
+                    continue
+                sx = nnf[t_y, t_x, 1]
+                w = pos_weight[dy + r, dx + r]
                 for c in range(channels):
-                    color[y, x, c] = acc[y, x, c] / total[y, x]
+                    acc[c] += w * color[sy + dy, sx + dx, c]
+                total += w
+        if total > 0:
+            for c in range(channels):
+                color[y, x, c] = acc[c] / total
+
+
+@njit(cache=True, nogil=True)
+def paste_hole(out: np.ndarray, source: np.ndarray, hy: np.ndarray, hx: np.ndarray) -> None:
+    """out[y, x] = source[y, x] rounded to uint8, for the hole pixels (hy, hx) only.
+
+    `source` is float (a level's colour) or uint8 (an enlarged preview) with at
+    least 3 channels; the hole is a fraction of the crop, so this beats a masked copy.
+    """
+    for i in range(hy.shape[0]):
+        y = hy[i]
+        x = hx[i]
+        for c in range(3):
+            out[y, x, c] = min(max(np.rint(source[y, x, c]), 0.0), 255.0)
