@@ -264,6 +264,22 @@ class Document:
         self._render(self.composite[box.slices], box)
         self.notify(DocumentEvent.IMAGE, box)
 
+    def output_alpha(self) -> np.ndarray | None:
+        """The result's transparency: None for an opaque photo; otherwise the photo's alpha with the visible
+        layers painted over it like paint on glass ("over": a + below * (1 - a)), so a filled transparent
+        area becomes opaque and a soft edge stays as soft as it is painted."""
+        if self.photo.alpha is None:
+            return None
+        result = self.photo.alpha.astype(np.float32) / 255
+        for layer in self.layers:
+            if not layer.visible or layer.opacity <= 0:
+                continue
+            for patch in layer.patches:
+                region = result[patch.box.slices]
+                cover = patch.alpha.astype(np.float32) * (layer.opacity / 255)
+                region[...] = cover + region * (1 - cover)
+        return np.rint(result * 255).astype(np.uint8)
+
     def composite_without(self, layer: ResultLayer) -> np.ndarray:
         """A copy of the composite as it would be with `layer` hidden: what a new try of its fill starts from."""
         image = self.composite.copy()

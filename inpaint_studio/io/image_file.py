@@ -17,6 +17,7 @@ OpenCV cannot write itself.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import mmap
 import os
@@ -575,14 +576,18 @@ def save_image(
     overwrite: bool = False,
     file_format: str | None = None,
     quality: int | None = None,
+    alpha: np.ndarray | None = None,
 ) -> Path:
     """Write `rgb` (the edited `loaded.rgb`) to `path` atomically; return `path`.
 
     The output format follows the file extension, else `file_format`, else the input's.
+    `alpha`, for a photo with transparency, is the result's (`Document.output_alpha`: filled
+    transparent areas made opaque); by default the photo's own.
     """
     path = Path(path)
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.shape != loaded.rgb.shape:
         raise ValueError(f"rgb must be uint8 with shape {loaded.rgb.shape}, got {getattr(rgb, 'shape', rgb)}")
+    loaded = _with_alpha(loaded, alpha)
     fmt = _output_format(path, file_format, loaded.format)
     _check_destination(loaded, path, overwrite)
     changed = _changed_pixels(rgb, loaded.rgb)
@@ -654,6 +659,28 @@ def _check_destination(loaded: Photo, path: Path, overwrite: bool) -> None:
         raise ImageError(
             f"Refusing to overwrite the input file '{path}'; choose another output or pass --overwrite."
         )
+
+
+def _with_alpha(loaded: Photo, alpha: np.ndarray | None) -> Photo:
+    """`loaded` with `alpha` as its transparency (native image and 16-bit pixels included), when it differs."""
+    if alpha is None or loaded.alpha is None or np.array_equal(alpha, loaded.alpha):
+        return loaded
+    if alpha.shape != loaded.alpha.shape or alpha.dtype != np.uint8:
+        raise ValueError(f"alpha must be uint8 with shape {loaded.alpha.shape}, got {alpha.dtype} {alpha.shape}")
+    native = loaded.native
+    if native.mode not in ("RGBA", "LA"):
+        # A palette or colour-key transparency cannot hold partial alpha: real alpha from here on.
+        native = native.convert("LA" if native.mode == "L" else "RGBA")
+        native.info.pop("transparency", None)
+    else:
+        native = native.copy()
+    native.putalpha(Image.fromarray(alpha, "L"))
+    deep = loaded.deep
+    if deep is not None and deep.shape[2] == 4:
+        deep = deep.copy()
+        differs = alpha != loaded.alpha
+        deep[..., 3][differs] = alpha[differs].astype(np.uint16) * 257
+    return dataclasses.replace(loaded, native=native, alpha=alpha, deep=deep)
 
 
 def _image_to_write(loaded: Photo, rgb: np.ndarray, changed: np.ndarray, fmt: str) -> Image.Image:

@@ -145,7 +145,7 @@ def _project_entries(document: Document, original_png: bytes | None) -> Iterator
         yield src, _png_bytes(_layer_rgba(layer)[2])
         if layer.fill_masks:
             yield _fill_mask_src(src), _png_bytes(Image.fromarray(_fill_mask(layer).pixels, "L"))
-    merged = Image.fromarray(_with_alpha(document.composite, photo.alpha))
+    merged = Image.fromarray(_with_alpha(document.composite, document.output_alpha()))
     yield "mergedimage.png", _png_bytes(merged, rgb_icc)
     merged.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
     yield "Thumbnails/thumbnail.png", _png_bytes(merged)

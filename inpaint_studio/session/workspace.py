@@ -277,7 +277,9 @@ class Workspace:
         The photo itself is never replaced unless `overwrite` (the user confirmed it).
         """
         document = self._document()
-        written = save_image(document.photo, document.composite, path, overwrite=overwrite, quality=self.quality)
+        written = save_image(
+            document.photo, document.composite, path, overwrite=overwrite, quality=self.quality, alpha=document.output_alpha()
+        )
         self.export_path = Path(written)
         document.mark_saved()
         folder = self.folder
@@ -327,7 +329,9 @@ class Workspace:
         assert document is not None
         path = photo.export_path or default_output_path(photo.path)
         try:
-            save_image(document.photo, document.composite, path, overwrite=False, quality=self.quality)
+            save_image(
+                document.photo, document.composite, path, overwrite=False, quality=self.quality, alpha=document.output_alpha()
+            )
         except InpaintStudioError as error:
             return str(error)
         document.mark_saved()
@@ -348,6 +352,17 @@ class Workspace:
             if is_fill(layer):
                 return fill_mask_of(layer, document.mask.shape)
         return None
+
+    def mask_transparency(self) -> bool:
+        """Add the photo's transparent and half-transparent pixels to the mask, to fill them (GIMP's "heal
+        transparency"; the export then has them opaque). False if the photo has no transparency."""
+        document = self._document()
+        alpha = document.photo.alpha
+        if alpha is None or not (alpha < 255).any():
+            return False
+        # Whole, not soft: a half-transparent pixel's colour is no base to blend a fill with.
+        document.replace_mask(np.where(alpha < 255, np.uint8(255), document.mask), "Mask from transparency")
+        return True
 
     def _document(self) -> Document:
         if self.document is None:

@@ -113,7 +113,7 @@ class MainWindow(QMainWindow):
         self.tries = TryControls(self.workspace, self.engines, self.layers_panel, self, self.status)
         self.files = FileCommands(self.workspace, self, self.status)
         self.folders = FolderControls(self.workspace, self, self.status)
-        self.masks = MaskCommands(self.workspace, self, self.detect_damage)
+        self.masks = MaskCommands(self.workspace, self, self.detect_damage, self.status)
         self._build_actions()
         self._build_menus()
         self._build_toolbars()

@@ -1,4 +1,5 @@
-"""The Select menu: clear and invert the mask, Modify (grow, shrink, feather by an amount), Detect damage.
+"""The Select menu: clear and invert the mask, Modify (grow, shrink, feather by an amount), From
+Transparency, Detect damage.
 
 The mask is the selection of what to remove, so its commands sit where
 photo editors keep selection commands. Each is one undoable step; the
@@ -27,9 +28,11 @@ MAX_AMOUNT = 500
 
 
 class MaskCommands(QObject):
-    def __init__(self, workspace: Workspace, window: QMainWindow, detect_damage: Callable[[], None]) -> None:
+    def __init__(
+        self, workspace: Workspace, window: QMainWindow, detect_damage: Callable[[], None], status: Callable[[str, int], None]
+    ) -> None:
         super().__init__(window)
-        self.workspace, self.window = workspace, window
+        self.workspace, self.window, self.status = workspace, window, status
         self.clear_action = make_action(window, "&Clear mask", lambda: self.apply(MaskOperation.CLEAR), "Ctrl+D")
         self.clear_action.setShortcuts([QKeySequence("Ctrl+D"), QKeySequence("Ctrl+Shift+A")])
         self.invert_action = make_action(window, "&Invert mask", lambda: self.apply(MaskOperation.INVERT), "Ctrl+I")
@@ -37,20 +40,27 @@ class MaskCommands(QObject):
         self.shrink_action = make_action(window, "&Shrink…", lambda: self.modify(MaskOperation.SHRINK))
         self.feather_action = make_action(window, "&Feather…", lambda: self.modify(MaskOperation.FEATHER), "Shift+F6")
         self.detect_action = make_action(window, "&Detect damage…", detect_damage, "Ctrl+Shift+D")
+        self.transparency_action = make_action(window, "From &Transparency", self.from_transparency)
+        self.transparency_action.setToolTip("Mask the transparent parts of the photo, to fill them (heal transparency)")
 
     @property
     def actions(self) -> list[QAction]:
         """Every command, for enabling them together (they need a document)."""
         return [self.clear_action, self.invert_action, self.grow_action, self.shrink_action, self.feather_action,
-                self.detect_action]
+                self.detect_action, self.transparency_action]
 
     def build_menu(self, bar: QMenuBar) -> None:
         menu = bar.addMenu("&Select")
         menu.addActions([self.clear_action, self.invert_action])
         modify = menu.addMenu("&Modify")
         modify.addActions([self.grow_action, self.shrink_action, self.feather_action])
+        menu.addAction(self.transparency_action)
         menu.addSeparator()
         menu.addAction(self.detect_action)
+
+    def from_transparency(self) -> None:
+        if self.workspace.document is not None and not self.workspace.mask_transparency():
+            self.status("This photo has no transparent parts.", 4000)
 
     def modify(self, operation: MaskOperation) -> None:
         """Ask for the amount (the last one offered), then apply."""
