@@ -83,6 +83,18 @@ def test_package_data_ships_every_resource_file():
     assert "package" in pyproject["project"]["optional-dependencies"]
 
 
+def test_every_python_package_is_listed_for_the_wheel():
+    """An editable install finds any package; a wheel only the listed ones."""
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    source = REPO / "inpaint_studio"
+    found = {
+        ".".join(("inpaint_studio", *init.parent.relative_to(source).parts))
+        for init in source.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert found - listed == set()
+
+
 def test_window_has_the_icon_and_shows_name_and_version(qtbot, tmp_path):
     from PySide6.QtWidgets import QApplication
 

@@ -138,7 +138,7 @@ def test_verify_with_nothing_installed(models_dir, capsys):
 
 def test_an_unknown_model_is_one_error_line(models_dir, capsys):
     assert main(["models", "--models-dir", str(models_dir), "download", "nope"]) == 1
-    assert "Unknown model 'nope'. Known models: big-lama, migan, moebius-celebahq, " in error_line(capsys)
+    assert "Unknown model 'nope'. Known models: big-lama, migan, mobile-sam, moebius-celebahq, " in error_line(capsys)
 
 
 def test_models_without_an_action_is_a_usage_error(capsys):

@@ -292,7 +292,8 @@ def test_try_again_from_the_layers_list_adds_a_try_and_alt_arrows_flip_between_t
     assert bar.label.text() == "Try 1 of 1 · PatchMatch" and not bar.next_action.isEnabled()
 
     window.layers_panel.list.setFocus()  # as after clicking the layer: the list has the keys
-    qtbot.keyClick(window.layers_panel.list, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    control_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.layers_panel.list, Qt.Key.Key_R, control_shift)
     qtbot.waitUntil(lambda: len(layer.tries) == 2 and not window.workspace.fills.busy, timeout=10000)
     assert window.document.layers == [layer] and window.layers_panel.selected_layer is layer
     assert layer.provenance["seed"] != layer.tries[0].provenance["seed"]

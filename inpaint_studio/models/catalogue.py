@@ -114,6 +114,25 @@ CATALOGUE: dict[str, ModelInfo] = {
         ),
         format="torchscript",
     ),
+    "mobile-sam": ModelInfo(
+        id="mobile-sam",
+        name="MobileSAM",
+        engine="sam",  # not an inpainting engine: the click-to-select tool (selection/sam)
+        licence="Apache-2.0",
+        description="MobileSAM (Segment Anything with a TinyViT encoder, about 10M parameters) for click-to-select.",
+        files=(
+            ModelFile(
+                name="mobile_sam.pt",
+                url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+                size=None,
+                # The MD5 IOPaint's catalogue gives for its mirror of this file
+                # (https://github.com/Sanster/models/releases/download/MobileSAM/mobile_sam.pt);
+                # not checked against a download here, which these build machines cannot make.
+                md5="f3c0d8cda613564d499310dab6c812cd",
+            ),
+        ),
+        format="state_dict",
+    ),
     **{f"moebius-{variant}": _moebius_unet(variant) for variant in _MOEBIUS_VARIANTS},
     "moebius-vae": ModelInfo(
         id="moebius-vae",
