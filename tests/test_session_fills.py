@@ -117,3 +117,19 @@ def test_cancel_for_a_document_cancels_only_its_own_job(tmp_path):
     assert runner.cancelled == []
     fills.cancel_for(first)
     assert runner.cancelled == [job]
+
+
+def test_the_next_snapshot_goes_into_the_ended_jobs_arrays_and_layers_keep_their_pixels(tmp_path):
+    fills = Fills(RecordingRunner())
+    doc = masked(document(tmp_path))
+    job = start(fills, doc)
+    assert fills.spare is None
+    fills.handle(finished(job, doc))
+    ended = fills.runner.requests[-1]
+    assert fills.spare is ended
+    layer_pixels = doc.layers[-1].patches[0].rgb.copy()
+    doc.mask[...] = 255
+    again = FillRequest.snapshot(doc.composite, doc.mask, "fake", reuse=fills.spare)
+    fills.start(doc, again)
+    assert again.mask is ended.mask and fills.spare is None  # reused, and not offered twice
+    assert np.array_equal(doc.layers[-1].patches[0].rgb, layer_pixels)

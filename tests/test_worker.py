@@ -155,3 +155,25 @@ def test_release_engine_unloads_it_once_idle_and_the_next_job_makes_a_new_one(wo
     assert unloaded == [first] and worker._engine is None
     _until(worker, JobFinished, worker.submit(_request()))
     assert worker._engine is not None and worker._engine is not first
+
+
+def test_a_snapshot_reuses_the_arrays_of_an_ended_job_and_never_hands_them_out(worker):
+    from inpaint_studio.core.patch import Patch
+    from inpaint_studio.worker.engine_worker import _not_sharing
+
+    first = _request()
+    image, mask = gradient_photo(60, 80, seed=5), np.full((60, 80), 255, np.uint8)
+    second = FillRequest.snapshot(image, mask, "fake", reuse=first)
+    assert second.image is first.image and second.mask is first.mask  # the same memory, no fresh pages
+    assert np.array_equal(second.image, image) and not second.image.flags.writeable
+    image[0, 0] = (77, 77, 77)  # still a snapshot: the caller's array is not the job's
+    assert not np.array_equal(second.image, image)
+    other = FillRequest.snapshot(gradient_photo(30, 40), np.zeros((30, 40), np.uint8), "fake", reuse=second)
+    assert other.image is not second.image  # another size: new arrays
+
+    # A layer never keeps a view of a request's arrays (an engine may return its input as it is).
+    view = Patch(0, 0, second.image[:10], second.mask[:10])
+    owned = _not_sharing(view, second)
+    assert not np.shares_memory(owned.rgb, second.image) and np.array_equal(owned.rgb, view.rgb)
+    separate = Patch(0, 0, second.image[:10].copy(), second.mask[:10].copy())
+    assert _not_sharing(separate, second) is separate

@@ -59,6 +59,8 @@ class Fills:
         self.runner = runner
         self.job: FillJob | None = None
         self._wanted: Document | None = None  # asked for while the job ran: newest request wins
+        # The request of the job that ended last: its arrays hold the next snapshot (see FillRequest.snapshot).
+        self.spare: FillRequest | None = None
 
     @property
     def busy(self) -> bool:
@@ -81,6 +83,7 @@ class Fills:
             raise RuntimeError("a fill is already in flight; ask() says when to start one")
         self.job = FillJob(self.runner.submit(request), request, document, retouch, try_of)
         self._wanted = None
+        self.spare = None  # its arrays may now be this request's
         return self.job.id
 
     def handle(self, message: WorkerMessage) -> FillJob | None:
@@ -93,7 +96,7 @@ class Fills:
         if job is None or message.job_id != job.id:
             return None
         if isinstance(message, (JobFinished, JobFailed, JobCancelledMessage)):
-            self.job = None
+            self.job, self.spare = None, job.request
         if isinstance(message, JobFinished) and job.retouch:
             add_to_retouch(job.document, message.patches, f"Spot healing ({message.engine_name})")
         elif isinstance(message, JobFinished) and job.try_of is not None:

@@ -380,7 +380,7 @@ class Workspace:
         document = self._document()
         if engine_class(engine_id).info.kind == EngineKind.LEARNED:
             self.autosave.autosave()  # a GPU driver crash or running out of memory can end the process
-        request = FillRequest.snapshot(document.composite, document.mask, engine_id, device=device, params=params)
+        request = self._snapshot(document.composite, document.mask, engine_id, device, params)
         return self.fills.start(document, request)
 
     def spot_heal(self, mask: np.ndarray, engine_id: str, device: str, params: dict[str, object]) -> bool:
@@ -389,7 +389,7 @@ class Workspace:
         document = self._document()
         if self.fills.busy or is_empty(mask):
             return False
-        request = FillRequest.snapshot(document.composite, mask, engine_id, device=device, params=params)
+        request = self._snapshot(document.composite, mask, engine_id, device, params)
         self.fills.start(document, request, retouch=True)
         return True
 
@@ -404,9 +404,15 @@ class Workspace:
         if "seed" in resolved:
             params["seed"] = next_seed(layer, int(resolved["seed"]))
         mask = fill_mask_of(layer, document.mask.shape)
-        request = FillRequest.snapshot(document.composite_without(layer), mask, engine_id, device=device, params=params)
+        request = self._snapshot(document.composite_without(layer), mask, engine_id, device, params)
         self.fills.start(document, request, try_of=layer)
         return True
+
+    def _snapshot(
+        self, image: np.ndarray, mask: np.ndarray, engine_id: str, device: str, params: dict[str, object]
+    ) -> FillRequest:
+        """What a job fills, copied into the last job's arrays when they fit (no fresh memory per fill)."""
+        return FillRequest.snapshot(image, mask, engine_id, device=device, params=params, reuse=self.fills.spare)
 
     def cancel_fill_of_shown(self) -> None:
         """Before an undo or redo: a fill of the shown document would be stale."""

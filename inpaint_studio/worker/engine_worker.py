@@ -35,8 +35,14 @@ from inpaint_studio.worker.provenance import fill_provenance
 
 log = logging.getLogger(__name__)
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    copy = np.array(array, copy=True)
+def _frozen(array: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
+    """A read-only copy of `array`, made in `into` (an array nobody reads any more) when it fits."""
+    if into is not None and into.shape == array.shape and into.dtype == array.dtype and into.flags.owndata:
+        into.flags.writeable = True
+        np.copyto(into, array)
+        copy = into
+    else:
+        copy = np.array(array, copy=True)
     copy.flags.writeable = False
     return copy
 
@@ -53,9 +59,25 @@ class FillRequest:
     feather: int = DEFAULT_FEATHER
 
     @classmethod
-    def snapshot(cls, image: np.ndarray, mask: np.ndarray, engine_id: str, **options: Any) -> FillRequest:
+    def snapshot(
+        cls, image: np.ndarray, mask: np.ndarray, engine_id: str, *, reuse: FillRequest | None = None, **options: Any
+    ) -> FillRequest:
+        """Copies of `image` and `mask` with the job's options.
+
+        `reuse` is the request of a job that has ended: its arrays are overwritten when their shapes
+        match. Copying into memory in use takes ~15 ms for a 14.7-megapixel photo on the GUI thread;
+        fresh memory costs 40-100 ms more in page faults, every fill.
+        """
         params = MappingProxyType(dict(options.pop("params", {})))
-        return cls(_frozen(image), _frozen(mask), engine_id, params=params, **options)
+        old_image, old_mask = (reuse.image, reuse.mask) if reuse is not None else (None, None)
+        return cls(_frozen(image, old_image), _frozen(mask, old_mask), engine_id, params=params, **options)
+
+
+def _not_sharing(patch: Patch, request: FillRequest) -> Patch:
+    """`patch`, copied if its pixels could be views of the request's arrays (an engine returning its input)."""
+    if np.may_share_memory(patch.rgb, request.image) or np.may_share_memory(patch.alpha, request.mask):
+        return Patch(patch.x, patch.y, patch.rgb.copy(), patch.alpha.copy())
+    return patch
 
 
 @dataclass(frozen=True)
@@ -222,6 +244,8 @@ class EngineWorker:
                 preview=lambda patch: send(JobPreview(job_id, patch)),
                 report=report,
             )
+            # Request arrays are reused for the next job's snapshot: a layer must never share their memory.
+            patches = [_not_sharing(patch, request) for patch in patches]
             provenance = fill_provenance(type(engine), request.params, report.device or request.device)
         except JobCancelled:
             send(JobCancelledMessage(job_id))
