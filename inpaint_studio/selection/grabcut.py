@@ -2,7 +2,7 @@
 
 GrabCut models the colours inside and outside the box and cuts along the
 edges between them. It runs on the box and a margin of surroundings only,
-scaled down to about a third of a megapixel, so a selection on a 12-megapixel
+scaled down to about a fifth of a megapixel, so a selection on a 12-megapixel
 photo takes a fraction of a second; the mask is scaled back up with a smooth
 edge. Objects are solid: holes inside the selection are filled.
 """
@@ -18,7 +18,9 @@ import numpy as np
 from inpaint_studio.core.boxes import Box
 from inpaint_studio.selection.wand import magic_wand
 
-WORK_PIXELS = 350_000  # GrabCut's cost grows with pixels: the crop is scaled down to about this
+# GrabCut's cost grows with pixels: the crop is scaled down to about this. On objects pasted into a
+# 12 MP photo 200k gives the IoU of 350k (0.990 against 0.989) in half the time (bench_select.py).
+WORK_PIXELS = 200_000
 ITERATIONS = 5
 MARGIN = 0.15  # of the box's size: the surroundings GrabCut learns the background from
 MIN_MARGIN = 12
