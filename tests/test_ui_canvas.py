@@ -306,6 +306,31 @@ def test_mask_overlay_blends_toward_the_overlay_colour(canvas):
     assert tuple(rendered(canvas)[30, 45]) == GREY
 
 
+def test_extra_overlays_show_in_their_own_colour_over_the_mask_and_follow_edits(canvas):
+    canvas.set_image(solid(100, 100))
+    mask = np.zeros((100, 100), np.uint8)
+    mask[20:40, 30:60] = 255
+    canvas.set_mask(mask)
+    canvas.set_overlay_color(QColor(255, 0, 0))
+    candidate = np.zeros((100, 100), np.uint8)
+    candidate[60:80, 10:30] = 255
+    canvas.set_extra_overlay("candidate", candidate, QColor(0, 0, 255), opacity=0.5)
+    place(canvas, 1.0, (0, 0), (0, 0))
+    pixels = rendered(canvas).astype(int)
+    assert np.abs(pixels[70, 20] - (50, 50, 178)).max() <= 2  # blue where the candidate is
+    assert pixels[30, 45, 0] > pixels[30, 45, 2]  # the mask stays red
+    candidate[60:80, 40:60] = 255
+    canvas.update_extra_overlay_region("candidate", (40, 60, 60, 80))
+    assert np.abs(rendered(canvas)[70, 50].astype(int) - (50, 50, 178)).max() <= 2
+    canvas.set_show_original(True)
+    assert tuple(rendered(canvas)[70, 20]) == GREY  # the original is shown bare
+    canvas.set_show_original(False)
+    canvas.set_extra_overlay("candidate", None)
+    assert tuple(rendered(canvas)[70, 20]) == GREY
+    with pytest.raises(ValueError):
+        canvas.set_extra_overlay("candidate", np.zeros((10, 10), np.uint8))
+
+
 def test_overlay_colour_is_the_same_from_reduced_levels_and_follows_changes(canvas):
     canvas.set_image(solid(1000, 1600))
     mask = np.zeros((1000, 1600), np.uint8)

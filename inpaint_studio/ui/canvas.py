@@ -99,6 +99,13 @@ def _reduce(source: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 # ------------------------------------------------------------------ widget
 
 
+def _overlay_lut(color: QColor, opacity: float) -> np.ndarray:
+    """Mask value v -> `color` at alpha v * opacity, as premultiplied ARGB32."""
+    alpha = np.rint(np.arange(256) * (opacity * color.alphaF())).astype(np.uint32)
+    r, g, b = (np.rint(c * alpha / 255).astype(np.uint32) for c in (color.red(), color.green(), color.blue()))
+    return (alpha << 24) | (r << 16) | (g << 8) | b
+
+
 class CanvasView(QWidget):
     zoom_changed = Signal(float)  # 1.0 = one image pixel per logical (device-independent) pixel
     cursor_moved = Signal(object)  # (x, y) image coordinates under the cursor, or None off the image
@@ -120,6 +127,9 @@ class CanvasView(QWidget):
         self._overlay_opacity = DEFAULT_OVERLAY_OPACITY
         self._overlay_lut = self._make_overlay_lut()
         self._preview: tuple[int, int, np.ndarray] | None = None  # x, y, premultiplied BGRA of a fill in progress
+        # Further masks shown over the photo in their own colour (a selection candidate, the sampling
+        # area), by name, drawn in the order they were first set: (pyramid, colour table).
+        self._extra: dict[str, tuple[_Pyramid, np.ndarray]] = {}
 
         self._zoom = 1.0
         self._ox = self._oy = 0.0
@@ -160,6 +170,7 @@ class CanvasView(QWidget):
             self._preview = None
         if self._mask is not None and self._mask.shape != rgb.shape[:2]:
             self._mask = None
+        self._extra = {name: extra for name, extra in self._extra.items() if extra[0].shape == rgb.shape[:2]}
         if self._comparison is not None and self._comparison.shape != rgb.shape:
             self._comparison = None
         if keep_view and same_size:
@@ -183,6 +194,21 @@ class CanvasView(QWidget):
     def update_mask_region(self, box: tuple[int, int, int, int] | None) -> None:
         """Mask values changed inside box (x0, y0, x1, y1, half-open; None = all). Cheap: one call per brush dab."""
         self._refresh_region(self._mask, box, visible=self._overlay_shown())
+
+    def set_extra_overlay(self, name: str, mask: np.ndarray | None, color: QColor | None = None, opacity: float = 0.5) -> None:
+        """Show `mask` (uint8 (H, W), a reference) in `color` over the photo and the mask, under the name
+        `name`; None removes it. For masks besides the document's: a candidate, the sampling area."""
+        if mask is None:
+            self._extra.pop(name, None)
+        else:
+            self._check_matches_image(mask, 2)
+            self._extra[name] = (_Pyramid(mask), _overlay_lut(color or QColor(DEFAULT_OVERLAY_COLOR), opacity))
+        self.update()
+
+    def update_extra_overlay_region(self, name: str, box: tuple[int, int, int, int] | None) -> None:
+        """Values of the overlay `name` changed inside box (x0, y0, x1, y1; None = all)."""
+        if name in self._extra:
+            self._refresh_region(self._extra[name][0], box, visible=not self._show_original)
 
     def set_comparison_image(self, rgb: np.ndarray | None) -> None:
         """The photo shown instead of the current one while show_original is on (same size)."""
@@ -364,7 +390,10 @@ class CanvasView(QWidget):
                 original = self._comparison if self._show_original and self._comparison is not None else self._image
                 self._draw_pyramid(painter, original, dirty)
                 if self._mask is not None and self._overlay_shown():
-                    self._draw_pyramid(painter, self._mask, dirty, overlay=True)
+                    self._draw_pyramid(painter, self._mask, dirty, self._overlay_lut)
+                for pyramid, colors in self._extra.values():
+                    if not self._show_original:
+                        self._draw_pyramid(painter, pyramid, dirty, colors)
                 preview_rect = self._preview_rect()  # None without a preview
                 if self._preview is not None and preview_rect is not None and not self._show_original:
                     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1)
@@ -389,8 +418,9 @@ class CanvasView(QWidget):
         _label(painter, QPointF(10, 10), "Original")
         _label(painter, QPointF(self.width() - 10, 10), "Result", right=True)
 
-    def _draw_pyramid(self, painter: QPainter, pyramid: _Pyramid, dirty: QRectF, overlay: bool = False) -> None:
-        """Draw the part of a photo (or, if `overlay`, the mask) under `dirty`, from the level matching the screen."""
+    def _draw_pyramid(self, painter: QPainter, pyramid: _Pyramid, dirty: QRectF, overlay: np.ndarray | None = None) -> None:
+        """Draw the part of a photo (or of a mask, coloured by the table `overlay`) under `dirty`, from the level
+        matching the screen."""
         scale = self._zoom * self.devicePixelRatioF()  # device pixels per image pixel
         level, array = pyramid.level(0 if scale >= 1 else int(math.floor(math.log2(1 / scale) + 1e-9)))
         step = self._zoom * 2**level  # logical pixels per level pixel
@@ -403,13 +433,13 @@ class CanvasView(QWidget):
         y1 = min(math.ceil((dirty.bottom() - self._oy) / step) + pad, height)
         if x1 <= x0 or y1 <= y0:
             return
-        if overlay:  # masks are mostly empty: draw only the box around the non-zero pixels, with a zero border
+        if overlay is not None:  # masks are mostly empty: draw only the box around the non-zero pixels, with a zero border
             bx, by, bw, bh = cv2.boundingRect(array[y0:y1, x0:x1])
             if bw == 0:
                 return
             x0, x1 = max(x0 + bx - 1, x0), min(x0 + bx + bw + 1, x1)
             y0, y1 = max(y0 + by - 1, y0), min(y0 + by + bh + 1, y1)
-            colored = np.take(self._overlay_lut, array[y0:y1, x0:x1])
+            colored = np.take(overlay, array[y0:y1, x0:x1])
             image = argb32_qimage(colored.view(np.uint8).reshape(colored.shape + (4,)), alpha=True)
         else:  # Qt's RGB32 is B, G, R, 255 in memory on the little-endian machines it runs on
             image = argb32_qimage(cv2.cvtColor(array[y0:y1, x0:x1], cv2.COLOR_RGB2BGRA), alpha=False)
@@ -498,11 +528,7 @@ class CanvasView(QWidget):
         return self._mask is not None and not self._show_original and self._overlay_opacity > 0
 
     def _make_overlay_lut(self) -> np.ndarray:
-        """Mask value v -> the overlay colour at alpha v * opacity, as premultiplied ARGB32."""
-        color = self._overlay_color
-        alpha = np.rint(np.arange(256) * (self._overlay_opacity * color.alphaF())).astype(np.uint32)
-        r, g, b = (np.rint(c * alpha / 255).astype(np.uint32) for c in (color.red(), color.green(), color.blue()))
-        return (alpha << 24) | (r << 16) | (g << 8) | b
+        return _overlay_lut(self._overlay_color, self._overlay_opacity)
 
     def _recolor_overlay(self) -> None:
         self._overlay_lut = self._make_overlay_lut()
