@@ -22,6 +22,7 @@ from inpaint_studio.core.history import History
 from inpaint_studio.core.mask_edit import MaskEdit, edit_between
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.core.photo import Photo
+from inpaint_studio.core.sampling import SamplingArea, SamplingMark
 
 
 class DocumentEvent(StrEnum):
@@ -31,6 +32,7 @@ class DocumentEvent(StrEnum):
     IMAGE = "image"  # composite pixels, in the box given
     HISTORY = "history"  # a step was done, undone or redone, or the saved state moved
     LAYERS = "layers"  # the layer list or a layer's properties, not (yet) its pixels
+    SAMPLING = "sampling"  # the sampling area's pixels (include or exclude), in the box given
 
 
 # Listener arguments: what changed and the box, or None for all of it.
@@ -115,6 +117,27 @@ class MaskCommand:
 
 
 @dataclass
+class SamplingCommand:
+    """A stroke of the sampling brush on the include or exclude mask."""
+
+    edit: MaskEdit
+    mark: SamplingMark
+    label: str
+
+    @property
+    def nbytes(self) -> int:
+        return self.edit.nbytes
+
+    def undo(self, document: Document) -> None:
+        self.edit.undo(document.sampling_mask(self.mark))
+        document.notify(DocumentEvent.SAMPLING, self.edit.box)
+
+    def redo(self, document: Document) -> None:
+        self.edit.redo(document.sampling_mask(self.mark))
+        document.notify(DocumentEvent.SAMPLING, self.edit.box)
+
+
+@dataclass
 class FillCommand:
     """A fill: adds its layer and clears the mask pixels it filled, as one step."""
 
@@ -147,6 +170,8 @@ class Document:
         self.composite = photo.rgb.copy()
         self.mask: np.ndarray = np.zeros(photo.rgb.shape[:2], np.uint8)
         self.layers: list[ResultLayer] = []
+        # Where fills may copy from (see core.sampling); made on the first stroke of the sampling brush.
+        self._sampling: dict[SamplingMark, np.ndarray] = {}
         self.history = History() if history_budget is None else History(history_budget)
         self.listeners: list[Listener] = []
         self._revision = 0
@@ -205,6 +230,22 @@ class Document:
             return
         self.history.push(MaskCommand(edit, label))
         self.notify(DocumentEvent.MASK, edit.box)
+
+    def sampling_mask(self, mark: SamplingMark) -> np.ndarray:
+        """The include or exclude mask of the sampling area, made (empty) when first asked for."""
+        if mark not in self._sampling:
+            self._sampling[mark] = np.zeros_like(self.mask)  # pages are touched only where painted
+        return self._sampling[mark]
+
+    def sampling_area(self) -> SamplingArea | None:
+        """Where fills may copy from, or None for anywhere (nothing painted)."""
+        return SamplingArea.of(self._sampling.get(SamplingMark.INCLUDE), self._sampling.get(SamplingMark.EXCLUDE))
+
+    def record_sampling_edit(self, mark: SamplingMark, edit: MaskEdit | None, label: str) -> None:
+        """Record an edit already applied to `sampling_mask(mark)` (a stroke of the sampling brush)."""
+        if edit is not None:
+            self.history.push(SamplingCommand(edit, mark, label))
+            self.notify(DocumentEvent.SAMPLING, edit.box)
 
     def replace_mask(self, new_mask: np.ndarray, label: str) -> None:
         """Set the whole mask (e.g. loaded or detected), as one undoable step."""

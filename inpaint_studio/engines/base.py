@@ -52,6 +52,9 @@ class EngineContext:
     cancel: CancelToken = field(default_factory=CancelToken)
     preview: PreviewFn | None = None  # slow engines show their work in progress through it
     report: RunReport = field(default_factory=RunReport)
+    # Engines that copy from the photo (`EngineInfo.copies_from_photo`): bool (H, W) of the working image,
+    # True where they may copy from (the user's sampling area); None: anywhere outside the hole.
+    sources: np.ndarray | None = None
 
     def raise_if_cancelled(self) -> None:
         self.cancel.raise_if_cancelled()
@@ -132,6 +135,8 @@ class EngineInfo:
     params: tuple[Param, ...] = field(default_factory=tuple)
     # Ids of the model files (in the model store) the engine needs before it can run.
     models: tuple[str, ...] = ()
+    # It copies texture from elsewhere in the photo, so the user's sampling area applies (EngineContext.sources).
+    copies_from_photo: bool = False
 
 
 class Engine(ABC):

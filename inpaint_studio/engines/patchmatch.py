@@ -258,14 +258,16 @@ def _split(call: Callable[[int, int], object], n: int, units_each: float) -> lis
 class _Level:
     """One pyramid level: its hole, sources and targets, and (once set) its pixels."""
 
-    def __init__(self, hole: np.ndarray, r: int) -> None:
+    def __init__(self, hole: np.ndarray, r: int, forbidden: np.ndarray | None = None) -> None:
         from inpaint_studio.engines._patchmatch_kernels import coordinates
 
         # float32 RGB (plus texture below the finest level); hole pixels are rewritten by the fill.
         self.color: np.ndarray = np.empty((0, 0, 3), np.float32)
         self.hole = hole
+        # Outside the user's sampling area: no source patch may touch it, as none may touch the hole.
+        self.forbidden = forbidden
         near = _near(hole, r)
-        self.valid = _sources(hole, r, near)
+        self.valid = _sources(hole, r, near) if forbidden is None else _sources(hole | forbidden, r)
         self.src_y, self.src_x = coordinates(self.valid)
         # Centres of every patch overlapping the hole, in scan order.
         self.ty, self.tx = coordinates(near)
@@ -359,6 +361,7 @@ class PatchMatchEngine(Engine):
             "as in content-aware fill). Keeps texture sharp; best for removing objects."
         ),
         kind=EngineKind.CLASSICAL,
+        copies_from_photo=True,
         # Measured on the evaluation set: a tight ring of context (sources near the
         # hole are the likeliest continuation) beat wider ones on PSNR and GMSD.
         context_margin=16,
@@ -396,10 +399,11 @@ class PatchMatchEngine(Engine):
             context.progress(1.0)
             return image.copy()
 
+        forbidden = self._forbidden(context, hole, r)
         # A crop too small for the patch size gets smaller patches, down to 3x3.
-        while r > 1 and not _sources(hole, r).any():
+        while r > 1 and not _sources(hole if forbidden is None else hole | forbidden, r).any():
             r -= 1
-        levels = self._pyramid(hole, r)
+        levels = self._pyramid(hole, r, forbidden)
         if not levels[0].src_y.size:
             # Not even a 3x3 patch fits outside the hole: diffusion is all we can do.
             context.progress(1.0)
@@ -575,14 +579,30 @@ class PatchMatchEngine(Engine):
         return out
 
     @staticmethod
-    def _pyramid(hole: np.ndarray, r: int) -> list[_Level]:
-        """Levels from finest to coarsest, holes only: how deep to go depends on the hole alone."""
-        levels = [_Level(hole, r)]
+    def _forbidden(context: EngineContext, hole: np.ndarray, r: int) -> np.ndarray | None:
+        """Where the user's sampling area says not to copy from; None when it leaves too little to copy."""
+        if context.sources is None or context.sources.shape != hole.shape:
+            return None
+        forbidden: np.ndarray = ~context.sources
+        if np.count_nonzero(_sources(hole | forbidden, 1)) < _MIN_SOURCES:
+            context.tell("The sampling area leaves too little of the photo to copy from here; it was not used for this fill.")
+            return None
+        return forbidden
+
+    @staticmethod
+    def _pyramid(hole: np.ndarray, r: int, forbidden: np.ndarray | None = None) -> list[_Level]:
+        """Levels from finest to coarsest, holes only: how deep to go depends on the hole alone.
+
+        `forbidden` (outside the sampling area) is halved as the hole is: a coarse cell with any
+        forbidden pixel is forbidden."""
+        levels = [_Level(hole, r, forbidden)]
         while levels[0].half_width / 2 ** (len(levels) - 1) > _COARSEST_HOLE_RADIUS:
             small_hole = _halve_hole(levels[-1].hole)
             if min(small_hole.shape) < _MIN_LEVEL_SIDE or small_hole.all():
                 break
-            level = _Level(small_hole, r)
+            coarse_forbidden = levels[-1].forbidden
+            small_forbidden = None if coarse_forbidden is None else _halve_hole(coarse_forbidden)
+            level = _Level(small_hole, r, small_forbidden)
             if level.src_y.size < _MIN_SOURCES:
                 break
             levels.append(level)

@@ -17,11 +17,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inpaint_studio.core.boxes import Box
+from inpaint_studio.core.boxes import Box, union
 from inpaint_studio.core.errors import EngineError
 from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 from inpaint_studio.core.mask_ops import MASK_THRESHOLD
 from inpaint_studio.core.patch import Patch, apply_patches
+from inpaint_studio.core.sampling import SamplingArea
 from inpaint_studio.engines.base import Engine, EngineContext, EngineInfo, RunReport
 
 DEFAULT_FEATHER = 3
@@ -54,11 +55,12 @@ def _trimmed_patch(x: int, y: int, rgb: np.ndarray, alpha: np.ndarray) -> Patch:
     return Patch(x + bx, y + by, np.ascontiguousarray(rgb[rows, cols]), np.ascontiguousarray(alpha[rows, cols]))
 
 
-def plan_crops(mask: np.ndarray, info: EngineInfo, feather: int = DEFAULT_FEATHER) -> list[Box]:
+def plan_crops(mask: np.ndarray, info: EngineInfo, feather: int = DEFAULT_FEATHER, reach: Box | None = None) -> list[Box]:
     """Disjoint crop boxes that together hold every mask pixel plus its context.
 
     Each connected mask region gets a margin of max(context_margin,
-    context_ratio * its longest side) (never less than the feather width);
+    context_ratio * its longest side) (never less than the feather width),
+    and is widened to hold `reach` too (the area the user said to copy from);
     boxes that overlap are merged into their bounding box until none overlap.
     Labelling runs inside the mask's bounding rectangle only, so a small object
     in a large photo costs little.
@@ -73,7 +75,8 @@ def plan_crops(mask: np.ndarray, info: EngineInfo, feather: int = DEFAULT_FEATHE
     for x, y, w, h, _area in stats[1:count].tolist():
         x, y = x + bx, y + by
         margin = max(info.context_margin, int(info.context_ratio * max(w, h)), feather + 1)
-        boxes.append(Box(max(0, x - margin), max(0, y - margin), min(width, x + w + margin), min(height, y + h + margin)))
+        box = Box(max(0, x - margin), max(0, y - margin), min(width, x + w + margin), min(height, y + h + margin))
+        boxes.append(box if reach is None else union([box, reach]))
 
     # Merge by rasterising the boxes and labelling the result; the bounding box of
     # a merged group can touch yet another box, so repeat until the count is stable.
@@ -161,6 +164,18 @@ def _to_work(info: EngineInfo, crop: np.ndarray, crop_mask: np.ndarray) -> _Work
     return _WorkImage(np.ascontiguousarray(work), np.ascontiguousarray(work_mask), work_h, work_w, scale)
 
 
+def _work_sources(work: _WorkImage, allowed: np.ndarray) -> np.ndarray:
+    """The crop's allowed-source map at the engine's working size: a shrunk cell is allowed only if all
+    its pixels are (an excluded speck stays excluded); padding is never a source."""
+    if work.scale != 1.0:
+        size = (work.width, work.height)
+        forbidden = cv2.resize((~allowed).astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA)
+        allowed = forbidden == 0
+    sources = np.zeros(work.mask.shape, bool)
+    sources[: work.height, : work.width] = allowed
+    return sources
+
+
 def _paste_alpha(engine: Engine, work: _WorkImage, crop_mask: np.ndarray, soft_mask: np.ndarray, feather: int) -> np.ndarray:
     """The crop's paste weights: the engine's own blend if it specifies one, else the feathered mask.
 
@@ -202,6 +217,7 @@ def inpaint_patches(
     feather: int = DEFAULT_FEATHER,
     preview: Callable[[Patch], None] | None = None,
     report: RunReport | None = None,
+    sampling: SamplingArea | None = None,
 ) -> list[Patch]:
     """Run `engine` over every mask region of `image`; one Patch per crop.
 
@@ -209,6 +225,8 @@ def inpaint_patches(
     mask gives no patches. `preview` receives the work in progress of engines
     that show it, as a patch of the crop being filled; `report` collects what
     the engine tells about the run (notices, the device that did the work).
+    `sampling` is where engines that copy from the photo may copy from (each
+    crop then reaches the included area); other engines ignore it.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise EngineError(f"Expected a uint8 RGB image, got {image.dtype} {image.shape}.")
@@ -217,7 +235,9 @@ def inpaint_patches(
     cancel = cancel or CancelToken()
     report = report if report is not None else RunReport()
     resolved = engine.resolve_params(params)
-    boxes = plan_crops(mask, engine.info, feather)
+    if not engine.info.copies_from_photo:
+        sampling = None
+    boxes = plan_crops(mask, engine.info, feather, sampling.include_box() if sampling is not None else None)
     patches = []
     for index, box in enumerate(boxes):
         cancel.raise_if_cancelled()
@@ -237,7 +257,8 @@ def inpaint_patches(
             assert preview is not None
             preview(as_patch(work_rgb))
 
-        context = EngineContext(crop_progress, cancel, crop_preview if preview else None, report)
+        sources = _work_sources(work, sampling.allowed(box)) if sampling is not None else None
+        context = EngineContext(crop_progress, cancel, crop_preview if preview else None, report, sources)
         result = _run_engine(engine, work, resolved, context)
         patches.append(as_patch(result))
     cancel.raise_if_cancelled()
@@ -255,7 +276,10 @@ def inpaint_image(
     cancel: CancelToken | None = None,
     feather: int = DEFAULT_FEATHER,
     report: RunReport | None = None,
+    sampling: SamplingArea | None = None,
 ) -> np.ndarray:
     """`image` with every mask region filled by `engine` (a new array)."""
-    patches = inpaint_patches(engine, image, mask, params, progress=progress, cancel=cancel, feather=feather, report=report)
+    patches = inpaint_patches(
+        engine, image, mask, params, progress=progress, cancel=cancel, feather=feather, report=report, sampling=sampling
+    )
     return apply_patches(image, patches)

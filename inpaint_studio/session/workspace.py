@@ -412,7 +412,10 @@ class Workspace:
         self, image: np.ndarray, mask: np.ndarray, engine_id: str, device: str, params: dict[str, object]
     ) -> FillRequest:
         """What a job fills, copied into the last job's arrays when they fit (no fresh memory per fill)."""
-        return FillRequest.snapshot(image, mask, engine_id, device=device, params=params, reuse=self.fills.spare)
+        sampling = self._document().sampling_area()
+        return FillRequest.snapshot(
+            image, mask, engine_id, device=device, params=params, reuse=self.fills.spare, sampling=sampling
+        )
 
     def cancel_fill_of_shown(self) -> None:
         """Before an undo or redo: a fill of the shown document would be stale."""

@@ -27,6 +27,7 @@ from inpaint_studio.core.devices import Device
 from inpaint_studio.core.errors import InpaintStudioError, JobCancelled, plain_reason
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.core.patch import Patch
+from inpaint_studio.core.sampling import SamplingArea
 from inpaint_studio.engines.base import Engine, RunReport
 from inpaint_studio.engines.pipeline import DEFAULT_FEATHER, inpaint_patches
 from inpaint_studio.engines.registry import create_engine
@@ -57,6 +58,7 @@ class FillRequest:
     device: Device = Device.CPU
     params: Mapping[str, Any] = field(default_factory=dict)
     feather: int = DEFAULT_FEATHER
+    sampling: SamplingArea | None = None  # where engines that copy from the photo may copy from
 
     @classmethod
     def snapshot(
@@ -69,6 +71,8 @@ class FillRequest:
         fresh memory costs 40-100 ms more in page faults, every fill.
         """
         params = MappingProxyType(dict(options.pop("params", {})))
+        if options.get("sampling") is not None:
+            options["sampling"] = options["sampling"].copy()
         old_image, old_mask = (reuse.image, reuse.mask) if reuse is not None else (None, None)
         return cls(_frozen(image, old_image), _frozen(mask, old_mask), engine_id, params=params, **options)
 
@@ -243,10 +247,13 @@ class EngineWorker:
                 feather=request.feather,
                 preview=lambda patch: send(JobPreview(job_id, patch)),
                 report=report,
+                sampling=request.sampling,
             )
             # Request arrays are reused for the next job's snapshot: a layer must never share their memory.
             patches = [_not_sharing(patch, request) for patch in patches]
             provenance = fill_provenance(type(engine), request.params, report.device or request.device)
+            if request.sampling is not None and engine.info.copies_from_photo:
+                provenance["sampling_area"] = "painted"  # copied only from where the user allowed
         except JobCancelled:
             send(JobCancelledMessage(job_id))
         except InpaintStudioError as error:
