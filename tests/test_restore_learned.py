@@ -144,3 +144,27 @@ def test_training_script_writes_weights_the_detector_loads(tmp_path):
     assert from_shipped.returncode == 0, from_shipped.stderr
     assert "starting from" in from_shipped.stdout
     assert damage_net.load_network(tmp_path / "tuned.safetensors") is not None
+
+
+def test_detection_reports_progress_tile_by_tile_and_stops_when_cancelled():
+    from inpaint_studio.core.errors import JobCancelled
+    from inpaint_studio.core.jobs import CancelToken
+
+    photo = gradient_photo(800, 900, seed=4)  # 2 x 2 tiles
+    fractions: list[float] = []
+    damage_map(photo, "learned", progress=fractions.append)
+    assert fractions == [0.0, 0.25, 0.5, 0.75, 1.0]
+    cancel = CancelToken()
+    seen: list[float] = []
+
+    def cancel_after_the_first_tile(fraction: float) -> None:
+        seen.append(fraction)
+        if fraction > 0:
+            cancel.cancel()
+
+    with pytest.raises(JobCancelled):
+        damage_map(photo, "learned", progress=cancel_after_the_first_tile, cancel=cancel)
+    assert seen == [0.0, 0.25]
+    classical: list[float] = []
+    damage_map(photo[:100, :100], "classical", progress=classical.append)
+    assert classical == [0.0, 1.0]

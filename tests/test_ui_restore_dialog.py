@@ -123,3 +123,12 @@ def test_the_preview_zooms_to_single_pixels(qtbot, window, damaged):
     qtbot.keyClick(dialog, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert dialog.preview.zoom == fitted
     dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+
+
+def test_the_bar_shows_how_far_detection_is_and_closing_stops_it(qtbot, window, damaged):
+    dialog = open_dialog(qtbot, window)
+    assert dialog.busy.maximum() == 100 and dialog.busy.value() == 100  # determinate, and done
+    cancel = dialog._cancel
+    dialog.detector_box.setCurrentIndex(dialog.detector_box.findData("classical"))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    assert cancel.cancelled  # the work in flight is told to stop

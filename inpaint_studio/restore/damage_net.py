@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from inpaint_studio.core.errors import ModelError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 if TYPE_CHECKING:
     import torch
@@ -143,8 +144,16 @@ def load_network(path: Path | None = None) -> torch.nn.Module:
         return _cached[path]
 
 
-def damage_logits(rgb: np.ndarray, network: torch.nn.Module | None = None) -> np.ndarray:
-    """float32 (H, W): log-odds that damage changed each pixel of `rgb` (uint8 RGB)."""
+def damage_logits(
+    rgb: np.ndarray,
+    network: torch.nn.Module | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
+    """float32 (H, W): log-odds that damage changed each pixel of `rgb` (uint8 RGB).
+
+    `progress` hears the share of tiles done; `cancel` is checked between tiles (JobCancelled).
+    """
     import torch
 
     network = network if network is not None else load_network()
@@ -155,8 +164,12 @@ def damage_logits(rgb: np.ndarray, network: torch.nn.Module | None = None) -> np
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         work = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     logits = np.empty(work.shape[:2], np.float32)
+    tiles = list(_tiles(*work.shape[:2]))
     with torch.inference_mode():
-        for (top, left, bottom, right), (y0, x0, y1, x1) in _tiles(*work.shape[:2]):
+        for done, ((top, left, bottom, right), (y0, x0, y1, x1)) in enumerate(tiles):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            progress(done / len(tiles))
             tile = work[y0:y1, x0:x1]
             # The network halves a tile three times: a side under MIN_SIDE (a photo 1, 2 or 7 pixels
             # across) is first extended with copies of its edge pixels, and the extension dropped again.
@@ -166,6 +179,7 @@ def damage_logits(rgb: np.ndarray, network: torch.nn.Module | None = None) -> np
             x = torch.from_numpy(network_input(tile))[None]
             out = network(x)[0, 0].numpy()
             logits[top:bottom, left:right] = out[top - y0 : bottom - y0, left - x0 : right - x0]
+    progress(1.0)
     if scale < 1.0:
         return cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
     return logits

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.core.jobs import CancelToken, ProgressFn, no_progress
 
 # One sensitivity scale for both detectors. At 0.4: the classical filters' best mean F1 on the
 # evaluation photos; for the learned detector, the best PSNR after filling among thresholds that
@@ -97,8 +98,14 @@ class DamageMap:
         return fill_mask(self.mask(sensitivity), self.detector.fill_grow)
 
 
-def damage_map(image: np.ndarray, detector: str = DEFAULT_DETECTOR) -> DamageMap:
-    """The damage evidence of `image` (uint8 RGB), bright and dark damage together."""
+def damage_map(
+    image: np.ndarray, detector: str = DEFAULT_DETECTOR, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+) -> DamageMap:
+    """The damage evidence of `image` (uint8 RGB), bright and dark damage together.
+
+    `progress` hears the share done (the learned detector tile by tile; the classical filters, which
+    take a fraction of the time, at the start and end); `cancel` stops the learned detector between tiles.
+    """
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise InpaintStudioError(f"Damage detection needs an 8-bit RGB image; got {got}.")
@@ -106,12 +113,16 @@ def damage_map(image: np.ndarray, detector: str = DEFAULT_DETECTOR) -> DamageMap
     if detector == "classical":
         from inpaint_studio.restore.classical import classical_evidence
 
-        return DamageMap(classical_evidence(image), detector)
+        progress(0.0)
+        evidence = classical_evidence(image)
+        progress(1.0)
+        return DamageMap(evidence, detector)
     from inpaint_studio.restore.damage_net import damage_logits
 
     # Odds, so that thresholds interpolate geometrically like the classical evidence;
     # clipped so that float32 cannot overflow.
-    return DamageMap(np.exp(np.clip(damage_logits(image), -30.0, 30.0)), detector)
+    logits = damage_logits(image, progress=progress, cancel=cancel)
+    return DamageMap(np.exp(np.clip(logits, -30.0, 30.0)), detector)
 
 
 def detect_damage(

@@ -1,8 +1,8 @@
 """Detect damage…: find scratches, hairs and dust, preview the mask, add it to the document's mask.
 
 The evidence map (`restore.damage_map`, seconds on a large scan) is computed
-once per detector on a background thread (a busy bar shows it works; the
-dialog never freezes); the sensitivity slider only re-thresholds it, so the
+once per detector on a background thread (a progress bar shows how far it
+is; the dialog never freezes, and closing it stops the work); the sensitivity slider only re-thresholds it, so the
 preview follows the slider. The preview is a canvas like the window's: wheel
 to zoom, Ctrl+1 for 100 %, drag with the middle button to pan, so single
 specks can be checked. "Grow by" widens what is found (it starts at what the
@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from inpaint_studio.core.document import Document
+from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.restore import DamageMap, damage_map
 from inpaint_studio.restore.detect import DETECTORS, fill_mask
-from inpaint_studio.ui.background import run_in_background
+from inpaint_studio.ui.background import on_gui_thread, run_in_background
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.damage_controls import detector_combo, sensitivity_slider
 
@@ -52,6 +53,7 @@ class RestoreDialog(QDialog):
         self.error: Exception | None = None
         self._maps: dict[str, DamageMap] = {}  # by detector name, once computed
         self._computing: set[str] = set()
+        self._cancel = CancelToken()  # set when the dialog closes: detection stops between tiles
         self._cursor_overridden = False
         self._finished = False
         self._image = image.copy()  # the document may change while a thread reads it
@@ -74,8 +76,7 @@ class RestoreDialog(QDialog):
         self.grow_spin.setValue(DETECTORS[self.detector].fill_grow)
         self.grow_spin.setToolTip("Widen what is found: 1-2 px take the light halo around a speck with it")
         self.grow_spin.valueChanged.connect(self._update_mask)
-        self.busy = QProgressBar()
-        self.busy.setRange(0, 0)  # moving: the map is being computed
+        self.busy = QProgressBar()  # how far the map is
         self.busy.setMaximumWidth(160)
         self.status = QLabel("Finding scratches and dust…")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -149,6 +150,7 @@ class RestoreDialog(QDialog):
 
     def done(self, result: int) -> None:  # Qt override: OK, Cancel, Escape and closing all end here
         self._restore_cursor()
+        self._cancel.cancel()  # a map still being computed is not wanted any more
         super().done(result)  # emits accepted, which applies the mask
         self._finished = True
         # A 24 MP map is ~100 MB: do not keep it with the window.
@@ -177,14 +179,21 @@ class RestoreDialog(QDialog):
         if not self._cursor_overridden:  # busy cursor while a map is computed; the window stays responsive
             QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
             self._cursor_overridden = True
-        image = self._image
+        image, cancel = self._image, self._cancel
+        self.busy.setRange(0, 0)  # moving until the first report says how far it is
+        progressed = on_gui_thread(self, lambda fraction: self._progressed(name, fraction))
         run_in_background(
             self,
-            lambda: damage_map(image, name),
+            lambda: damage_map(image, name, progressed, cancel),
             lambda damage: self._map_ready(name, damage),
             lambda error: self._map_ready(name, error),  # shown in the dialog; the document is untouched
             name=f"damage-map-{name}",
         )
+
+    def _progressed(self, name: str, fraction: float) -> None:
+        if name == self.detector and name in self._computing:
+            self.busy.setRange(0, 100)
+            self.busy.setValue(round(fraction * 100))
 
     def _map_ready(self, name: str, result: DamageMap | Exception) -> None:
         self._computing.discard(name)
