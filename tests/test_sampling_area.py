@@ -8,7 +8,7 @@ from inpaint_studio.core.boxes import Box
 from inpaint_studio.core.document import Document, DocumentEvent
 from inpaint_studio.core.mask_edit import BrushStroke
 from inpaint_studio.core.photo import Photo
-from inpaint_studio.core.sampling import SamplingArea, SamplingMark
+from inpaint_studio.core.sampling import SamplingArea, SamplingMark, SamplingStroke
 from inpaint_studio.engines.base import RunReport
 from inpaint_studio.engines.pipeline import inpaint_image, plan_crops
 from inpaint_studio.engines.registry import create_engine
@@ -98,7 +98,7 @@ def test_sampling_strokes_are_undoable_and_reach_the_fill_request(tmp_path):
     exclude = document.sampling_mask(SamplingMark.EXCLUDE)
     stroke = BrushStroke(exclude, 20, 1.0)
     stroke.add_point(30, 60)
-    document.record_sampling_edit(SamplingMark.EXCLUDE, stroke.finish(), "Sampling area")
+    document.record_sampling_edits([(SamplingMark.EXCLUDE, stroke.finish())], "Sampling area")
     assert DocumentEvent.SAMPLING in heard and exclude[60, 30] == 255
     area = document.sampling_area()
     assert area is not None and area.include is None
@@ -109,3 +109,22 @@ def test_sampling_strokes_are_undoable_and_reach_the_fill_request(tmp_path):
     assert not exclude.any() and document.sampling_area() is None
     document.redo()
     assert exclude[60, 30] == 255
+
+
+def test_a_stroke_paints_one_mark_and_clears_the_other_and_clearing_is_one_step(tmp_path):
+    document = Document(Photo.from_pixels(striped_photo(), tmp_path / "photo.png"))
+    include, exclude = document.sampling_mask(SamplingMark.INCLUDE), document.sampling_mask(SamplingMark.EXCLUDE)
+    stroke = SamplingStroke(include, exclude, 30, 1.0, SamplingMark.EXCLUDE)
+    assert stroke.add_point(50, 50) is not None
+    document.record_sampling_edits(stroke.finish(), "Sampling area")
+    assert exclude[50, 50] == 255 and not include.any()
+    stroke = SamplingStroke(include, exclude, 10, 1.0, SamplingMark.INCLUDE)
+    stroke.add_point(50, 50)
+    document.record_sampling_edits(stroke.finish(), "Sampling area")
+    assert include[50, 50] == 255 and exclude[50, 50] == 0 and exclude[50, 40] == 255  # over the exclusion only
+    steps = document.history.position
+    assert document.clear_sampling_area()
+    assert not include.any() and not exclude.any() and document.history.position == steps + 1
+    assert not document.clear_sampling_area()  # nothing left: no step
+    document.undo()
+    assert include[50, 50] == 255 and exclude[50, 40] == 255

@@ -118,23 +118,24 @@ class MaskCommand:
 
 @dataclass
 class SamplingCommand:
-    """A stroke of the sampling brush on the include or exclude mask."""
+    """A stroke of the sampling brush (or clearing the area): edits of the include and exclude masks."""
 
-    edit: MaskEdit
-    mark: SamplingMark
+    edits: list[tuple[SamplingMark, MaskEdit]]
     label: str
 
     @property
     def nbytes(self) -> int:
-        return self.edit.nbytes
+        return sum(edit.nbytes for _, edit in self.edits)
 
     def undo(self, document: Document) -> None:
-        self.edit.undo(document.sampling_mask(self.mark))
-        document.notify(DocumentEvent.SAMPLING, self.edit.box)
+        for mark, edit in reversed(self.edits):
+            edit.undo(document.sampling_mask(mark))
+            document.notify(DocumentEvent.SAMPLING, edit.box)
 
     def redo(self, document: Document) -> None:
-        self.edit.redo(document.sampling_mask(self.mark))
-        document.notify(DocumentEvent.SAMPLING, self.edit.box)
+        for mark, edit in self.edits:
+            edit.redo(document.sampling_mask(mark))
+            document.notify(DocumentEvent.SAMPLING, edit.box)
 
 
 @dataclass
@@ -241,11 +242,22 @@ class Document:
         """Where fills may copy from, or None for anywhere (nothing painted)."""
         return SamplingArea.of(self._sampling.get(SamplingMark.INCLUDE), self._sampling.get(SamplingMark.EXCLUDE))
 
-    def record_sampling_edit(self, mark: SamplingMark, edit: MaskEdit | None, label: str) -> None:
-        """Record an edit already applied to `sampling_mask(mark)` (a stroke of the sampling brush)."""
-        if edit is not None:
-            self.history.push(SamplingCommand(edit, mark, label))
-            self.notify(DocumentEvent.SAMPLING, edit.box)
+    def record_sampling_edits(self, edits: list[tuple[SamplingMark, MaskEdit | None]], label: str) -> None:
+        """Record edits already applied to the sampling masks (one stroke of the sampling brush) as one step."""
+        done = [(mark, edit) for mark, edit in edits if edit is not None]
+        if done:
+            self.history.push(SamplingCommand(done, label))
+            for _, edit in done:
+                self.notify(DocumentEvent.SAMPLING, edit.box)
+
+    def clear_sampling_area(self) -> bool:
+        """Back to copying from anywhere, as one undo step; False if nothing was painted."""
+        edits = [(mark, edit_between(array, np.zeros_like(array))) for mark, array in self._sampling.items()]
+        for mark, edit in edits:
+            if edit is not None:
+                edit.redo(self._sampling[mark])
+        self.record_sampling_edits(edits, "Clear sampling area")
+        return any(edit is not None for _, edit in edits)
 
     def replace_mask(self, new_mask: np.ndarray, label: str) -> None:
         """Set the whole mask (e.g. loaded or detected), as one undoable step."""

@@ -16,7 +16,8 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from inpaint_studio.core.boxes import Box
+from inpaint_studio.core.boxes import Box, union
+from inpaint_studio.core.mask_edit import BrushStroke, MaskEdit
 
 PAINTED = 127
 
@@ -57,3 +58,25 @@ class SamplingArea:
         if self.exclude is not None:
             allowed &= self.exclude[rows_cols] <= PAINTED
         return allowed
+
+
+class SamplingStroke:
+    """One press-drag-release of the sampling brush: paints one mark and clears the other where it goes,
+    so a pixel is included, excluded or neither. `add_point` returns the box it changed."""
+
+    def __init__(self, include: np.ndarray, exclude: np.ndarray, diameter: float, hardness: float, mark: SamplingMark) -> None:
+        painted, cleared = (include, exclude) if mark == SamplingMark.INCLUDE else (exclude, include)
+        other = SamplingMark.EXCLUDE if mark == SamplingMark.INCLUDE else SamplingMark.INCLUDE
+        self.mark = mark
+        self._strokes = [
+            (mark, BrushStroke(painted, diameter, hardness)),
+            (other, BrushStroke(cleared, diameter, hardness, erase=True)),
+        ]
+
+    def add_point(self, x: float, y: float) -> Box | None:
+        boxes = [box for _, stroke in self._strokes if (box := stroke.add_point(x, y)) is not None]
+        return union(boxes) if boxes else None
+
+    def finish(self) -> list[tuple[SamplingMark, MaskEdit | None]]:
+        """The edits made, for `Document.record_sampling_edits`."""
+        return [(mark, stroke.finish()) for mark, stroke in self._strokes]

@@ -36,6 +36,7 @@ class Settings:
     mask_feather_px: int = 4
     wand_tolerance: int = 32  # the magic wand's, in levels
     wand_contiguous: bool = True
+    object_select_method: str = "grabcut"  # the object selection tool's: "grabcut", or "sam" (Segment Anything)
     clone_aligned: bool = True  # the clone stamp's and healing brush's source keeps its distance
     theme: str = "system"  # "system" (follow the desktop's light or dark scheme), "light" or "dark"
     window_state: str = ""  # toolbars and docks as the user left them (Qt's saveState, base64)
@@ -88,6 +89,9 @@ class Settings:
                     continue
             if isinstance(value, list):
                 value = [item for item in value if isinstance(item, str)]
+            choices = _CHOICES.get(spec.name)
+            if choices is not None and value not in choices:
+                continue  # a value this version does not know
             setattr(settings, spec.name, value)
         return settings
 
@@ -100,4 +104,5 @@ class Settings:
 
 
 _UNSET = object()
+_CHOICES: dict[str, tuple[Any, ...]] = {"object_select_method": ("grabcut", "sam")}  # fields with a fixed set of values
 _FIELD_NAMES = frozenset(spec.name for spec in fields(Settings))

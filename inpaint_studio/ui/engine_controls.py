@@ -1,4 +1,4 @@
-"""Choosing the engine and device, their settings panel, and making sure an engine's models are there.
+"""Choosing the engine and device, their settings panel, and making sure an engine's (or a tool's) models are there.
 
 The engine and device lists live in the Run toolbar, the parameters in the
 Engine settings dock. Switching to an engine whose model is not installed
@@ -97,20 +97,31 @@ class EngineControls(QObject):
         if not missing:
             return True
         info = engine_class(engine_id).info
-        names = ", ".join(self.model_store.info(m).name for m in missing)
+        if self.offer_download(missing, info.name):
+            return True
+        still = "" if engine_id == self._active_engine else f" still using {engine_class(self._active_engine).info.name}."
+        self.message.emit(f"{info.name} cannot run without its model;{still} Run > Models… downloads or imports it.", 10000)
+        return False
+
+    def ensure_model(self, model_id: str, needed_by: str) -> bool:
+        """True when `model_id` (an engine's or a tool's, such as click-to-select's) is installed, after
+        offering to download it if not; `needed_by` names what needs it in the question."""
+        return self.model_store.is_installed(model_id) or self.offer_download([model_id], needed_by)
+
+    def offer_download(self, model_ids: list[str], needed_by: str) -> bool:
+        """Ask whether to download the missing `model_ids` that `needed_by` needs; True once they are installed."""
+        names = ", ".join(self.model_store.info(m).name for m in model_ids)
         answer = QMessageBox.question(
             self.window,
             "Model needed",
-            f"{info.name} needs its model ({names}), which is not installed yet. Download it now?\n\n"
+            f"{needed_by} needs its model ({names}), which is not installed yet. Download it now?\n\n"
             f"It is saved in {self.model_store.root}. A file you already have can be imported in Run > Models.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes,
         )
-        if answer == QMessageBox.StandardButton.Yes and all(download_model(self.window, self.model_store, m) for m in missing):
+        if answer == QMessageBox.StandardButton.Yes and all(download_model(self.window, self.model_store, m) for m in model_ids):
             self.label_engines()
             return True
-        still = "" if engine_id == self._active_engine else f" still using {engine_class(self._active_engine).info.name}."
-        self.message.emit(f"{info.name} cannot run without its model;{still} Run > Models… downloads or imports it.", 10000)
         return False
 
     def show_models(self) -> None:

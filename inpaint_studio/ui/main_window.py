@@ -50,6 +50,7 @@ from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 from inpaint_studio.ui.restore_dialog import RestoreDialog
 from inpaint_studio.ui.retouch_tools import RetouchTools
 from inpaint_studio.ui.run_toolbar import RunToolBar
+from inpaint_studio.ui.sampling_overlay import SamplingOverlay
 from inpaint_studio.ui.selection_tools import SelectionTools
 from inpaint_studio.ui.shortcuts_sheet import ShortcutsDialog
 from inpaint_studio.ui.theme import apply_theme
@@ -76,9 +77,7 @@ class MainWindow(QMainWindow):
         self.tools = MaskToolController(self.canvas)
         self.tools.mask_committed.connect(self._mask_committed)
         self.tools.message.connect(lambda text: self.status(text, 4000))
-        self.selection_tools = SelectionTools(self.canvas, self.tools)
-        self.selection_tools.mask_committed.connect(self._mask_committed)
-        self.selection_tools.message.connect(lambda text: self.status(text, 5000))
+        self.sampling_overlay = SamplingOverlay(self.canvas, self.tools)
         self.retouch_tools = RetouchTools(self.canvas, self.tools, self._spot_heal)
         self.retouch_tools.message.connect(lambda text: self.status(text, 5000))
         self.canvas.cursor_moved.connect(self._show_cursor)
@@ -86,6 +85,9 @@ class MainWindow(QMainWindow):
         self.engines = EngineControls(self.settings, self)
         self.engines.changed.connect(self._engine_changed)
         self.engines.message.connect(self.status)
+        self.selection_tools = SelectionTools(self.canvas, self.tools, self.engines)  # the engines' store and model offer
+        self.selection_tools.mask_committed.connect(self._mask_committed)
+        self.selection_tools.message.connect(self.status)
         deliver = on_gui_thread(self, lambda message: self.fill_controls.handle(message))
         self.worker = EngineWorker(deliver, model_store=self.engines.model_store)
         self.workspace = Workspace(
@@ -228,10 +230,6 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, self.toolbox)
         self.tool_options = ToolOptionsBar(self.tools, self.selection_tools, self.retouch_tools, self.settings, self)
         self.addToolBar(self.tool_options)
-        make_action(self, "Smaller brush", lambda: self.tool_options.resize_brush(1 / 1.25), "[")
-        make_action(self, "Larger brush", lambda: self.tool_options.resize_brush(1.25), "]")
-        make_action(self, "Softer brush", lambda: self.tool_options.change_hardness(-0.1), "Shift+[")
-        make_action(self, "Harder brush", lambda: self.tool_options.change_hardness(0.1), "Shift+]")
 
         self.run_toolbar = RunToolBar(self.engines, self.run_fill, self.auto_run_action, self.original_action, self)
         self.addToolBar(self.run_toolbar)
@@ -281,6 +279,7 @@ class MainWindow(QMainWindow):
         self.tools.set_document(document)
         self.selection_tools.set_document(document)
         self.retouch_tools.set_document(document)
+        self.sampling_overlay.set_document(document)
         self.layers_panel.set_document(document)
         self.history_panel.set_document(document)
         self.canvas.setFocus()
@@ -403,7 +402,7 @@ class MainWindow(QMainWindow):
         elif key == Qt.Key.Key_Backslash:
             self.canvas.set_show_original(True)
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            if not self.tools.close_polygon() and not self.selection_tools.close_path(None):
+            if not self.tools.close_polygon() and not self.selection_tools.commit():
                 self.run_fill()
         elif key == Qt.Key.Key_Escape:
             if self.tools.busy or self.selection_tools.busy:

@@ -1,5 +1,5 @@
 """The Select menu: clear and invert the mask, Modify (grow, shrink, feather by an amount), From
-Transparency, Detect damage.
+Transparency, Clear Sampling Area, Detect damage.
 
 The mask is the selection of what to remove, so its commands sit where
 photo editors keep selection commands. Each is one undoable step; the
@@ -42,12 +42,14 @@ class MaskCommands(QObject):
         self.detect_action = make_action(window, "&Detect damage…", detect_damage, "Ctrl+Shift+D")
         self.transparency_action = make_action(window, "From &Transparency", self.from_transparency)
         self.transparency_action.setToolTip("Mask the transparent parts of the photo, to fill them (heal transparency)")
+        self.clear_sampling_action = make_action(window, "Clear Sampling &Area", self.clear_sampling_area)
+        self.clear_sampling_action.setToolTip("Let fills copy from anywhere again (undo what the sampling-area brush painted)")
 
     @property
     def actions(self) -> list[QAction]:
         """Every command, for enabling them together (they need a document)."""
         return [self.clear_action, self.invert_action, self.grow_action, self.shrink_action, self.feather_action,
-                self.detect_action, self.transparency_action]
+                self.detect_action, self.transparency_action, self.clear_sampling_action]
 
     def build_menu(self, bar: QMenuBar) -> None:
         menu = bar.addMenu("&Select")
@@ -55,12 +57,18 @@ class MaskCommands(QObject):
         modify = menu.addMenu("&Modify")
         modify.addActions([self.grow_action, self.shrink_action, self.feather_action])
         menu.addAction(self.transparency_action)
+        menu.addAction(self.clear_sampling_action)
         menu.addSeparator()
         menu.addAction(self.detect_action)
 
     def from_transparency(self) -> None:
         if self.workspace.document is not None and not self.workspace.mask_transparency():
             self.status("This photo has no transparent parts.", 4000)
+
+    def clear_sampling_area(self) -> None:
+        document = self.workspace.document
+        if document is not None and not document.clear_sampling_area():
+            self.status("No sampling area is painted: fills copy from anywhere around the hole.", 4000)
 
     def modify(self, operation: MaskOperation) -> None:
         """Ask for the amount (the last one offered), then apply."""

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from inpaint_studio.core.document import Document, ResultLayer
 from inpaint_studio.core.layer_eraser import LayerEraseStroke
 from inpaint_studio.core.mask_edit import BrushStroke, fill_polygon, fill_rectangle
+from inpaint_studio.core.sampling import SamplingMark, SamplingStroke
 from inpaint_studio.ui.canvas import CanvasView
 
 
@@ -37,9 +38,12 @@ class Tool(Enum):
     HEAL = "Healing brush"
     SPOT_HEAL = "Spot healing brush"
     LAYER_ERASER = "Layer eraser"
+    SAMPLING = "Sampling area"
 
 
-BRUSH_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.LAYER_ERASER, Tool.CLONE, Tool.HEAL, Tool.SPOT_HEAL)
+BRUSH_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.LAYER_ERASER, Tool.CLONE, Tool.HEAL, Tool.SPOT_HEAL, Tool.SAMPLING)
+# The canvas overlays that show the sampling area (see ui.sampling_overlay), by what they mark.
+SAMPLING_OVERLAYS = {SamplingMark.INCLUDE: "sampling-include", SamplingMark.EXCLUDE: "sampling-exclude"}
 
 
 # Clicking this close (in screen pixels) to the first vertex closes a polygon.
@@ -49,6 +53,7 @@ MIN_BRUSH, MAX_BRUSH = 1, 2000
 
 class MaskToolController(QObject):
     mask_committed = Signal(bool)  # a stroke or shape was finished and recorded; True if it added to the mask
+    tool_changed = Signal(object)  # the Tool now chosen
     message = Signal(str)  # something the user should read in the status bar
 
     def __init__(self, canvas: CanvasView) -> None:
@@ -59,7 +64,7 @@ class MaskToolController(QObject):
         self.brush_size = 40
         self.hardness = 0.8
         self.subtract = False  # toolbar toggle; Alt does the same while held
-        self._stroke: BrushStroke | LayerEraseStroke | None = None
+        self._stroke: BrushStroke | LayerEraseStroke | SamplingStroke | None = None
         # Which layer the layer eraser works on (the window's selected layer).
         self.target_layer: Callable[[], ResultLayer | None] = lambda: None
         self._points: list[tuple[float, float]] = []
@@ -79,6 +84,7 @@ class MaskToolController(QObject):
         self.cancel_shape()
         self.tool = tool
         self._update_cursor()
+        self.tool_changed.emit(tool)
 
     def set_brush_size(self, size: float) -> None:
         self.brush_size = int(min(max(round(size), MIN_BRUSH), MAX_BRUSH))
@@ -125,6 +131,12 @@ class MaskToolController(QObject):
             self._paint_to(x, y)
         elif self.tool in (Tool.BRUSH, Tool.ERASER):
             self._stroke = BrushStroke(self.document.mask, self.brush_size, self.hardness, erase=self._erasing(event))
+            self._paint_to(x, y)
+        elif self.tool == Tool.SAMPLING:
+            # Paint: copy from here (include); Alt or Subtract: never copy from here (exclude).
+            mark = SamplingMark.EXCLUDE if self._erasing(event) else SamplingMark.INCLUDE
+            include, exclude = (self.document.sampling_mask(m) for m in (SamplingMark.INCLUDE, SamplingMark.EXCLUDE))
+            self._stroke = SamplingStroke(include, exclude, self.brush_size, self.hardness, mark)
             self._paint_to(x, y)
         elif self.tool in (Tool.LASSO, Tool.RECTANGLE):
             self._points = [(x, y)]
@@ -187,11 +199,18 @@ class MaskToolController(QObject):
         # The layer eraser changes the composite, which the canvas hears about from the document.
         if box is not None and isinstance(self._stroke, BrushStroke):
             self.canvas.update_mask_region(box)
+        elif box is not None and isinstance(self._stroke, SamplingStroke):
+            for name in SAMPLING_OVERLAYS.values():
+                self.canvas.update_extra_overlay_region(name, box)
 
     def _finish_stroke(self) -> None:
         stroke, self._stroke = self._stroke, None
         if isinstance(stroke, LayerEraseStroke):
             stroke.finish()
+            return
+        if isinstance(stroke, SamplingStroke):
+            assert self.document is not None  # a stroke ends before the document changes (set_document)
+            self.document.record_sampling_edits(stroke.finish(), "Sampling area")
             return
         assert stroke is not None  # called only during a stroke
         self._commit(stroke.finish(), "Eraser" if stroke.erase else "Brush")

@@ -4,7 +4,9 @@ Each turns the user's box, clicks or anchors into a mask with `selection`
 (off the GUI thread where it takes more than a moment) and adds it to the
 document's mask, or takes it away with Alt or Subtract, as one undo step.
 Object selection keeps its box: a click inside it afterwards marks a part as
-the object (Alt+click: not the object) and selects again.
+the object (Alt+click: not the object) and selects again. With the Segment
+Anything method (`sam_select.py`) its clicks and box make a candidate instead,
+which Enter adds to the mask (or takes away, in Subtract mode) and Esc drops.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from inpaint_studio.selection.wand import DEFAULT_TOLERANCE, magic_wand
 from inpaint_studio.ui.background import run_in_background
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.mask_tools import POLYGON_CLOSE_DISTANCE, MaskToolController, Tool
+from inpaint_studio.ui.sam_select import GRABCUT, LABEL, SAM, ModelOffer, SamSelect
 
 SELECTION_TOOLS = (Tool.OBJECT_SELECT, Tool.MAGIC_WAND, Tool.MAGNETIC_LASSO)
 CLICK_DISTANCE = 4.0  # screen pixels: a press and release closer than this is a click, not a box
@@ -33,14 +36,19 @@ Point = tuple[float, float]
 
 class SelectionTools(QObject):
     mask_committed = Signal(bool)  # a selection changed the mask; True if it added to it
-    message = Signal(str)
+    message = Signal(str, int)  # status bar text, and for how many milliseconds (0: until replaced)
+    method_changed = Signal(str)  # object selection's method in use (GRABCUT or SAM), also when it falls back
 
-    def __init__(self, canvas: CanvasView, tools: MaskToolController) -> None:
+    def __init__(self, canvas: CanvasView, tools: MaskToolController, models: ModelOffer) -> None:
         super().__init__(canvas)
         self.canvas, self.tools = canvas, tools
         self.document: Document | None = None
         self.tolerance = DEFAULT_TOLERANCE
         self.contiguous = True
+        self.method = GRABCUT  # object selection's
+        self.sam = SamSelect(canvas, models)
+        self.sam.message.connect(self.message)
+        self.sam.unavailable.connect(lambda: self._use_method(GRABCUT))
         self._press: Point | None = None
         self._object: tuple[Box, list[Click], np.ndarray] | None = None  # box, clicks, the mask before it
         self._anchors: list[Point] = []  # magnetic lasso: the path so far, anchor to anchor
@@ -58,18 +66,67 @@ class SelectionTools(QObject):
 
     @property
     def busy(self) -> bool:
-        """A magnetic outline is being drawn."""
-        return bool(self._anchors)
+        """A magnetic outline is being drawn, or Segment Anything's prompts or candidate are shown (Esc drops them)."""
+        return bool(self._anchors) or self.sam.busy
 
     def set_document(self, document: Document | None) -> None:
         self.cancel()
         self._object = None
         self.document = document
+        self.sam.set_document(document)
+        self.prepare()
 
     def cancel(self) -> None:
-        """Esc, or another tool: drop a magnetic outline in progress."""
+        """Esc, or another tool: drop a magnetic outline in progress, or Segment Anything's prompts and candidate."""
         self._anchors, self._paths, self._press = [], None, None
         self.canvas.set_preview_path(None)
+        self.sam.drop()
+
+    def commit(self) -> bool:
+        """Enter: close a magnetic outline, or add Segment Anything's candidate; False if there is neither."""
+        if self.close_path(None):
+            return True
+        if not self.sam.busy:
+            return False
+        if self.sam.candidate is None:
+            self.message.emit("The candidate is still being computed; press Enter again once it shows.", 4000)
+        else:
+            self.add_candidate()
+        return True
+
+    def add_candidate(self) -> None:
+        """Enter or Add: the candidate into the mask (Subtract: out of it) as one undo step."""
+        candidate = self.sam.take_candidate()
+        if candidate is not None and self.document is not None:
+            self.message.emit("Taken from the mask." if self.tools.subtract else "Added to the mask.", 3000)
+            self._apply(self.document.mask.copy(), candidate, self.tools.subtract, LABEL)  # says so if nothing changed
+
+    # ------------------------------------------------------------ object selection's method
+
+    def set_method(self, method: str) -> None:
+        """GrabCut or Segment Anything; Segment Anything only once its model is installed (offered if not)."""
+        self._use_method(SAM if method == SAM and self.sam.ensure_model() else GRABCUT)
+
+    def _use_method(self, method: str) -> None:
+        self.cancel()
+        self._object = None
+        self.method = method
+        if method == SAM:
+            self.sam.active = True
+            self.prepare()
+        else:
+            self.sam.deactivate()
+        self.method_changed.emit(method)
+
+    def restore_method(self, method: str) -> None:
+        """The method remembered in the settings, without questions: GrabCut if Segment Anything's model is missing."""
+        self.method = SAM if method == SAM and self.sam.model_installed() else GRABCUT
+        self.sam.active = self.method == SAM
+
+    def prepare(self) -> None:
+        """With Segment Anything chosen and object selection in hand, embed the photo shown in the background."""
+        if self.method == SAM and self.tools.tool == Tool.OBJECT_SELECT:
+            self.sam.prepare()
 
     # ------------------------------------------------------------ pointer
 
@@ -96,12 +153,21 @@ class SelectionTools(QObject):
         erase = self._erasing(event)
         if self.tools.tool == Tool.MAGIC_WAND:
             self._select_colour(int(x), int(y), erase)
+        elif self.method == SAM:
+            self._prompt_sam(start, (x, y), click, event)
         elif click:
             self._refine(x, y, erase)
         else:
-            box = Box(int(min(x, start[0])), int(min(y, start[1])), math.ceil(max(x, start[0])), math.ceil(max(y, start[1])))
-            self._object = (box, [], self.document.mask.copy())
+            self._object = (_box(start, (x, y)), [], self.document.mask.copy())
             self._select_object(erase)
+
+    def _prompt_sam(self, start: Point, end: Point, click: bool, event: QMouseEvent | None) -> None:
+        """A click is a point on the object (Alt: not the object), a drag a box; both refine the candidate."""
+        if click:
+            alt = bool(event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            self.sam.add_point(end[0], end[1], not alt)
+        else:
+            self.sam.set_box(_box(start, end))
 
     def _double_clicked(self, x: float, y: float, event: QMouseEvent | None) -> None:
         if self.active and self.tools.tool == Tool.MAGNETIC_LASSO and len(self._anchors) >= 3:
@@ -127,7 +193,7 @@ class SelectionTools(QObject):
         """A click inside the last box: that part is (or with Alt, is not) the object; select again."""
         box = self._object[0] if self._object is not None else None
         if self._object is None or box is None or not (box.x0 <= x < box.x1 and box.y0 <= y < box.y1):
-            self.message.emit("Drag a box around the object first; then click parts to add them (Alt: to remove).")
+            self.message.emit("Drag a box around the object first; then click parts to add them (Alt: to remove).", 5000)
             return
         self._object[1].append((x, y, not erase))
         self._select_object(erase=self.tools.subtract)
@@ -151,7 +217,7 @@ class SelectionTools(QObject):
 
         def failed(error: Exception) -> None:
             self._busy = False
-            self.message.emit(f"The selection failed: {error}")
+            self.message.emit(f"The selection failed: {error}", 5000)
 
         run_in_background(self, work, done, failed, name="selection")
 
@@ -159,7 +225,7 @@ class SelectionTools(QObject):
         assert self.document is not None
         combined = np.where(selection > 0, np.uint8(0), before) if erase else np.maximum(before, selection)
         if np.array_equal(combined, self.document.mask):
-            self.message.emit("Nothing was selected there." if not selection.any() else "The mask already holds that.")
+            self.message.emit("Nothing was selected there." if not selection.any() else "The mask already holds that.", 5000)
             return
         added = bool(np.any(combined > self.document.mask))
         self.document.replace_mask(combined, label)
@@ -204,3 +270,9 @@ class SelectionTools(QObject):
         fill_polygon(selection, outline)
         self._apply(before, selection, self._erasing(event), "Magnetic lasso")
         return True
+
+
+def _box(start: Point, end: Point) -> Box:
+    """The box two corners of a drag span, in whole pixels."""
+    (x0, x1), (y0, y1) = sorted((start[0], end[0])), sorted((start[1], end[1]))
+    return Box(int(x0), int(y0), math.ceil(x1), math.ceil(y1))

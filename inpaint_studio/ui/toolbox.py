@@ -29,15 +29,20 @@ TOOL_SHORTCUTS = {
     Tool.HEAL: "J",
     Tool.SPOT_HEAL: "Shift+J",
     Tool.LAYER_ERASER: "Shift+E",
+    Tool.SAMPLING: "Shift+B",
 }
 TOOL_TIPS = {
-    Tool.OBJECT_SELECT: "Object selection: drag a box around an object; click parts to add them, Alt+click to remove",
+    Tool.OBJECT_SELECT: (
+        "Object selection: drag a box around an object, or click it with Segment Anything (tool options); "
+        "click parts to add them, Alt+click to remove"
+    ),
     Tool.MAGIC_WAND: "Magic wand: select the clicked colour (tolerance and Contiguous in the tool options)",
     Tool.MAGNETIC_LASSO: "Magnetic lasso: click around an object; the outline follows its edges",
     Tool.CLONE: "Clone stamp: Alt+click a source, then paint a copy of it (into the Retouch layer)",
     Tool.HEAL: "Healing brush: like the clone stamp, blended into the colour and light where you paint",
     Tool.SPOT_HEAL: "Spot healing brush: click or paint over a spot; the engine fills it (into the Retouch layer)",
     Tool.LAYER_ERASER: "Layer eraser: erase part of the selected fill to bring back the photo",
+    Tool.SAMPLING: "Sampling area: paint where PatchMatch may copy from (green); Alt: where it must not (amber)",
 }
 TOOL_ICONS = {
     Tool.BRUSH: "brush",
@@ -52,6 +57,7 @@ TOOL_ICONS = {
     Tool.HEAL: "heal",
     Tool.SPOT_HEAL: "spot-heal",
     Tool.LAYER_ERASER: "layer-eraser",
+    Tool.SAMPLING: "sampling",
 }
 
 
