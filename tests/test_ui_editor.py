@@ -322,3 +322,17 @@ def test_try_again_without_a_fill_selected_says_what_to_do(qtbot, window):
     window.tries.try_again()
     assert not window.tries.try_again_action.isEnabled()
     assert messages == ["Select a fill in the Layers panel to try it again."]
+
+
+# ---------------------------------------------------------------- Ctrl as well as Alt (window managers take Alt+drag)
+
+
+def test_ctrl_does_what_alt_does_for_desktops_that_take_alt_drag(qtbot, window):
+    mask_rectangle(qtbot, window, (40, 40, 200, 160))
+    window.set_tool(Tool.BRUSH)
+    window.tools.set_brush_size(20)
+    drag(qtbot, window, [(60, 100), (180, 100)], modifiers=Qt.KeyboardModifier.ControlModifier)
+    assert window.document.mask[100, 120] == 0 and window.document.mask[50, 120] == 255  # Ctrl subtracts
+    window.set_tool(Tool.CLONE)
+    drag(qtbot, window, [(250, 50), (250, 50)], modifiers=Qt.KeyboardModifier.ControlModifier)
+    assert window.retouch_tools.source == pytest.approx((250, 50), abs=1)  # Ctrl+click sets the source

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from enum import Enum
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 
 from inpaint_studio.core.document import Document, ResultLayer
 from inpaint_studio.core.layer_eraser import LayerEraseStroke
 from inpaint_studio.core.mask_edit import BrushStroke, fill_polygon, fill_rectangle
 from inpaint_studio.core.sampling import SamplingMark, SamplingStroke
 from inpaint_studio.ui.canvas import CanvasView
+from inpaint_studio.ui.modifiers import alternate
 
 
 class Tool(Enum):
@@ -116,8 +117,7 @@ class MaskToolController(QObject):
     # ------------------------------------------------------------ events
 
     def _erasing(self, event) -> bool:
-        alt = bool(event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        return self.tool == Tool.ERASER or self.subtract != alt
+        return self.tool == Tool.ERASER or self.subtract != alternate(event)
 
     def _pressed(self, x: float, y: float, event) -> None:
         if self.document is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QMouseEvent
 
 from inpaint_studio.core.document import Document
@@ -21,6 +21,7 @@ from inpaint_studio.core.mask_edit import BrushStroke
 from inpaint_studio.core.retouch import RetouchMode, RetouchStroke
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.mask_tools import MaskToolController, Tool
+from inpaint_studio.ui.modifiers import alternate
 
 RETOUCH_TOOLS = (Tool.CLONE, Tool.HEAL, Tool.SPOT_HEAL)
 MARKER = 6.0  # half size of the source marker, in image pixels at 100 %
@@ -73,12 +74,12 @@ class RetouchTools(QObject):
             self._spot[0].add_point(x, y)
             self.canvas.update_mask_region(None)
             return
-        if event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier:
+        if alternate(event):
             self.source, self._offset = (x, y), None
             self.message.emit("Source set: paint where it should be copied to.")
             return
         if self.source is None:
-            self.message.emit("Alt+click where to copy from first.")
+            self.message.emit("Alt+click (or Ctrl+click) where to copy from first.")
             return
         if self._offset is None or not self.aligned:
             self._offset = (self.source[0] - x, self.source[1] - y)

@@ -187,7 +187,7 @@ class SamSelect(QObject):
             self.message.emit("", 0)  # the note that the photo is being prepared
             self._predict()  # what was clicked while the photo was prepared
         else:
-            self.message.emit(f"{SAM_NAME} is ready: click the object (Alt+click: not the object), or drag a box.", 5000)
+            self.message.emit(f"{SAM_NAME} is ready: click the object (Alt/Ctrl+click: not it), or drag a box.", 5000)
 
     def _prepare_failed(self, error: Exception) -> None:
         self._preparing = None
@@ -276,7 +276,7 @@ class SamSelect(QObject):
         if not mask.any():
             self.message.emit(f"{SAM_NAME} found nothing there; click on the object or drag a box around it.", 5000)
         elif first:
-            text = "Enter adds the candidate (cyan) to the mask, Esc drops it; click to refine (Alt+click: not the object)."
+            text = "Enter adds the candidate (cyan) to the mask, Esc drops it; click to refine (Alt/Ctrl+click: not the object)."
             self.message.emit(text, 8000)
 
     def take_candidate(self) -> np.ndarray | None:

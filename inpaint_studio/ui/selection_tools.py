@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QMouseEvent
 
 from inpaint_studio.core.boxes import Box
@@ -27,6 +27,7 @@ from inpaint_studio.selection.wand import DEFAULT_TOLERANCE, magic_wand
 from inpaint_studio.ui.background import run_in_background
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.mask_tools import POLYGON_CLOSE_DISTANCE, MaskToolController, Tool
+from inpaint_studio.ui.modifiers import alternate
 from inpaint_studio.ui.sam_select import GRABCUT, LABEL, SAM, ModelOffer, SamSelect
 
 SELECTION_TOOLS = (Tool.OBJECT_SELECT, Tool.MAGIC_WAND, Tool.MAGNETIC_LASSO)
@@ -164,8 +165,7 @@ class SelectionTools(QObject):
     def _prompt_sam(self, start: Point, end: Point, click: bool, event: QMouseEvent | None) -> None:
         """A click is a point on the object (Alt: not the object), a drag a box; both refine the candidate."""
         if click:
-            alt = bool(event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier)
-            self.sam.add_point(end[0], end[1], not alt)
+            self.sam.add_point(end[0], end[1], not alternate(event))
         else:
             self.sam.set_box(_box(start, end))
 
@@ -178,8 +178,7 @@ class SelectionTools(QObject):
             self.canvas.set_preview_path(self._anchors + self._path_to(position)[1:], closed=False)
 
     def _erasing(self, event: QMouseEvent | None) -> bool:
-        alt = bool(event is not None and event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        return self.tools.subtract != alt
+        return self.tools.subtract != alternate(event)
 
     # ------------------------------------------------------------ object selection and the wand
 
@@ -193,7 +192,7 @@ class SelectionTools(QObject):
         """A click inside the last box: that part is (or with Alt, is not) the object; select again."""
         box = self._object[0] if self._object is not None else None
         if self._object is None or box is None or not (box.x0 <= x < box.x1 and box.y0 <= y < box.y1):
-            self.message.emit("Drag a box around the object first; then click parts to add them (Alt: to remove).", 5000)
+            self.message.emit("Drag a box around the object first; then click parts to add them (Alt or Ctrl: to remove).", 5000)
             return
         self._object[1].append((x, y, not erase))
         self._select_object(erase=self.tools.subtract)

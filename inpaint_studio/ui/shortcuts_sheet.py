@@ -12,7 +12,7 @@ HELD_KEYS = [
     ("Middle button drag", "Pan the photo"),
     ("Wheel / Ctrl+wheel", "Zoom at the pointer"),
     ("\\ (hold)", "Show the original"),
-    ("Alt (hold) while painting", "Remove from the mask"),
+    ("Alt or Ctrl (hold) while painting", "Remove from the mask"),
     ("Enter", "Remove what is masked (closes a polygon first)"),
     ("Esc", "Cancel the shape being drawn, or the fill"),
 ]

@@ -34,15 +34,15 @@ TOOL_SHORTCUTS = {
 TOOL_TIPS = {
     Tool.OBJECT_SELECT: (
         "Object selection: drag a box around an object, or click it with Segment Anything (tool options); "
-        "click parts to add them, Alt+click to remove"
+        "click parts to add them, Alt+click (or Ctrl+click) to remove"
     ),
     Tool.MAGIC_WAND: "Magic wand: select the clicked colour (tolerance and Contiguous in the tool options)",
     Tool.MAGNETIC_LASSO: "Magnetic lasso: click around an object; the outline follows its edges",
-    Tool.CLONE: "Clone stamp: Alt+click a source, then paint a copy of it (into the Retouch layer)",
+    Tool.CLONE: "Clone stamp: Alt+click (or Ctrl+click) a source, then paint a copy of it (into the Retouch layer)",
     Tool.HEAL: "Healing brush: like the clone stamp, blended into the colour and light where you paint",
     Tool.SPOT_HEAL: "Spot healing brush: click or paint over a spot; the engine fills it (into the Retouch layer)",
     Tool.LAYER_ERASER: "Layer eraser: erase part of the selected fill to bring back the photo",
-    Tool.SAMPLING: "Sampling area: paint where PatchMatch may copy from (green); Alt: where it must not (amber)",
+    Tool.SAMPLING: "Sampling area: paint where PatchMatch may copy from (green); Alt or Ctrl: where it must not (amber)",
 }
 TOOL_ICONS = {
     Tool.BRUSH: "brush",
@@ -77,7 +77,7 @@ class Toolbox(QToolBar):
             self.tool_actions[tool] = action
         self.tool_actions[Tool.BRUSH].setChecked(True)
         self.subtract_action = make_action(window, "Subtract", self._toggle_subtract, checkable=True)
-        self.subtract_action.setToolTip("Subtract: the tools remove from the mask (or hold Alt)")
+        self.subtract_action.setToolTip("Subtract: the tools remove from the mask (or hold Alt or Ctrl)")
         self.addActions(list(self.tool_actions.values()))
         self.addSeparator()
         self.addAction(self.subtract_action)
