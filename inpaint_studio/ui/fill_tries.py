@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from inpaint_studio.core.document import ResultLayer
 from inpaint_studio.core.errors import EngineError
@@ -38,13 +38,19 @@ class TryControls(QObject):
         self.next_action = make_action(window, "Ne&xt Try", lambda: self.flip(1), "Alt+Right")
         self.actions = [self.try_again_action, self.previous_action, self.next_action]
 
-        # Shown while a fill layer is selected: "Try 2 of 3 · LaMa  ‹ ›  Try again".
+        # Shown while a fill layer is selected: "Try 2 of 3 · LaMa", then ‹ › and Try again.
+        # The label on a row of its own: the dock is narrow, and its text (with the engine's name) is
+        # what tells the tries apart.
         self.bar = QWidget()
         self.label = QLabel()
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the dock
-        row = QHBoxLayout(self.bar)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.label, 1)
+        rows = QVBoxLayout(self.bar)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(0)
+        rows.addWidget(self.label)
+        row = QHBoxLayout()
+        rows.addLayout(row)
+        row.addStretch(1)
         self.buttons: dict[str, QToolButton] = {}
         keyed = (("try-previous", self.previous_action), ("try-next", self.next_action), ("try-again", self.try_again_action))
         for key, action in keyed:
