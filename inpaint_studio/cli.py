@@ -251,6 +251,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         f"Processed {len(report.results)} photo(s) in {report.seconds:.1f} s ({rate:.2f}/s): "
         f"{len(written)} written, {len(skipped)} skipped, {len(failed)} failed. Output: {args.output}"
     )
+    for result in written:
+        if result.message:  # what the output could not keep (other frames, transparency, metadata ...)
+            _warn(f"{result.item.image.name}: {result.message}")
     for result in skipped:
         print(f"  skipped {result.item.image.name}: {result.message}")
     for result in failed:
@@ -301,7 +304,7 @@ def _model_store(args: argparse.Namespace):
 
 
 def _models_list(store, args: argparse.Namespace) -> int:
-    rows = [("ID", "NAME", "ENGINE", "STATUS", "ON DISK", "FOLDER")]
+    rows = [("ID", "NAME", "ENGINE", "STATUS", "DOWNLOAD", "ON DISK", "FOLDER")]
     for status in store.statuses():
         state = "not installed"
         if status.installed:
@@ -310,16 +313,20 @@ def _models_list(store, args: argparse.Namespace) -> int:
             state = "incomplete"
         size = _megabytes(status.bytes_on_disk) if status.bytes_on_disk else "-"
         info = status.info
-        rows.append((info.id, info.name, info.engine, state, size, str(store.folder(info.id))))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        to_fetch = store.download_size_text([info.id]) or "-"
+        rows.append((info.id, info.name, info.engine, state, to_fetch, size, str(store.folder(info.id))))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[5])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[6])
     return 0
 
 
 def _models_download(store, args: argparse.Namespace) -> int:
-    info = store.info(args.model_id)
-    bar = ProgressBar(sys.stderr, f"Downloading {info.id}")
+    ids = list(dict.fromkeys(store.info(model_id).id for model_id in args.model_ids))
+    size = store.download_size_text(ids)
+    if size and sys.stderr.isatty():
+        print(f"Downloading {', '.join(ids)} ({size}) into {store.root}", file=sys.stderr)
+    bar = ProgressBar(sys.stderr, f"Downloading {' + '.join(ids)}"[:40])
 
     def progress(done: int, total: int | None) -> None:
         if total:
@@ -327,32 +334,35 @@ def _models_download(store, args: argparse.Namespace) -> int:
         else:
             bar.update(0, _megabytes(done))
 
-    try:
-        path = store.download(info.id, progress=progress)
+    try:  # one job: a failure names every file still missing, with its URL and where it goes
+        store.download_models(ids, progress=progress)
     except KeyboardInterrupt:
         bar.close()
         print(
-            f"\n{PROG}: interrupted; the partial download is kept in {store.folder(info.id)} "
-            f"and `{PROG} models download {info.id}` resumes it",
+            f"\n{PROG}: interrupted; the partial download is kept in {store.root} "
+            f"and `{PROG} models download {' '.join(ids)}` resumes it",
             file=sys.stderr,
         )
         return 130
     finally:
         bar.close()
-    print(f"Installed {info.name} ({_megabytes(path.stat().st_size)}) in {store.folder(info.id)}")
+    for model_id in ids:
+        info = store.info(model_id)
+        on_disk = sum(store.file_path(model_id, file.name).stat().st_size for file in info.files)
+        print(f"Installed {info.name} ({_megabytes(on_disk)}) in {store.folder(model_id)}")
     return 0
 
 
 def _models_import(store, args: argparse.Namespace) -> int:
     info = store.info(args.model_id)
-    store.import_file(info.id, args.path, allow_unknown=args.allow_unknown)
+    store.import_file(info.id, args.path, allow_unknown=args.allow_unknown)  # refuses empty or incomplete sets
     if store.trust(info.id) == "catalogue":
         how = "it matches the catalogue's checksum"
     elif not any(file.has_checksum for file in info.files) and info.format != "torchscript":
         how = "no checksum is published for it; weights files are read without running any code"
     else:
         how = "it does not match the catalogue; trusted because you gave --allow-unknown"
-    print(f"Imported {info.name} into {store.folder(info.id)} ({how})")
+    print(f"Imported {info.name} into {store.folder(info.id)} ({how}). `{PROG} models verify {info.id}` checks that it loads.")
     return 0
 
 
@@ -366,9 +376,9 @@ def _models_verify(store, args: argparse.Namespace) -> int:
         return 0
     failed = 0
     for model_id in ids:
-        problems = store.verify(model_id)
-        failed += bool(problems)
-        print(f"{model_id}: " + ("; ".join(problems) if problems else "OK"))
+        verification = store.verify(model_id)
+        failed += not verification.ok
+        print(f"{model_id}: {verification.summary()}")
     return 1 if failed else 0
 
 
@@ -447,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check this installation without a display: fill the bundled sample with the default engine "
         "through the background worker, check the result, the window (offscreen) and the learned-engine runtime",
+    )
+    parser.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="compile the default engine's kernels into the cache now (a few seconds, once after installing), "
+        "so that the first fill is as fast as later ones",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -608,15 +624,21 @@ def build_parser() -> argparse.ArgumentParser:
     actions = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     # The options are accepted after the action too; SUPPRESS keeps them from resetting the ones given before it.
     models_list = actions.add_parser("list", help="list known models and whether each is installed")
-    models_download = actions.add_parser("download", help="download a model and check it against the catalogue")
-    models_download.add_argument("model_id", metavar="ID", help="model id (see `models list`)")
+    models_download = actions.add_parser(
+        "download", help="download models and check them against the catalogue (one job: a failure lists every file)"
+    )
+    models_download.add_argument(
+        "model_ids", metavar="ID", nargs="+", help="model id (see `models list`), e.g. moebius-pretrained moebius-vae"
+    )
     models_import = actions.add_parser("import", help="copy a model file you downloaded yourself into place")
     models_import.add_argument("model_id", metavar="ID", help="model id (see `models list`)")
     models_import.add_argument("path", metavar="PATH", help="the file, or a folder that holds it")
     models_import.add_argument(
         "--allow-unknown", action="store_true", help="install and trust a file whose checksum is not in the catalogue"
     )
-    models_verify = actions.add_parser("verify", help="recompute checksums of installed models (exit 1 on problems)")
+    models_verify = actions.add_parser(
+        "verify", help="check installed models: checksums, and that each loads as its engine loads it (exit 1 on problems)"
+    )
     models_verify.add_argument("model_id", metavar="ID", nargs="?", help="model id (default: every installed model)")
     models_remove = actions.add_parser("remove", help="delete an installed model")
     models_remove.add_argument("model_id", metavar="ID", help="model id (see `models list`)")
@@ -646,6 +668,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inpaint_studio.selftest import run_self_test
 
         return run_self_test()
+    if args.warm_up:
+        from inpaint_studio.selftest import run_warm_up
+
+        return run_warm_up()
     if args.command is None:
         parser.print_help()
         return 0

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Add Inpaint Studio to the application menu of a Linux desktop, for the current user
-# (freedesktop.org desktop entry + hicolor icons under ~/.local/share).
+# (freedesktop.org desktop entry + hicolor icons under ~/.local/share), and compile the default
+# engine's kernels in the background (`inpaint-studio --warm-up`) so that the first fill is fast.
 #
 #   install-desktop-entry.sh [COMMAND]    install; COMMAND is the app to start (default: the
 #                                         inpaint-studio beside this script, i.e. in a built app's
@@ -69,3 +70,13 @@ mkdir -p "$icons/scalable/apps"
 cp "$resources/icons/inpaint-studio.svg" "$icons/scalable/apps/inpaint-studio.svg"
 refresh
 echo "Installed $apps/inpaint-studio.desktop (starts $command) and icons in $icons"
+
+# Compile PatchMatch's kernels into numba's cache now, so that the first fill is as fast as later ones.
+# numba keys that cache by this machine's CPU, so it cannot be made when the app is built. In the
+# background at low priority (a few seconds), with no output to hold this script's caller waiting.
+if command -v nice >/dev/null 2>&1; then
+    nice -n 19 "$command" --warm-up >/dev/null 2>&1 </dev/null &
+else
+    "$command" --warm-up >/dev/null 2>&1 </dev/null &
+fi
+echo "Compiling the PatchMatch kernels in the background ($command --warm-up)"

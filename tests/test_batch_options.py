@@ -25,6 +25,7 @@ from inpaint_studio.batch import (
     plan_batch,
     run_batch,
 )
+from inpaint_studio.batch.file_job import process_file
 from inpaint_studio.batch.restore_job import restore_file
 from inpaint_studio.cli import main
 from inpaint_studio.core.errors import InpaintStudioError
@@ -151,6 +152,43 @@ def test_output_names_keep_the_format_and_need_the_stem(tmp_path):
         assert why in str(caught.value), bad
         with pytest.raises(InpaintStudioError, match="cannot be used"):
             plan_batch(folder, tmp_path / "out", mask=tmp_path / "m.png", name_pattern=bad)
+
+
+def test_every_photo_format_is_a_batch_input_and_heic_is_written_as_jpeg(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.gif", "b.avif", "c.HEIC", "d.tif", "e.tga"):
+        (folder / name).write_bytes(b"")  # planning looks at names only
+    Image.fromarray(np.full((10, 10), 255, np.uint8)).save(tmp_path / "m.png")
+    items = plan_batch(folder, tmp_path / "out", mask=tmp_path / "m.png", name_pattern="{stem}_clean")
+    assert [(i.image.name, i.output.name) for i in items] == [
+        ("a.gif", "a_clean.gif"), ("b.avif", "b_clean.avif"), ("c.HEIC", "c_clean.jpg"), ("d.tif", "d_clean.tif"),
+    ]
+    assert output_name(Path("IMG_0001.heif")) == "IMG_0001.jpg"
+
+
+def test_two_photos_written_to_one_file_are_refused(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("IMG_1.heic", "IMG_1.JPG"):
+        (folder / name).write_bytes(b"")
+    Image.fromarray(np.full((10, 10), 255, np.uint8)).save(tmp_path / "m.png")
+    with pytest.raises(InpaintStudioError, match=r"'IMG_1.heic' and 'IMG_1.JPG' would both be written to '.*IMG_1.JPG'"):
+        plan_batch(folder, tmp_path / "out", mask=tmp_path / "m.png")
+
+
+def test_what_an_output_cannot_keep_is_in_the_outcome_and_the_cli_says_it(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    frames = [Image.fromarray(gradient_photo(40, 50, seed=seed)) for seed in range(3)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:])
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:20, 10:20] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    outcome = process_file(create_engine("telea"), folder / "anim.gif", tmp_path / "m.png", tmp_path / "one.gif")
+    assert outcome.warnings == ["This photo has 3 frames; only the first, the one edited, is written."]
+    assert main(["batch", str(folder), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "out"), "--engine", "telea"]) == 0
+    assert "inpaint-studio: warning: anim.gif: This photo has 3 frames; only the first" in capsys.readouterr().err
 
 
 def test_no_output_may_replace_an_input(tmp_path):

@@ -117,6 +117,37 @@ def test_mask_of_another_size_is_scaled_with_a_warning(png_case, capsys):
     assert Image.open(out).size == (160, 120)
 
 
+def test_what_the_output_cannot_keep_is_one_warning_line_each(tmp_path, capsys):
+    rgba = np.dstack([gradient_photo(120, 160), np.full((120, 160), 255, np.uint8)])
+    rgba[:20, :20, 3] = 0
+    photo, mask = tmp_path / "cutout.png", tmp_path / "mask.png"
+    Image.fromarray(rgba).save(photo)
+    m = np.zeros((120, 160), np.uint8)
+    m[40:70, 60:100] = 255
+    Image.fromarray(m).save(mask)
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "out.bmp"), "--engine", "telea"]) == 0
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "out.jpg"), "--engine", "telea"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert warnings == [
+        "inpaint-studio: warning: JPEG cannot hold transparency: the transparent parts were flattened onto white."
+    ]
+
+
+def test_remove_keeps_xmp_keywords_and_rating_byte_for_byte(png_case, tmp_path):
+    photo, mask = png_case
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        b' xmp:Rating="5"><dc:subject><rdf:Bag><rdf:li>lighthouse</rdf:li></rdf:Bag></dc:subject></rdf:Description>'
+        b"</rdf:RDF></x:xmpmeta>"
+    )
+    source = tmp_path / "tagged.jpg"
+    Image.open(photo).save(source, xmp=xmp, quality=92)
+    assert main(["remove", str(source), "--mask", str(mask), "--engine", "telea"]) == 0
+    with Image.open(tmp_path / "tagged_inpainted.jpg") as result:
+        assert result.info["xmp"] == xmp
+
+
 def test_empty_mask_is_a_no_op_with_a_message(png_case, capsys):
     photo, _ = png_case
     empty = photo.with_name("empty.png")

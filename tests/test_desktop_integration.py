@@ -17,6 +17,7 @@ from conftest import REPO
 from PIL import Image
 
 from inpaint_studio import frozen
+from inpaint_studio.io.formats import desktop_mime_types
 from inpaint_studio.resources import (
     DESKTOP_FILE,
     FOLDER,
@@ -44,6 +45,11 @@ def test_the_desktop_entry_names_the_command_and_the_icon():
     assert entry["Terminal"] == "false"
     assert "Graphics" in entry["Categories"].split(";")
     assert "image/jpeg" in entry["MimeType"].split(";")
+
+
+def test_the_desktop_entry_offers_every_photo_format_and_projects():
+    listed = _desktop_entry()["MimeType"].rstrip(";").split(";")
+    assert listed == desktop_mime_types() + ["image/openraster"]  # the one list in io/formats.py
 
 
 @pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils is not installed")

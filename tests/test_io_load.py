@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import os
 import struct
 import zlib
@@ -10,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, features
 
 from inpaint_studio.core.errors import ImageError
-from inpaint_studio.io import DEFAULT_MAX_PIXELS, load_image
+from inpaint_studio.io import DEFAULT_MAX_PIXELS, default_output_path, formats, load_image, save_image
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
@@ -308,7 +310,7 @@ def test_truncated_file(tmp_path, extension):
 def test_random_bytes(tmp_path):
     path = tmp_path / "noise.jpg"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    assert_cannot_open(path, "it is not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP or GIF)")
+    assert_cannot_open(path, "it is not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF, AVIF or HEIC)")
 
 
 def test_text_file(tmp_path):
@@ -402,3 +404,97 @@ def test_concurrent_loads_restore_pillow_limit(tmp_path):
         widths = list(pool.map(lambda _: load_image(path).width, range(32)))
     assert widths == [64] * 32
     assert Image.MAX_IMAGE_PIXELS == before
+
+
+# ---------------------------------------------------------------- AVIF, HEIC and files of several frames
+
+needs_avif = pytest.mark.skipif(not features.check("avif"), reason="this Pillow has no AVIF codec")
+needs_pi_heif = pytest.mark.skipif(importlib.util.find_spec("pi_heif") is None, reason="pi-heif is not installed")
+
+# A 24x16 gradient (red grows to the right, green downwards, blue 128) that ImageMagick wrote as HEIC.
+HEIC_GRADIENT = base64.b64decode(
+    "AAAAHGZ0eXBoZWljAAAAAG1pZjFoZWljbWlhZgAAAaptZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAAAAAAAAAA"
+    "AAAAAA5waXRtAAAAAAACAAAAEGlkYXQAAAAAABgAEAAAADhpbG9jAQAAAERAAAIAAQAAAAAAAAHOAAEAAAAAAAAA4AACAAEA"
+    "AAAAAAAAAQAAAAAAAAAIAAAAOGlpbmYAAAAAAAIAAAAVaW5mZQIAAAEAAQAAaHZjMQAAAAAVaW5mZQIAAAAAAgAAZ3JpZAAA"
+    "AADVaXBycAAAALNpcGNvAAAAc2h2Y0MBA3AAAAAAAAAAAAAe8AD8/fj4AAAPAyAAAQAYQAEMAf//A3AAAAMAkAAAAwAAAwAe"
+    "ugJAIQABACdCAQEDcAAAAwCQAAADAAADAB6gIIEFluqumubAgAAAAwCAAAADAIQiAAEABkQBwXPBiQAAABRpc3BlAAAAAAAA"
+    "AEAAAABAAAAAFGlzcGUAAAAAAAAAGAAAABAAAAAQcGl4aQAAAAADCAgIAAAAGmlwbWEAAAAAAAAAAgABAoECAAICA4QAAAAa"
+    "aXJlZgAAAAAAAAAOZGltZwACAAEAAQAAAOhtZGF0AAAA3CgBrwayH6qyUJGqUxA5F47+IxJeqTLSpM/gov5jTe8TlvHQ0eLX"
+    "Eqmtt8IGJhf/BPcqfi3SiX7SMJ/92jOp3u0Jn3GSML5HpRDb0JwgwN2+pP5WNxPlancwrgJ7UuZ4BFLBsGN234Vksbdi1YkZ"
+    "rFTPaWL6nbBjpNNi0f/TSf2g+k/bPfxD2wWslzC9MUrSBa2PcArijQ9M1TlRk5x/t9ldT0H+wnWWEzwk/W+z3pBgNtdaDOke"
+    "6R+lOnL0j6CrL86QiwQ50J9G6DIRYNKrVKdENXtroY8sEOr834A="
+)
+
+
+def heic_gradient() -> np.ndarray:
+    y, x = np.mgrid[0:16, 0:24]
+    return np.dstack([x * 10, y * 15, np.full_like(x, 128)]).astype(np.uint8)
+
+
+def smooth_reference(height: int = 30, width: int = 40) -> np.ndarray:
+    """Gradients without symmetry that survive lossy coding: a wrong turn or flip shows as a large error."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.dstack([x * 255 // (width - 1), y * 255 // (height - 1), np.full_like(x, 90)]).astype(np.uint8)
+
+
+@needs_avif
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_avif_is_read_and_turned_upright_once(tmp_path, orientation):
+    upright = smooth_reference()
+    path = tmp_path / f"o{orientation}.avif"
+    Image.fromarray(np.ascontiguousarray(stored_for_orientation(upright, orientation))).save(
+        path, exif=exif_bytes(orientation), quality=95
+    )
+    loaded = load_image(path)
+    assert loaded.format == "AVIF" and loaded.rgb.shape == upright.shape
+    assert np.abs(loaded.rgb.astype(int) - upright).mean() < 4
+    exif = Image.Exif()
+    exif.load(loaded.exif)
+    assert exif.get(ORIENTATION, 1) == 1 and exif[MAKE] == "TestCam"
+
+
+@needs_pi_heif
+def test_heic_is_read_through_pi_heif(tmp_path):
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(HEIC_GRADIENT)
+    loaded = load_image(path)
+    assert loaded.format == "HEIF" and loaded.rgb.shape == (16, 24, 3) and loaded.frames == 1
+    assert np.abs(loaded.rgb.astype(int) - heic_gradient()).mean() < 8
+
+
+@needs_pi_heif
+def test_heic_is_written_back_as_jpeg_and_says_so(tmp_path):
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(HEIC_GRADIENT)
+    loaded = load_image(path)
+    output = default_output_path(path)
+    assert output == tmp_path / "IMG_0001_inpainted.jpg"
+    warnings: list[str] = []
+    save_image(loaded, loaded.rgb, output, warn=warnings.append)
+    assert Image.open(output).format == "JPEG"
+    assert warnings == ["HEIC cannot be written, so the result is a JPEG file."]
+    with pytest.raises(ImageError, match=r"cannot write HEIC files \(pi-heif, which reads them, cannot write them\); use \.jpg"):
+        save_image(loaded, loaded.rgb, tmp_path / "again.heic")
+    assert not (tmp_path / "again.heic").exists()
+
+
+def test_heic_without_pi_heif_says_what_it_needs(tmp_path, monkeypatch):
+    monkeypatch.setattr(formats, "_pi_heif_registered", lambda: False)
+    path = tmp_path / "IMG_0001.heic"
+    path.write_bytes(HEIC_GRADIENT)
+    assert_cannot_open(path, "HEIC photos need the pi-heif package (pip install pi-heif)")
+
+
+@pytest.mark.parametrize(
+    ("name", "options"), [("anim.gif", {}), ("anim.webp", {"lossless": True}), ("pages.tif", {}), ("one.png", None)]
+)
+def test_frames_and_pages_are_counted(tmp_path, name, options):
+    frames = [Image.new("RGB", (6, 4), colour) for colour in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
+    path = tmp_path / name
+    if options is None:
+        frames[0].save(path)
+    else:
+        frames[0].save(path, save_all=True, append_images=frames[1:], **options)
+    loaded = load_image(path)
+    assert loaded.frames == (1 if options is None else 3)
+    np.testing.assert_array_equal(loaded.rgb[0, 0], [255, 0, 0])  # the first frame is the one edited

@@ -11,7 +11,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, IptcImagePlugin, PngImagePlugin, features
 
 from inpaint_studio.core.errors import ImageError
 from inpaint_studio.io import default_output_path, load_image, save_image
@@ -106,6 +106,55 @@ def exif_with(orientation: int) -> bytes:
     return exif.tobytes()
 
 
+def xmp_packet(orientation: int | None = None) -> bytes:
+    """An XMP packet as Lightroom or digiKam writes it: keywords (dc:subject), a rating, maybe an orientation."""
+    turned = f' tiff:Orientation="{orientation}"'.encode() if orientation else b""
+    return (
+        b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmp:Rating="4"'
+        + turned
+        + b'><dc:subject><rdf:Bag><rdf:li>harbour</rdf:li><rdf:li>fishing boats</rdf:li></rdf:Bag></dc:subject>'
+        b"</rdf:Description></rdf:RDF></x:xmpmeta>\n" + b" " * 200 + b'\n<?xpacket end="w"?>'
+    )
+
+
+def iptc_record(dataset: int, value: bytes) -> bytes:
+    return b"\x1c\x02" + bytes([dataset]) + struct.pack(">H", len(value)) + value
+
+
+# IPTC-IIM: record version, two keywords, a caption.
+IPTC = iptc_record(0, b"\x00\x04") + iptc_record(25, b"harbour") + iptc_record(25, b"fishing boats") + iptc_record(120, b"Dawn")
+IPTC_FIELDS = {(2, 0): b"\x00\x04", (2, 25): [b"harbour", b"fishing boats"], (2, 120): b"Dawn"}
+
+
+def save_with_metadata(image: Image.Image, path, *, xmp: bytes | None = None, iptc: bytes | None = None, **options) -> None:
+    """Write `image` with an XMP packet (and, for JPEG, IPTC) the way other programs do."""
+    if path.suffix == ".png" and xmp:
+        text = PngImagePlugin.PngInfo()
+        text.add_itxt("XML:com.adobe.xmp", xmp.decode())
+        options["pnginfo"] = text
+    elif path.suffix == ".tif":
+        tags = Image.Exif()
+        tags.load(options.pop("exif", b""))
+        tags.update({700: xmp} if xmp else {})
+        tags.update({33723: iptc} if iptc else {})
+        options["exif"] = tags
+    elif xmp:
+        options["xmp"] = xmp
+    if path.suffix == ".jpg" and iptc:
+        resource = b"8BIM\x04\x04\0\0" + struct.pack(">I", len(iptc)) + iptc + b"\0" * (len(iptc) % 2)
+        payload = b"Photoshop 3.0\0" + resource
+        options["extra"] = b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload
+    image.save(path, **options)
+
+
+def written_xmp(image: Image.Image) -> bytes | None:
+    xmp = image.info.get("xmp")
+    return xmp.encode() if isinstance(xmp, str) else xmp
+
+
 def read16(path) -> np.ndarray:
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     return pixels[..., [2, 1, 0, 3][: pixels.shape[2]]] if pixels.ndim == 3 else pixels
@@ -151,10 +200,13 @@ def test_16bit_rgb_keeps_metadata(tmp_path, extension):
     loaded = load_image(plain)
     loaded.icc_profile = srgb_icc()  # as if the source had carried them
     loaded.exif = exif_with(1)
+    loaded.xmp, loaded.iptc = xmp_packet(), IPTC
     loaded.native.info["dpi"] = (300, 300)
     out_path = save_image(loaded, loaded.rgb, tmp_path / f"out{extension}")
     np.testing.assert_array_equal(read16(out_path), source16)
     with Image.open(out_path) as out:
+        assert written_xmp(out) == xmp_packet()
+        assert IptcImagePlugin.getiptcinfo(out) == (IPTC_FIELDS if extension == ".tif" else None)
         assert without_creation_date(out.info["icc_profile"]) == without_creation_date(srgb_icc())
         assert [round(d) for d in out.info["dpi"]] == [300, 300]
         exif = out.getexif()
@@ -547,3 +599,193 @@ def test_returns_written_path(tmp_path):
     out = save_image(loaded, loaded.rgb, str(tmp_path / "out.png"))
     assert out == tmp_path / "out.png" and out.is_file()
     assert Image.open(io.BytesIO(out.read_bytes())).format == "PNG"
+
+
+# ---------------------------------------------------------------- XMP and IPTC
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".png"])
+def test_xmp_keywords_and_rating_survive_an_edit_byte_for_byte(tmp_path, extension):
+    source = tmp_path / f"in{extension}"
+    save_with_metadata(Image.fromarray(photo()), source, xmp=xmp_packet())
+    loaded = load_image(source)
+    assert loaded.xmp == xmp_packet()
+    warnings: list[str] = []
+    with Image.open(save_image(loaded, edit(loaded.rgb)[0], tmp_path / f"out{extension}", warn=warnings.append)) as out:
+        assert written_xmp(out) == xmp_packet()
+    assert warnings == []
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".png", ".webp", ".tif", ".avif"])
+def test_xmp_is_kept_in_every_format_that_holds_it(tmp_path, extension):
+    if extension == ".avif" and not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    source = tmp_path / "in.jpg"
+    save_with_metadata(Image.fromarray(photo()), source, xmp=xmp_packet())
+    loaded = load_image(source)
+    with Image.open(save_image(loaded, loaded.rgb, tmp_path / f"out{extension}")) as out:
+        assert written_xmp(out) == xmp_packet()
+    assert load_image(tmp_path / f"out{extension}").xmp == xmp_packet()
+
+
+def test_xmp_orientation_is_reset_with_the_exif_one(tmp_path):
+    source = tmp_path / "in.jpg"
+    save_with_metadata(Image.fromarray(np.rot90(photo(), 1).copy()), source, xmp=xmp_packet(6), exif=exif_with(6))
+    loaded = load_image(source)
+    with Image.open(save_image(loaded, loaded.rgb, tmp_path / "out.jpg")) as out:
+        assert out.size == (64, 48) and out.getexif()[ORIENTATION] == 1
+        assert written_xmp(out) == xmp_packet(1)  # the same packet but for the orientation
+
+
+@pytest.mark.parametrize("source_extension", [".jpg", ".tif"])
+@pytest.mark.parametrize("extension", [".jpg", ".tif"])
+def test_iptc_is_kept_in_jpeg_and_tiff(tmp_path, source_extension, extension):
+    source = tmp_path / f"in{source_extension}"
+    save_with_metadata(Image.fromarray(photo()), source, iptc=IPTC)
+    loaded = load_image(source)
+    assert loaded.iptc == IPTC
+    with Image.open(save_image(loaded, edit(loaded.rgb)[0], tmp_path / f"out{extension}")) as out:
+        assert IptcImagePlugin.getiptcinfo(out) == IPTC_FIELDS
+
+
+@pytest.mark.parametrize(("extension", "lost"), [(".png", "IPTC"), (".bmp", "EXIF, XMP, IPTC and ICC profile")])
+def test_metadata_a_format_cannot_hold_is_named(tmp_path, extension, lost):
+    source = tmp_path / "in.jpg"
+    save_with_metadata(Image.fromarray(photo()), source, xmp=xmp_packet(), iptc=IPTC, exif=exif_with(1), icc_profile=srgb_icc())
+    loaded = load_image(source)
+    warnings: list[str] = []
+    save_image(loaded, loaded.rgb, tmp_path / f"out{extension}", warn=warnings.append)
+    assert warnings == [f"{extension[1:].upper()} cannot hold the photo's {lost}: left out."]
+
+
+# ---------------------------------------------------------------- what an output cannot keep
+
+
+def test_exif_too_large_for_a_jpeg_loses_the_maker_notes_first(tmp_path):
+    exif = Image.Exif()
+    exif[MAKE] = "TestCam"
+    exif[EXIF_IFD] = {DATE_TIME_ORIGINAL: "2024:05:06 07:08:09", 0x927C: bytes(70_000)}  # 0x927C: MakerNote
+    source = tmp_path / "in.png"  # PNG holds EXIF of any size
+    Image.fromarray(photo()).save(source, exif=exif.tobytes())
+    loaded = load_image(source)
+    warnings: list[str] = []
+    with Image.open(save_image(loaded, loaded.rgb, tmp_path / "out.jpg", warn=warnings.append)) as out:
+        kept = out.getexif()
+        assert kept[MAKE] == "TestCam" and kept.get_ifd(EXIF_IFD) == {DATE_TIME_ORIGINAL: "2024:05:06 07:08:09"}
+    assert warnings == [
+        f"The EXIF ({len(loaded.exif):,} bytes) is more than a JPEG holds (65,533 bytes): "
+        "the camera's maker notes were left out to make it fit."
+    ]
+
+
+def test_exif_too_large_for_a_jpeg_without_maker_notes_is_left_out(tmp_path):
+    exif = Image.Exif()
+    exif[0x010E] = "a very long description " * 3000  # ImageDescription
+    source = tmp_path / "in.png"
+    Image.fromarray(photo()).save(source, exif=exif.tobytes())
+    loaded = load_image(source)
+    warnings: list[str] = []
+    with Image.open(save_image(loaded, loaded.rgb, tmp_path / "out.jpg", warn=warnings.append)) as out:
+        assert not out.getexif()
+    assert warnings == [f"The EXIF ({len(loaded.exif):,} bytes) is more than a JPEG holds (65,533 bytes): it was left out."]
+
+
+def test_xmp_too_large_for_a_jpeg_is_left_out(tmp_path):
+    huge = xmp_packet().replace(b" " * 200, b" " * 70_000)  # XMP padding
+    source = tmp_path / "in.png"
+    save_with_metadata(Image.fromarray(photo()), source, xmp=huge)
+    loaded = load_image(source)
+    warnings: list[str] = []
+    with Image.open(save_image(loaded, loaded.rgb, tmp_path / "out.jpg", warn=warnings.append)) as out:
+        assert "xmp" not in out.info
+    assert warnings == [f"The XMP ({len(huge):,} bytes) is more than a JPEG holds (65,533 bytes): it was left out."]
+
+
+def test_transparency_in_a_jpeg_is_flattened_onto_white_and_said(tmp_path):
+    rgba = np.dstack([photo(), np.full((48, 64), 255, np.uint8)])
+    rgba[:10, :10] = (0, 0, 0, 0)  # transparent, black underneath
+    rgba[10:20, :10, 3] = 128  # half transparent
+    source = tmp_path / "in.png"
+    Image.fromarray(rgba).save(source)
+    loaded = load_image(source)
+    warnings: list[str] = []
+    out = np.asarray(Image.open(save_image(loaded, loaded.rgb, tmp_path / "out.jpg", quality=100, warn=warnings.append)))
+    assert out[:8, :8].min() >= 250  # white, not the black stored under the transparency
+    expected = (rgba[10:20, :10, :3].astype(int) * 128 + 255 * 127) / 255
+    assert np.abs(out[12:18, 2:8].astype(int) - expected[2:8, 2:8]).mean() < 4
+    assert warnings == ["JPEG cannot hold transparency: the transparent parts were flattened onto white."]
+
+
+def test_opaque_alpha_into_a_jpeg_changes_nothing_and_says_nothing(tmp_path):
+    Image.fromarray(np.dstack([photo(), np.full((48, 64), 255, np.uint8)])).save(tmp_path / "rgba.png")
+    Image.fromarray(photo()).save(tmp_path / "rgb.png")
+    warnings: list[str] = []
+    for name in ("rgba.png", "rgb.png"):
+        loaded = load_image(tmp_path / name)
+        save_image(loaded, loaded.rgb, tmp_path / f"{name}.jpg", warn=warnings.append)
+    assert (tmp_path / "rgba.png.jpg").read_bytes() == (tmp_path / "rgb.png.jpg").read_bytes() and warnings == []
+
+
+@pytest.mark.parametrize(("name", "word"), [("anim.gif", "frames"), ("anim.webp", "frames"), ("pages.tif", "pages")])
+def test_only_the_first_frame_is_written_and_that_is_said(tmp_path, name, word):
+    frames = [Image.new("RGB", (64, 48), colour) for colour in [(200, 0, 0), (0, 0, 200), (0, 200, 0)]]
+    source = tmp_path / name
+    frames[0].save(source, save_all=True, append_images=frames[1:], lossless=True)
+    loaded = load_image(source)
+    warnings: list[str] = []
+    result, changed = edit(loaded.rgb)
+    with Image.open(save_image(loaded, result, tmp_path / f"out_{name}", warn=warnings.append)) as out:
+        assert getattr(out, "n_frames", 1) == 1
+        pixels = np.asarray(out.convert("RGB"))
+        assert (pixels[~changed] == (200, 0, 0)).all()
+        assert (pixels[changed] != (200, 0, 0)).any(axis=1).all()  # the edit (GIF: in the nearest colour of its palette)
+    assert warnings == [f"This photo has 3 {word}; only the first, the one edited, is written."]
+
+
+@pytest.mark.parametrize("name", ["out.ico", "out.icns", "out.tga", "out.pdf", "out.heic"])
+def test_icons_and_other_non_photo_outputs_are_refused(tmp_path, name):
+    source = tmp_path / "in.png"
+    Image.fromarray(photo()).save(source)
+    loaded = load_image(source)
+    with pytest.raises(ImageError, match=r"Inpaint Studio cannot write \w+ files.*; use \.jpg, \.png, \.webp, \.tif"):
+        save_image(loaded, loaded.rgb, tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow has no AVIF codec")
+def test_avif_round_trip_keeps_alpha_and_metadata(tmp_path):
+    alpha = np.full((48, 64), 255, np.uint8)
+    alpha[:10, :10] = 0
+    source = tmp_path / "in.avif"
+    Image.fromarray(np.dstack([photo(), alpha])).save(source, quality=95, exif=exif_with(1), icc_profile=srgb_icc())
+    loaded = load_image(source)
+    assert loaded.format == "AVIF" and loaded.alpha is not None
+    result, changed = edit(loaded.rgb)
+    with Image.open(save_image(loaded, result, tmp_path / "out.avif")) as out:
+        assert out.format == "AVIF" and out.getexif()[MAKE] == "TestCam" and out.info.get("icc_profile")
+        pixels = np.asarray(out)
+    assert (pixels[:10, :10, 3] == 0).all() and (pixels[20:, 20:, 3] == 255).all()
+    assert np.abs(pixels[7:13, 10:18, :3].astype(int) - (10, 200, 30)).mean() < 8  # inside the edit: AVIF is lossy
+
+
+def test_warnings_go_to_the_log_when_nobody_listens(tmp_path, caplog):
+    frames = [Image.new("RGB", (8, 8), colour) for colour in [(200, 0, 0), (0, 0, 200)]]
+    source = tmp_path / "anim.gif"
+    frames[0].save(source, save_all=True, append_images=frames[1:])
+    loaded = load_image(source)
+    with caplog.at_level("WARNING", logger="inpaint_studio.io.image_file"):
+        save_image(loaded, loaded.rgb, tmp_path / "out.gif")
+    assert "only the first" in caplog.text
+
+
+def test_a_project_keeps_the_xmp_and_iptc_for_its_export(tmp_path):
+    from inpaint_studio.core.document import Document
+    from inpaint_studio.io.project_file import load_project, save_project
+
+    source = tmp_path / "in.jpg"
+    save_with_metadata(Image.fromarray(photo()), source, xmp=xmp_packet(), iptc=IPTC)
+    save_project(Document(load_image(source)), tmp_path / "work.ora")
+    reopened = load_project(tmp_path / "work.ora").photo
+    assert (reopened.xmp, reopened.iptc) == (xmp_packet(), IPTC)
+    with Image.open(save_image(reopened, reopened.rgb, tmp_path / "out.jpg")) as out:
+        assert written_xmp(out) == xmp_packet() and IptcImagePlugin.getiptcinfo(out) == IPTC_FIELDS

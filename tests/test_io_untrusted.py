@@ -62,7 +62,7 @@ def test_postscript_and_pdf_under_a_photo_name_are_never_decoded(tmp_path, no_gh
 def test_other_formats_pillow_knows_are_not_read(tmp_path):
     path = tmp_path / "photo.png"
     Image.fromarray(gradient_photo(8, 8)).save(path, format="PPM")
-    _refused(path, "it is not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP or GIF)")
+    _refused(path, "it is not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF, AVIF or HEIC)")
 
 
 # ---------------------------------------------------------------- memory by depth, not only pixels

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-from test_models_store import DATA, server, tiny_catalogue  # noqa: F401 - server is a fixture
+from test_models_store import DATA, server, state_dict_bytes, tiny_catalogue  # noqa: F401 - server is a fixture
 
 from inpaint_studio import cli
 from inpaint_studio.cli import main
@@ -67,6 +69,12 @@ def test_download_installs_and_list_shows_it(models_dir, tiny, capsys):
     assert "installed, trusted" in row and "0.3 MB" in row
 
 
+def test_list_shows_what_a_download_fetches(models_dir, capsys):
+    assert main(["models", "--models-dir", str(models_dir), "list"]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("big-lama ")]
+    assert "about 205 MB" in row
+
+
 def test_download_through_a_mirror(models_dir, server, monkeypatch, capsys):  # noqa: F811
     monkeypatch.setitem(CATALOGUE, "tiny", tiny_catalogue("https://example.invalid/files/tiny.pt")["tiny"])
     assert main(["models", "download", "tiny", "--models-dir", str(models_dir), "--mirror", server.base]) == 0
@@ -103,16 +111,20 @@ def test_ctrl_c_exits_130_and_keeps_the_partial_download_for_the_next_run(models
 
 def test_import_verify_and_remove(models_dir, tiny, tmp_path, capsys):
     ours = ["models", "--models-dir", str(models_dir)]
-    good, other = tmp_path / "good.pt", tmp_path / "other.pt"
+    good, other, junk, empty = (tmp_path / name for name in ("good.pt", "other.pt", "junk.pt", "empty.pt"))
     good.write_bytes(DATA)
-    other.write_bytes(b"not the published file")
+    other.write_bytes(state_dict_bytes(8))  # weights, but not the published file
+    junk.write_bytes(b"not a model at all")
+    empty.write_bytes(b"")
 
     assert main([*ours, "import", "tiny", str(other)]) == 1
     assert "--allow-unknown" in error_line(capsys)
+    assert main([*ours, "import", "tiny", str(empty), "--allow-unknown"]) == 1
+    assert "is empty (0 bytes)" in error_line(capsys)
     assert main([*ours, "import", "tiny", str(good)]) == 0
     assert "matches the catalogue" in capsys.readouterr().out
     assert main([*ours, "verify", "tiny"]) == 0
-    assert "tiny: OK" in capsys.readouterr().out
+    assert "tiny: OK: tiny.pt matches the published checksum; it loads as plain weights" in capsys.readouterr().out
 
     (models_dir / "tiny" / "tiny.pt").write_bytes(DATA[:10] + b"?" + DATA[11:])
     assert main([*ours, "verify"]) == 1
@@ -121,6 +133,12 @@ def test_import_verify_and_remove(models_dir, tiny, tmp_path, capsys):
     assert main([*ours, "import", "tiny", str(other), "--allow-unknown"]) == 0
     assert "--allow-unknown" in capsys.readouterr().out
     assert main([*ours, "verify"]) == 0
+    assert "tiny: OK: tiny.pt is unchanged since you imported it (not the published file)" in capsys.readouterr().out
+
+    assert main([*ours, "import", "tiny", str(junk), "--allow-unknown"]) == 0
+    capsys.readouterr()
+    assert main([*ours, "verify"]) == 1  # imported knowingly, unchanged, but not a model: broken, not "OK"
+    assert "tiny: it does not load: " in capsys.readouterr().out
 
     assert main([*ours, "remove", "tiny"]) == 0
     assert "Removed Tiny" in capsys.readouterr().out
@@ -200,3 +218,23 @@ def test_a_downloaded_model_runs_in_remove_and_batch(tmp_path, model_server, mon
                  "--engine", "lama", "--models-dir", str(models), "--workers", "2"]) == 0
     for name in ("a", "b"):
         assert (np.asarray(Image.open(tmp_path / "batch" / f"{name}.png"))[40, 50] == 128).all()
+
+
+def test_several_models_download_as_one_job_and_a_failure_names_every_file(models_dir, capsys):
+    ours = ["models", "--models-dir", str(models_dir), "--mirror", "http://127.0.0.1:9"]  # nothing listens there
+    assert main([*ours, "download", "moebius-pretrained", "moebius-vae"]) == 1
+    line = error_line(capsys)
+    for folder, name in (("moebius-pretrained", "diffusion_pytorch_model.bin"), ("moebius-vae", "config.json"),
+                         ("moebius-vae", "diffusion_pytorch_model.bin")):
+        assert f"and save it as {models_dir / folder / name}" in line
+    assert line.count("download http://127.0.0.1:9/hustvl/") == 3
+
+
+def test_downloading_two_models_installs_both(models_dir, tiny, monkeypatch, capsys):
+    data = state_dict_bytes(12)
+    tiny.files["/files/other.pt"] = data
+    other = tiny_catalogue(tiny.url("/files/other.pt"), data=data)["tiny"]
+    monkeypatch.setitem(CATALOGUE, "other", dataclasses.replace(other, id="other", name="Other"))
+    assert main(["models", "--models-dir", str(models_dir), "download", "tiny", "other"]) == 0
+    out = capsys.readouterr().out
+    assert "Installed Tiny (0.3 MB)" in out and "Installed Other (0.3 MB)" in out

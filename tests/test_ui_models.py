@@ -101,3 +101,41 @@ def test_models_dialog_imports_an_unknown_file_only_after_a_yes_and_removes_it(q
     dialog.remove("big-lama")
     dialog.refresh()
     assert not window.engines.model_store.is_installed("big-lama") and not dialog.buttons["remove"].isEnabled()
+
+
+def test_models_dialog_shows_download_sizes_and_verifies_on_a_thread(qtbot, tmp_path, errors, grey_lama, monkeypatch):
+    from inpaint_studio.models import ModelStore
+
+    store = ModelStore(tmp_path / "models")
+    dialog = ModelsDialog(store)
+    qtbot.addWidget(dialog)
+    headers = [dialog.table.horizontalHeaderItem(c).text() for c in range(dialog.table.columnCount())]
+    rows = {dialog.table.item(r, 0).text(): r for r in range(dialog.table.rowCount())}
+    assert dialog.table.item(rows["MobileSAM"], headers.index("Download")).text() == "about 41 MB"
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a network" * 100)
+    store.import_file("big-lama", junk, allow_unknown=True)
+    dialog.refresh()
+    assert dialog.table.item(rows["LaMa"], headers.index("Download")).text() == "—"
+    dialog.verify("big-lama")  # imported knowingly and unchanged, but not a model: reported broken
+    assert errors[-1][0] == "Verify" and "LaMa has problems" in errors[-1][1] and "does not load" in errors[-1][1]
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text, *rest: shown.append(text))
+    store.import_file("big-lama", tmp_path / "grey.pt")  # the published file (as this test's catalogue says)
+    dialog.verify("big-lama")
+    assert shown == ["LaMa is fine:\nbig-lama.pt matches the published checksum\nit loads as TorchScript, as the engine loads it"]
+
+
+def test_the_models_an_engine_needs_download_as_one_job_and_a_failure_names_every_file(qtbot, tmp_path, errors):
+    from inpaint_studio.models import ModelStore
+    from inpaint_studio.ui.models_dialog import download_models
+
+    store = ModelStore(tmp_path / "models", mirror="http://127.0.0.1:9")  # nothing listens on the discard port
+    assert not download_models(None, store, ["moebius-pretrained", "moebius-vae"])
+    title, message = errors[-1]
+    assert title == "Download failed"
+    for model_id, name in (("moebius-pretrained", "diffusion_pytorch_model.bin"), ("moebius-vae", "config.json"),
+                           ("moebius-vae", "diffusion_pytorch_model.bin")):
+        assert f"download {store.url_for(model_id, name)} and save it as {store.folder(model_id) / name}" in message

@@ -127,4 +127,4 @@ def fill_and_save(
     outcome.engine_seconds = time.perf_counter() - started
     outcome.regions = len(patches)
     result = apply_patches(photo.rgb, patches)
-    outcome.output = save_image(photo, result, output_path, overwrite=overwrite, quality=quality)
+    outcome.output = save_image(photo, result, output_path, overwrite=overwrite, quality=quality, warn=outcome.warnings.append)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.io.formats import output_suffix
 from inpaint_studio.io.photo_files import find_images
 
 # Output file names: the pattern gives the stem, the photo's own extension (so its format) is kept.
@@ -51,8 +52,9 @@ def check_name_pattern(pattern: str) -> str:
 
 
 def output_name(image: Path, pattern: str = DEFAULT_NAME) -> str:
-    """The output file name of `image`: the pattern with {stem} filled in, and the photo's extension."""
-    return pattern.format(stem=Path(image).stem) + Path(image).suffix
+    """The output file name of `image`: the pattern with {stem} filled in, and the photo's extension
+    (.jpg for a format that cannot be written: HEIC)."""
+    return pattern.format(stem=Path(image).stem) + output_suffix(Path(image))
 
 
 def _masks_by_stem(mask_dir: Path, *, suffixed_only: bool) -> dict[str, Path]:
@@ -150,4 +152,19 @@ def plan_batch(
         raise InpaintStudioError(f"No photos found in '{input_dir}'.")
     items = [BatchItem(image, pick(image), output_dir / output_name(image, name_pattern), detect) for image in photos]
     _refuse_outputs_over_inputs(items, images + protected)
+    _refuse_shared_outputs(items)
     return items
+
+
+def _refuse_shared_outputs(items: list[BatchItem]) -> None:
+    """No two photos may be written to one file (IMG_1.heic and IMG_1.jpg both become IMG_1.jpg,
+    HEIC being written as JPEG); compared case-blind, as on Windows and macOS."""
+    first: dict[str, Path] = {}
+    for item in items:
+        key = item.output.name.lower()
+        if key in first:
+            raise InpaintStudioError(
+                f"'{first[key].name}' and '{item.image.name}' would both be written to '{item.output}'; "
+                "rename one of them, or keep them in different folders."
+            )
+        first[key] = item.image

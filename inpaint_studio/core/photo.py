@@ -28,6 +28,9 @@ class Photo:
     icc_profile: bytes | None
     save_options: dict[str, Any]  # Pillow save kwargs reproducing the input's format settings
     deep: np.ndarray | None = None  # uint16 (H, W, 3|4) RGB(A), oriented: 16-bit colour Pillow cannot hold
+    xmp: bytes | None = None  # the XMP packet (keywords, rating, captions ...), orientation reset like the EXIF's
+    iptc: bytes | None = None  # IPTC-IIM records (a JPEG's Photoshop APP13 block, a TIFF's tag 33723)
+    frames: int = 1  # frames or pages in the file (animated GIF/WebP, multi-page TIFF); only the first is edited
 
     @property
     def width(self) -> int:

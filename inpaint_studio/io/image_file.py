@@ -4,9 +4,11 @@ Engines work on an 8-bit RGB view of the photo (`Photo.rgb`). Saving
 compares the result with that view: pixels the engine left alone are copied
 from the source image in its own mode and depth (16-bit, CMYK, grayscale,
 palette ...), and only the changed pixels are converted back from 8 bits.
-Metadata (EXIF with the orientation reset, ICC profile, DPI) and the input's
-format settings (JPEG tables, WebP lossless, TIFF compression) carry over, and
-the file is written atomically.
+Metadata (EXIF and XMP with the orientation reset, IPTC, ICC profile, DPI) and
+the input's format settings (JPEG tables, WebP lossless, TIFF compression) carry
+over, and the file is written atomically. What the output cannot keep (the other
+frames of an animation, transparency in a JPEG, metadata a format has no room
+for) is left out with a warning, given to the caller's `warn`.
 
 16-bit RGB(A): Pillow has no 16-bit colour mode. It opens 48/64-bit PNG and
 TIFF files as 8-bit "RGB"/"RGBA", keeping only the high byte of each sample.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import mmap
 import os
 import re
@@ -26,7 +29,7 @@ import stat
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -39,6 +42,7 @@ from PIL import (
     ImageFile,
     ImageOps,
     JpegImagePlugin,
+    PngImagePlugin,
     TiffImagePlugin,
     TiffTags,
     UnidentifiedImageError,
@@ -46,8 +50,8 @@ from PIL import (
 
 from inpaint_studio.core.errors import ImageError
 from inpaint_studio.core.photo import DEEP_MODES, Photo
+from inpaint_studio.io import formats
 from inpaint_studio.io.atomic import atomic_write, name_length_problem
-from inpaint_studio.io.photo_files import READ_FORMAT_NAMES, READ_FORMATS
 
 DEFAULT_MAX_PIXELS = 250_000_000
 MAX_PIXELS_ENV = "INPAINT_STUDIO_MAX_PIXELS"
@@ -75,7 +79,21 @@ PNG_COMPRESS_LEVEL = 6
 
 ORIENTATION_TAG = 0x0112
 ICC_PROFILE_TAG = 34675
-EXIF_IFD_TAGS = (0x8769, 0x8825)  # Exif and GPS sub-directories
+XMP_TAG = 700
+IPTC_TAG = 33723
+EXIF_IFD = 0x8769
+EXIF_IFD_TAGS = (EXIF_IFD, 0x8825)  # Exif and GPS sub-directories
+MAKER_NOTE_TAG = 0x927C  # in the Exif sub-directory: the camera maker's own data, often the bulk of the EXIF
+PHOTOSHOP_IPTC_RESOURCE = 0x0404  # the IPTC-IIM records inside a JPEG's Photoshop (APP13) block
+# The most data one JPEG marker segment holds; EXIF, standard XMP and IPTC each get one.
+JPEG_SEGMENT_BYTES = 65533
+_JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\0"
+_JPEG_PHOTOSHOP_HEADER = b"Photoshop 3.0\0"
+# XMP's copy of the orientation, attribute or element form; reset with the EXIF's when the pixels are turned upright.
+_XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*=\s*[\"']|<tiff:Orientation>\s*)[1-8]")
+
+log = logging.getLogger(__name__)
+Warn = Callable[[str], None]  # receives each warning of a save, one sentence each
 
 # Modes kept as they are; the dict below lists modes turned into one of these on load.
 SUPPORTED_MODES = {"L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"}
@@ -91,10 +109,21 @@ _FORMAT_MODES = {
     "TIFF": {"L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"},
     "BMP": {"L", "P", "RGB", "RGBA"},
     "GIF": {"L", "P", "RGB", "RGBA"},  # Pillow quantises RGB(A) itself
+    "AVIF": {"RGB", "RGBA"},
 }
+# The metadata each output format keeps (Pillow writes nothing of the kind into BMP or GIF).
+_FORMAT_METADATA = {
+    "JPEG": {"EXIF", "XMP", "IPTC", "ICC profile"},
+    "TIFF": {"EXIF", "XMP", "IPTC", "ICC profile"},
+    "PNG": {"EXIF", "XMP", "ICC profile"},
+    "WEBP": {"EXIF", "XMP", "ICC profile"},
+    "AVIF": {"EXIF", "XMP", "ICC profile"},
+}
+# What one of a file's frames is called, by format; "frames" for the others.
+_FRAME_WORDS = {"TIFF": "pages", "JPEG": "pictures"}
 # Formats that keep a palette or gray image's "transparency" entry.
 _COLOUR_KEY_FORMATS = {"PNG", "GIF"}
-_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG", "HEIC": "HEIF"}
 
 # Tags in a TIFF's first directory that describe that file's own pixel layout
 # or hold whole other metadata blocks (ICC, XMP, IPTC, Photoshop): meaningless
@@ -127,6 +156,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Pho
         check_decodable(path, im, limit)
         sixteen_bit_rgb = _is_16bit_rgb(im)  # before anything decodes: decoding empties im.tile
         orientation = _orientation(im)
+        iptc = _source_iptc(im)
+        frames = _frame_count(im)
         im.load()
         upright = ImageOps.exif_transpose(im)  # a no-op for TIFF, which Pillow 13 turns upright in load()
         deep = _read_16bit_rgb(path, orientation, upright) if sixteen_bit_rgb else None
@@ -134,6 +165,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Pho
         options = _source_save_options(path, im)
         fmt = _FORMAT_ALIASES.get(im.format or "", im.format or "")
         exif = _upright_exif(im)
+        xmp = _upright_xmp(im.info.get("xmp"), orientation)
         dpi = _upright_dpi(_source_dpi(im), orientation)
 
     if deep is not None:
@@ -155,6 +187,9 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Pho
         icc_profile=icc,
         save_options=options,
         deep=deep,
+        xmp=xmp,
+        iptc=iptc,
+        frames=frames,
     )
 
 
@@ -178,8 +213,13 @@ def _cannot_open(path: Path, reason: str) -> ImageError:
 
 
 def open_image(path: Path) -> ImageFile.ImageFile:
-    """`Image.open` limited to the formats Inpaint Studio reads (READ_FORMATS): only the header is parsed."""
-    return Image.open(path, formats=READ_FORMATS)
+    """`Image.open` limited to the formats Inpaint Studio reads (io.formats): only the header is parsed."""
+    return Image.open(path, formats=formats.read_formats())
+
+
+# The brands in an ISO media file's "ftyp" box that say HEIC (HEVC in HEIF) or AVIF (AV1 in HEIF).
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
+_AVIF_BRANDS = (b"avif", b"avis")
 
 
 def _unsupported_reason(path: Path) -> str:
@@ -193,7 +233,20 @@ def _unsupported_reason(path: Path) -> str:
         return "it is a PostScript file, not a photo"
     if head.startswith(b"%PDF"):
         return "it is a PDF document, not a photo"
-    return f"it is not a photo in a supported format ({READ_FORMAT_NAMES})"
+    if head[4:8] == b"ftyp":  # an ISO media file: HEIC or AVIF are readable only with their decoder
+        fmt = _heif_family_format(head[8:])
+        if fmt is not None and fmt.missing_decoder:
+            return fmt.missing_decoder
+    return f"it is not a photo in a supported format ({formats.read_format_names()})"
+
+
+def _heif_family_format(brands: bytes) -> formats.PhotoFormat | None:
+    """AVIF or HEIC, by the brands of a file's "ftyp" box; None for other ISO media (a video, say)."""
+    if any(brand in brands for brand in _AVIF_BRANDS):
+        return formats.by_pillow_name("AVIF")
+    if any(brand in brands for brand in _HEIC_BRANDS):
+        return formats.by_pillow_name("HEIF")
+    return None
 
 
 def check_is_readable_file(path: Path) -> None:
@@ -515,6 +568,38 @@ def _upright_exif(im: Image.Image) -> bytes | None:
         return None
 
 
+def _upright_xmp(xmp: bytes | str | None, orientation: int) -> bytes | None:
+    """The XMP packet as it came, byte for byte, but for its orientation reset when the pixels were turned."""
+    if isinstance(xmp, str):  # PNG's iTXt chunk arrives decoded
+        xmp = xmp.encode("utf-8")
+    if not isinstance(xmp, bytes) or not xmp:
+        return None
+    return xmp if orientation == 1 else _XMP_ORIENTATION.sub(rb"\g<1>1", xmp)
+
+
+def _source_iptc(im: Image.Image) -> bytes | None:
+    """The IPTC-IIM records a JPEG (Photoshop APP13 block) or a TIFF (tag 33723) carries."""
+    value: object = None
+    if isinstance(im, JpegImagePlugin.JpegImageFile):  # MPO too
+        photoshop = im.info.get("photoshop")
+        value = photoshop.get(PHOTOSHOP_IPTC_RESOURCE) if isinstance(photoshop, dict) else None
+    elif isinstance(im, TiffImagePlugin.TiffImageFile):
+        value = im.tag_v2.get(IPTC_TAG)
+        if isinstance(value, int):
+            value = (value,)
+        if isinstance(value, tuple) and all(isinstance(v, int) for v in value):  # Photoshop tags it as LONGs
+            value = struct.pack(f"{'<' if im.tag_v2.prefix == b'II' else '>'}{len(value)}L", *value)
+    return value if isinstance(value, bytes) and value else None
+
+
+def _frame_count(im: Image.Image) -> int:
+    """Frames of an animation, pages of a TIFF, pictures of an MPO: 1 for a plain photo."""
+    try:
+        return max(1, int(getattr(im, "n_frames", 1)))
+    except (OSError, ValueError, EOFError, SyntaxError, struct.error):
+        return 1  # later frames damaged: the first, which is all that is read, may still be fine
+
+
 def _source_dpi(im: Image.Image):
     if isinstance(im, TiffImagePlugin.TiffImageFile) and 282 not in im.tag_v2:
         return None  # Pillow reports (1, 1) for a TIFF without resolution tags
@@ -577,12 +662,15 @@ def save_image(
     file_format: str | None = None,
     quality: int | None = None,
     alpha: np.ndarray | None = None,
+    warn: Warn | None = None,
 ) -> Path:
     """Write `rgb` (the edited `loaded.rgb`) to `path` atomically; return `path`.
 
-    The output format follows the file extension, else `file_format`, else the input's.
-    `alpha`, for a photo with transparency, is the result's (`Document.output_alpha`: filled
-    transparent areas made opaque); by default the photo's own.
+    The output format follows the file extension, else `file_format`, else the input's
+    (JPEG for a photo in a format that cannot be written: HEIC). `alpha`, for a photo with
+    transparency, is the result's (`Document.output_alpha`: filled transparent areas made
+    opaque); by default the photo's own. Once the file is written, `warn` (by default the
+    log) receives one sentence for each thing the output could not keep.
     """
     path = Path(path)
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.shape != loaded.rgb.shape:
@@ -591,6 +679,7 @@ def save_image(
     fmt = _output_format(path, file_format, loaded.format)
     _check_destination(loaded, path, overwrite)
     changed = _changed_pixels(rgb, loaded.rgb)
+    warnings = _losses(loaded, fmt)
 
     if loaded.deep is not None and fmt in ("PNG", "TIFF"):
         data = _encode_16bit_rgb(loaded, rgb, changed, fmt, path)
@@ -600,7 +689,7 @@ def save_image(
 
     else:
         image = _image_to_write(loaded, rgb, changed, fmt)
-        options = _save_kwargs(loaded, image.mode, fmt, quality)
+        options = _save_kwargs(loaded, image.mode, fmt, quality, warnings)
 
         def write(file):
             image.save(file, format=fmt, **options)
@@ -611,29 +700,77 @@ def save_image(
         # OSError: disk full, permissions ...; all three: Pillow refusing the data.
         reason = (getattr(e, "strerror", None) or str(e) or type(e).__name__).rstrip(".")
         raise ImageError(f"Cannot write '{path}': {reason}.") from e
+    for warning in warnings:
+        (warn or _log_warning)(warning)
     return path
 
 
+def _log_warning(message: str) -> None:
+    log.warning("%s", message)
+
+
+def _losses(loaded: Photo, fmt: str) -> list[str]:
+    """What writing `loaded` as `fmt` leaves out, one sentence each. (Metadata too large for a
+    JPEG is found while the save options are put together.)"""
+    losses = []
+    name = _format_name(fmt)
+    source = formats.by_pillow_name(loaded.format)
+    if source is not None and not source.writable:
+        losses.append(f"{source.name} cannot be written, so the result is a {name} file.")
+    if loaded.frames > 1:
+        # Writing the other frames back unchanged would need each format's animation and page
+        # settings carried over; for now the edit, and the file written, is the first frame.
+        word = _FRAME_WORDS.get(loaded.format, "frames")
+        losses.append(f"This photo has {loaded.frames} {word}; only the first, the one edited, is written.")
+    if loaded.alpha is not None and not _holds_alpha(fmt) and bool((loaded.alpha < 255).any()):
+        losses.append(f"{name} cannot hold transparency: the transparent parts were flattened onto white.")
+    present = {"EXIF": loaded.exif, "XMP": loaded.xmp, "IPTC": loaded.iptc, "ICC profile": loaded.icc_profile}
+    dropped = [kind for kind, value in present.items() if value and kind not in _FORMAT_METADATA.get(fmt, ())]
+    if dropped:
+        listed = ", ".join(dropped[:-1]) + " and " + dropped[-1] if len(dropped) > 1 else dropped[0]
+        losses.append(f"{name} cannot hold the photo's {listed}: left out.")
+    return losses
+
+
+def _format_name(fmt: str) -> str:
+    known = formats.by_pillow_name(fmt)
+    return known.name if known is not None else fmt
+
+
+def _holds_alpha(fmt: str) -> bool:
+    return bool({"LA", "RGBA"} & _FORMAT_MODES.get(fmt, set()))
+
+
 def default_output_path(input_path: str | os.PathLike, suffix: str = "_inpainted") -> Path:
-    """photo.jpg -> photo_inpainted.jpg beside it, or photo_inpainted-2.jpg, -3 ... if taken."""
+    """photo.jpg -> photo_inpainted.jpg beside it, or photo_inpainted-2.jpg, -3 ... if taken
+    (photo.heic -> photo_inpainted.jpg: HEIC cannot be written)."""
     source = Path(input_path)
-    candidate = source.with_name(f"{source.stem}{suffix}{source.suffix}")
+    extension = formats.output_suffix(source)
+    candidate = source.with_name(f"{source.stem}{suffix}{extension}")
     number = 2
     while os.path.lexists(candidate):
-        candidate = source.with_name(f"{source.stem}{suffix}-{number}{source.suffix}")
+        candidate = source.with_name(f"{source.stem}{suffix}-{number}{extension}")
         number += 1
     return candidate
 
 
 def _output_format(path: Path, requested: str | None, source: str) -> str:
-    by_extension = Image.registered_extensions().get(path.suffix.lower())
-    fmt = by_extension or requested or source
+    """Pillow's name of the format to write: the extension's, else `requested`, else the photo's own
+    (JPEG when that cannot be written); ImageError if it is not one Inpaint Studio writes here."""
+    source = _FORMAT_ALIASES.get(source.upper(), source.upper())
+    if source not in {fmt.pillow for fmt in formats.writable_formats()}:
+        source = formats.FALLBACK_OUTPUT
+    fmt = formats.registered_format(path.suffix) or requested or source
     fmt = _FORMAT_ALIASES.get(fmt.upper(), fmt.upper())
-    if fmt not in Image.SAVE:
-        raise ImageError(
-            f"Cannot write '{path}': Inpaint Studio cannot write {fmt} files; "
-            "use .jpg, .png, .webp, .tif or .bmp."
-        )
+    known = formats.by_pillow_name(fmt)
+    if known is None or not known.writable:
+        # Icons (ICO, ICNS) would be resized, PDF and EPS are not photos: only the photo formats.
+        reason = f"Inpaint Studio cannot write {known.name if known else fmt} files"
+        if known is not None and known.decoder == formats.PI_HEIF:
+            reason += " (pi-heif, which reads them, cannot write them)"
+        raise ImageError(f"Cannot write '{path}': {reason}; use {formats.writable_suffixes_text()}.")
+    if not known.available:
+        raise ImageError(f"Cannot write '{path}': {known.missing_decoder}; use {formats.writable_suffixes_text()}.")
     return fmt
 
 
@@ -648,7 +785,7 @@ def check_output_path(path: str | os.PathLike) -> None:
         raise ImageError(f"Cannot write '{path}': it is a folder.")
     if not path.parent.is_dir():
         raise ImageError(f"Cannot write '{path}': the folder '{path.parent}' does not exist.")
-    by_extension = Image.registered_extensions().get(path.suffix.lower())
+    by_extension = formats.registered_format(path.suffix)
     if by_extension:
         _output_format(path, None, by_extension)
 
@@ -769,6 +906,8 @@ def _palette_rgba(native: Image.Image) -> np.ndarray:
 def _eight_bit_image(loaded: Photo, rgb: np.ndarray, fmt: str) -> Image.Image:
     """The engine's 8-bit view, for formats that cannot hold the source mode."""
     modes = _FORMAT_MODES.get(fmt, {"L", "RGB"})  # other formats: the modes nearly all can store
+    if loaded.alpha is not None and not _holds_alpha(fmt):
+        rgb = _flattened_onto_white(rgb, loaded.alpha)
     image = Image.fromarray(rgb)
     if loaded.native.mode in _GRAY_MODES and "L" in modes:
         image = image.convert("L")  # grayscale stays grayscale
@@ -780,7 +919,13 @@ def _eight_bit_image(loaded: Photo, rgb: np.ndarray, fmt: str) -> Image.Image:
     return image
 
 
-def _save_kwargs(loaded: Photo, mode: str, fmt: str, quality: int | None) -> dict:
+def _flattened_onto_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`rgb` composited over white by `alpha`, as a viewer shows a transparent image on a page."""
+    a = alpha[..., None].astype(np.uint16)
+    return ((rgb.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+
+
+def _save_kwargs(loaded: Photo, mode: str, fmt: str, quality: int | None, warnings: list[str]) -> dict:
     options = dict(loaded.save_options) if fmt == loaded.format else {}
     if fmt == "JPEG":
         if quality is not None:
@@ -794,14 +939,15 @@ def _save_kwargs(loaded: Photo, mode: str, fmt: str, quality: int | None) -> dic
             options.update(lossless=False, quality=quality)
         elif not options.get("lossless"):
             options["quality"] = DEFAULT_QUALITY
+    elif fmt == "AVIF":
+        options["quality"] = DEFAULT_QUALITY if quality is None else quality  # AVIF files do not say theirs
     elif fmt == "PNG":
         options.update(optimize=False, compress_level=PNG_COMPRESS_LEVEL)  # optimize is slow
     elif quality is not None:
         options["quality"] = quality  # e.g. JPEG-compressed TIFF
 
-    # Pillow ignores the metadata a format cannot store (e.g. EXIF in BMP).
-    if loaded.exif:
-        options["exif"] = loaded.exif
+    # Pillow ignores the metadata a format cannot store (e.g. EXIF in BMP); _losses has said so.
+    options.update(_metadata_kwargs(loaded, fmt, warnings))
     icc = _icc_for_mode(loaded, mode)
     if icc:
         options["icc_profile"] = icc
@@ -811,6 +957,80 @@ def _save_kwargs(loaded: Photo, mode: str, fmt: str, quality: int | None) -> dic
     if "transparency" in loaded.native.info and mode == loaded.native.mode and fmt in _COLOUR_KEY_FORMATS:
         options["transparency"] = loaded.native.info["transparency"]
     return options
+
+
+def _metadata_kwargs(loaded: Photo, fmt: str, warnings: list[str]) -> dict:
+    """Pillow save options carrying the photo's EXIF, XMP and IPTC in `fmt`'s own way."""
+    exif, xmp, iptc = loaded.exif, loaded.xmp, loaded.iptc
+    if fmt == "JPEG":
+        exif, xmp, iptc = _fit_jpeg_segments(exif, xmp, iptc, warnings)
+    options: dict = {"exif": exif} if exif else {}
+    if fmt == "TIFF" and (xmp or iptc):
+        tags = Image.Exif()
+        tags.load(exif or b"")
+        if xmp:
+            tags[XMP_TAG] = xmp
+        if iptc:
+            tags[IPTC_TAG] = iptc
+        options["exif"] = tags
+    elif fmt == "PNG" and xmp:
+        text = PngImagePlugin.PngInfo()
+        text.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"))
+        options["pnginfo"] = text
+    elif fmt in ("JPEG", "WEBP", "AVIF") and xmp:
+        options["xmp"] = xmp
+    if fmt == "JPEG" and iptc:
+        options["extra"] = _jpeg_segment(0xED, _photoshop_iptc_block(iptc))
+    return options
+
+
+def _fit_jpeg_segments(
+    exif: bytes | None, xmp: bytes | None, iptc: bytes | None, warnings: list[str]
+) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """EXIF, XMP and IPTC trimmed or left out so that each fits the one JPEG segment it gets."""
+    limit = format_bytes(JPEG_SEGMENT_BYTES)
+    if exif and len(exif) > JPEG_SEGMENT_BYTES:
+        smaller = _without_maker_notes(exif)
+        if smaller is not None and len(smaller) <= JPEG_SEGMENT_BYTES:
+            warnings.append(
+                f"The EXIF ({format_bytes(len(exif))}) is more than a JPEG holds ({limit}): "
+                "the camera's maker notes were left out to make it fit."
+            )
+            exif = smaller
+        else:
+            warnings.append(f"The EXIF ({format_bytes(len(exif))}) is more than a JPEG holds ({limit}): it was left out.")
+            exif = None
+    if xmp and len(xmp) > JPEG_SEGMENT_BYTES - len(_JPEG_XMP_HEADER):
+        warnings.append(f"The XMP ({format_bytes(len(xmp))}) is more than a JPEG holds ({limit}): it was left out.")
+        xmp = None
+    if iptc and len(_photoshop_iptc_block(iptc)) > JPEG_SEGMENT_BYTES:
+        warnings.append(f"The IPTC ({format_bytes(len(iptc))}) is more than a JPEG holds ({limit}): it was left out.")
+        iptc = None
+    return exif, xmp, iptc
+
+
+def _without_maker_notes(exif: bytes) -> bytes | None:
+    """`exif` without the maker's notes, or None if there are none or the EXIF cannot be re-encoded."""
+    try:
+        tags = Image.Exif()
+        tags.load(exif)
+        details = tags.get_ifd(EXIF_IFD)
+        if MAKER_NOTE_TAG not in details:
+            return None
+        del details[MAKER_NOTE_TAG]
+        return tags.tobytes()
+    except (ValueError, TypeError, KeyError, struct.error, OSError, SyntaxError):
+        return None
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _photoshop_iptc_block(iptc: bytes) -> bytes:
+    """A Photoshop APP13 payload holding one resource, the IPTC-IIM records (how JPEGs carry IPTC)."""
+    resource = b"8BIM" + struct.pack(">H", PHOTOSHOP_IPTC_RESOURCE) + b"\0\0" + struct.pack(">I", len(iptc)) + iptc
+    return _JPEG_PHOTOSHOP_HEADER + resource + b"\0" * (len(iptc) % 2)  # resource data is padded to even
 
 
 def _icc_for_mode(loaded: Photo, mode: str) -> bytes | None:
@@ -843,17 +1063,18 @@ def _encode_16bit_rgb(
         ok, encoded = cv2.imencode(".tif", bgr, [cv2.IMWRITE_TIFF_COMPRESSION, compression])
     if not ok:
         raise ImageError(f"Cannot write '{path}': OpenCV could not encode the 16-bit image.")
-    add_metadata = _png_with_metadata if fmt == "PNG" else _tiff_with_metadata
     icc, dpi = _icc_for_mode(loaded, "RGB"), loaded.native.info.get("dpi")
-    return add_metadata(encoded.tobytes(), loaded.exif, icc, dpi)
+    if fmt == "PNG":
+        return _png_with_metadata(encoded.tobytes(), loaded.exif, icc, dpi, loaded.xmp)
+    return _tiff_with_metadata(encoded.tobytes(), loaded.exif, icc, dpi, loaded.xmp, loaded.iptc)
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def _png_with_metadata(png: bytes, exif: bytes | None, icc: bytes | None, dpi) -> bytes:
-    """OpenCV's PNG with iCCP, eXIf and pHYs chunks inserted right after IHDR."""
+def _png_with_metadata(png: bytes, exif: bytes | None, icc: bytes | None, dpi, xmp: bytes | None = None) -> bytes:
+    """OpenCV's PNG with iCCP, eXIf, pHYs and XMP (iTXt) chunks inserted right after IHDR."""
     chunks = []
     if icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
@@ -862,13 +1083,17 @@ def _png_with_metadata(png: bytes, exif: bytes | None, icc: bytes | None, dpi) -
     if dpi:
         per_metre = [round(d / 0.0254) for d in dpi]
         chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
+    if xmp:  # keyword, no compression, no language or translated keyword, then the packet
+        chunks.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp))
     header_end = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes, CRC
     assert png[12:16] == b"IHDR"
     return png[:header_end] + b"".join(chunks) + png[header_end:]
 
 
-def _tiff_with_metadata(tiff: bytes, exif: bytes | None, icc: bytes | None, dpi) -> bytes:
-    """OpenCV's TIFF rebuilt by Pillow's directory writer with ICC, EXIF and DPI added.
+def _tiff_with_metadata(
+    tiff: bytes, exif: bytes | None, icc: bytes | None, dpi, xmp: bytes | None = None, iptc: bytes | None = None
+) -> bytes:
+    """OpenCV's TIFF rebuilt by Pillow's directory writer with ICC, EXIF, DPI, XMP and IPTC added.
 
     OpenCV compresses the 16-bit strips; it cannot store these tags. Pillow's
     writer lays out a directory followed by the strip data, as in its own TIFFs.
@@ -894,5 +1119,10 @@ def _tiff_with_metadata(tiff: bytes, exif: bytes | None, icc: bytes | None, dpi)
         directory[ICC_PROFILE_TAG] = icc
     if dpi:
         directory[282], directory[283], directory[296] = dpi[0], dpi[1], 2
+    if xmp:
+        directory[XMP_TAG] = xmp
+    if iptc:
+        directory[IPTC_TAG] = iptc
+        directory.tagtype[IPTC_TAG] = TiffTags.UNDEFINED
     header = tiff[:4] + struct.pack("<I" if tiff[:2] == b"II" else ">I", 8)
     return header + directory.tobytes(8) + b"".join(strips)

@@ -5,15 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.io.formats import PHOTO_SUFFIXES
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
-
-# The Pillow formats Inpaint Studio decodes, whatever a file is named: every Image.open in the
-# package passes these (or fewer). The photo formats above, plus GIF; "JPEG" opens multi-picture
-# JPEGs (MPO) too. Never EPS, PS or PDF: Pillow hands those to Ghostscript, where a crafted file
-# can loop forever.
-READ_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
-READ_FORMAT_NAMES = "JPEG, PNG, WebP, TIFF, BMP or GIF"  # for messages
+# Every photo format's extensions (io.formats), HEIC and AVIF included even where their decoder is
+# missing: such a photo is then refused with the reason, never skipped without a word.
+IMAGE_SUFFIXES = PHOTO_SUFFIXES
 
 
 def find_images(folder: Path) -> list[Path]:

@@ -41,6 +41,7 @@ from inpaint_studio.core.errors import InpaintStudioError
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.core.photo import Photo
 from inpaint_studio.io.atomic import atomic_write
+from inpaint_studio.io.formats import PHOTO_FORMATS
 from inpaint_studio.io.image_file import (
     MAX_PIXELS_ENV,
     format_bytes,
@@ -61,6 +62,8 @@ DOCUMENT_JSON = "inpaint-studio/document.json"
 MASK_PNG = "inpaint-studio/mask.png"
 EXIF_BIN = "inpaint-studio/exif.bin"
 ICC_FILE = "inpaint-studio/icc.icc"
+XMP_FILE = "inpaint-studio/xmp.xml"
+IPTC_BIN = "inpaint-studio/iptc.bin"
 THUMBNAIL_SIZE = 256
 # Photos barely compress better at higher levels: a 24 MP photo is 42 MB at level 1
 # in 2.0 s and 37 MB at level 6 in 5.0 s. A project holds two full-size images.
@@ -70,7 +73,7 @@ PNG_COMPRESS_LEVEL = 1
 MAX_UNCOMPRESSED_BYTES = 4 << 30
 MAX_COMPRESSION_RATIO = 200
 RATIO_CHECK_MIN_BYTES = 1 << 20
-MAX_METADATA_BYTES = 16 << 20  # stack.xml, document.json, EXIF, ICC
+MAX_METADATA_BYTES = 16 << 20  # stack.xml, document.json, EXIF, ICC, XMP, IPTC
 # A project is checked before any layer is decoded, from stack.xml and the PNG headers: layers
 # of huge blank PNGs take kilobytes in the file and gigabytes in memory.
 MAX_LAYERS = 1000
@@ -156,6 +159,10 @@ def _project_entries(document: Document, original_png: bytes | None) -> Iterator
         yield EXIF_BIN, photo.exif
     if photo.icc_profile:
         yield ICC_FILE, photo.icc_profile
+    if photo.xmp:
+        yield XMP_FILE, photo.xmp
+    if photo.iptc:
+        yield IPTC_BIN, photo.iptc
 
 
 def _stack_xml(document: Document, layer_srcs: list[str]) -> bytes:
@@ -328,7 +335,7 @@ _SAVE_OPTION_CHECKS: dict[str, dict[str, Any]] = {
     "TIFF": {"compression": _one_of(*_TIFF_COMPRESSIONS)},
 }
 # The formats a photo in a project may say it came from (what Export writes by default).
-_PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+_PHOTO_FORMATS = tuple(fmt.pillow for fmt in PHOTO_FORMATS)
 
 
 # ---------------------------------------------------------------- loading
@@ -705,6 +712,8 @@ class _Project:
             alpha=alpha,
             native=native,
             exif=self.blob(EXIF_BIN),
+            xmp=self.blob(XMP_FILE),
+            iptc=self.blob(IPTC_BIN),
             icc_profile=icc if isinstance(icc, bytes) else None,
             save_options=_restore_save_options(meta.get("save_options"), photo_format),
         )

@@ -2,7 +2,9 @@
 
 The catalogue is data, not discovery: every entry carries its URL and the
 checksum published with it, so a file can be verified before anything loads it.
-Sizes are recorded only where known; a wrong size would refuse a good file.
+Exact sizes are recorded only where known (a wrong size would refuse a good file);
+`approx_size` is what download offers show, an estimate from the parameter count
+(4 bytes each) that nothing checks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ class ModelFile:
     size: int | None  # bytes, None if unknown
     md5: str | None = None
     sha256: str | None = None
+    approx_size: int | None = None  # bytes, roughly: shown before a download, never checked
+
+    @property
+    def shown_size(self) -> int | None:
+        """The size to show before downloading: the exact one, else the estimate."""
+        return self.size if self.size is not None else self.approx_size
 
     @property
     def has_checksum(self) -> bool:
@@ -49,6 +57,9 @@ class ModelInfo:
     description: str
     files: tuple[ModelFile, ...]
     format: str  # "torchscript" | "state_dict" | "safetensors" | "config"
+    # A state dict's top-level parts (tensor names start with "<part>."): `models verify` checks
+    # them, so that another network's weights are not reported as fine.
+    parts: tuple[str, ...] = ()
 
 
 _HUB = "https://huggingface.co"
@@ -72,10 +83,14 @@ def _moebius_unet(variant: str) -> ModelInfo:
         description=f"Moebius inpainting UNet, 0.23B parameters, {what} (hustvl/Moebius).",
         files=(
             ModelFile(
-                "diffusion_pytorch_model.bin", f"{_HUB}/hustvl/Moebius/resolve/main/{folder}/diffusion_pytorch_model.bin", None
+                "diffusion_pytorch_model.bin",
+                f"{_HUB}/hustvl/Moebius/resolve/main/{folder}/diffusion_pytorch_model.bin",
+                None,
+                approx_size=905_000_000,  # 226.2M float32 values (../shared/moebius/manifest_full.json)
             ),
         ),
         format="state_dict",
+        parts=("embedding_layer", "diff_model"),
     )
 
 
@@ -94,6 +109,7 @@ CATALOGUE: dict[str, ModelInfo] = {
                 url="https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
                 size=None,
                 md5="e3aa4aaa15225a33ec84f9f4bc47e500",
+                approx_size=205_000_000,  # about 51M parameters
             ),
         ),
         format="torchscript",
@@ -110,6 +126,7 @@ CATALOGUE: dict[str, ModelInfo] = {
                 url="https://github.com/Sanster/models/releases/download/migan/migan_traced.pt",
                 size=None,
                 md5="76eb3b1a71c400ee3290524f7a11b89c",
+                approx_size=24_000_000,  # about 5.9M parameters
             ),
         ),
         format="torchscript",
@@ -129,9 +146,11 @@ CATALOGUE: dict[str, ModelInfo] = {
                 # (https://github.com/Sanster/models/releases/download/MobileSAM/mobile_sam.pt);
                 # not checked against a download here, which these build machines cannot make.
                 md5="f3c0d8cda613564d499310dab6c812cd",
+                approx_size=41_000_000,  # about 10M parameters
             ),
         ),
         format="state_dict",
+        parts=("image_encoder", "prompt_encoder", "mask_decoder"),
     ),
     **{f"moebius-{variant}": _moebius_unet(variant) for variant in _MOEBIUS_VARIANTS},
     "moebius-vae": ModelInfo(
@@ -143,10 +162,16 @@ CATALOGUE: dict[str, ModelInfo] = {
             "The image encoder/decoder Moebius works through: a diffusers AutoencoderKL, 84M parameters (hustvl/PixelHacker)."
         ),
         files=(
-            ModelFile("config.json", f"{_MOEBIUS_VAE}/config.json", None),
-            ModelFile("diffusion_pytorch_model.bin", f"{_MOEBIUS_VAE}/diffusion_pytorch_model.bin", None),
+            ModelFile("config.json", f"{_MOEBIUS_VAE}/config.json", None, approx_size=1_000),
+            ModelFile(
+                "diffusion_pytorch_model.bin",
+                f"{_MOEBIUS_VAE}/diffusion_pytorch_model.bin",
+                None,
+                approx_size=335_000_000,  # about 84M parameters
+            ),
         ),
         format="state_dict",
+        parts=("encoder", "decoder"),
     ),
 }
 

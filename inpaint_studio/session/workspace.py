@@ -28,13 +28,18 @@ from inpaint_studio.core.photo import Photo
 from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.io.autosave import RecoverableSession
-from inpaint_studio.io.image_file import default_output_path, load_image, save_image
+from inpaint_studio.io.image_file import Warn, default_output_path, load_image, save_image
 from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
 from inpaint_studio.session.autosave import AutosavePolicy
 from inpaint_studio.session.fills import FillAsk, FillRunner, Fills
 from inpaint_studio.session.folder import FolderPhoto, FolderSession
 from inpaint_studio.session.settings import Settings
 from inpaint_studio.worker import FillRequest
+
+
+def _naming(name: str, warn: Warn) -> Warn:
+    """`warn`, each sentence said after the name of the photo it is about."""
+    return lambda message: warn(f"{name}: {message}")
 
 
 class WorkspaceEvent(Enum):
@@ -271,14 +276,16 @@ class Workspace:
         document = self._document()
         return self.export_path or default_output_path(document.photo.path)
 
-    def export(self, path: Path, *, overwrite: bool) -> Path:
+    def export(self, path: Path, *, overwrite: bool, warn: Warn | None = None) -> Path:
         """Write the edited photo to `path` in the photo's format; raises InpaintStudioError naming the file.
 
-        The photo itself is never replaced unless `overwrite` (the user confirmed it).
+        The photo itself is never replaced unless `overwrite` (the user confirmed it). `warn` hears,
+        one sentence each, what the file could not keep (other frames, transparency in a JPEG ...).
         """
         document = self._document()
         written = save_image(
-            document.photo, document.composite, path, overwrite=overwrite, quality=self.quality, alpha=document.output_alpha()
+            document.photo, document.composite, path, overwrite=overwrite, quality=self.quality,
+            alpha=document.output_alpha(), warn=warn,
         )
         self.export_path = Path(written)
         document.mark_saved()
@@ -310,27 +317,29 @@ class Workspace:
             return [self.document.photo.path.name]
         return []
 
-    def save_all(self) -> list[str]:
+    def save_all(self, warn: Warn | None = None) -> list[str]:
         """Export every edited photo of the folder without asking for names; the reasons of any that failed.
 
-        Each goes where it was last saved, or beside its photo as NAME_inpainted.
+        Each goes where it was last saved, or beside its photo as NAME_inpainted. `warn` hears what
+        a written file could not keep, each sentence after the photo's name.
         """
         session = self._open_folder()
         self._remember_folder_paths()
         failures = []
         for photo in session.edited():
-            failure = self._export_folder_photo(session, photo)
+            failure = self._export_folder_photo(session, photo, warn)
             if failure:
                 failures.append(failure)
         return failures
 
-    def _export_folder_photo(self, session: FolderSession, photo: FolderPhoto) -> str | None:
+    def _export_folder_photo(self, session: FolderSession, photo: FolderPhoto, warn: Warn | None) -> str | None:
         document = photo.document
         assert document is not None
         path = photo.export_path or default_output_path(photo.path)
         try:
             save_image(
-                document.photo, document.composite, path, overwrite=False, quality=self.quality, alpha=document.output_alpha()
+                document.photo, document.composite, path, overwrite=False, quality=self.quality,
+                alpha=document.output_alpha(), warn=None if warn is None else _naming(photo.name, warn),
             )
         except InpaintStudioError as error:
             return str(error)

@@ -18,7 +18,7 @@ from inpaint_studio.engines.registry import DEFAULT_ENGINE, engine_class, engine
 from inpaint_studio.models import ModelStore
 from inpaint_studio.session.settings import Settings
 from inpaint_studio.ui.engine_settings_panel import EngineSettingsPanel
-from inpaint_studio.ui.models_dialog import ModelsDialog, download_model
+from inpaint_studio.ui.models_dialog import ModelsDialog, download_models
 
 
 class EngineControls(QObject):
@@ -111,15 +111,18 @@ class EngineControls(QObject):
     def offer_download(self, model_ids: list[str], needed_by: str) -> bool:
         """Ask whether to download the missing `model_ids` that `needed_by` needs; True once they are installed."""
         names = ", ".join(self.model_store.info(m).name for m in model_ids)
+        size = self.model_store.download_size_text(model_ids)
         answer = QMessageBox.question(
             self.window,
             "Model needed",
-            f"{needed_by} needs its model ({names}), which is not installed yet. Download it now?\n\n"
+            f"{needed_by} needs its model ({names}{', ' + size if size else ''}), which is not installed yet. "
+            "Download it now?\n\n"
             f"It is saved in {self.model_store.root}. A file you already have can be imported in Run > Models.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes,
         )
-        if answer == QMessageBox.StandardButton.Yes and all(download_model(self.window, self.model_store, m) for m in model_ids):
+        # One job for all of them: a failure names every file, with its URL and where it goes.
+        if answer == QMessageBox.StandardButton.Yes and download_models(self.window, self.model_store, model_ids):
             self.label_engines()
             return True
         return False

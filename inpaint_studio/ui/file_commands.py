@@ -16,18 +16,17 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
 from inpaint_studio.core.errors import InpaintStudioError
+from inpaint_studio.io.formats import open_dialog_filter, save_dialog_filter
+from inpaint_studio.io.project_file import PROJECT_SUFFIX
 from inpaint_studio.session.workspace import Workspace
 from inpaint_studio.ui import recovery
 from inpaint_studio.ui.actions import make_action
 from inpaint_studio.ui.clipboard import pasted_image
 from inpaint_studio.ui.cursors import busy_cursor
 
-OPEN_FILTER = "Photos and projects (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.ora);;All files (*)"
+OPEN_FILTER = open_dialog_filter(PROJECT_SUFFIX)  # the photo formats of io.formats, and projects
 PROJECT_FILTER = "OpenRaster project (*.ora)"
-SAVE_FILTER = (
-    "Same format as the photo (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp);;JPEG (*.jpg *.jpeg);;"
-    "PNG (*.png);;WebP (*.webp);;TIFF (*.tif *.tiff)"
-)
+SAVE_FILTER = save_dialog_filter()  # the formats that can be written here
 
 Status = Callable[[str, int], None]  # a message for the status bar, and for how many milliseconds
 
@@ -198,12 +197,16 @@ class FileCommands(QObject):
         return self._export(Path(path), overwrite=True)
 
     def _export(self, path: Path, overwrite: bool) -> bool:
+        warnings: list[str] = []  # what the file could not keep: said, never lost silently
         try:
-            written = self.workspace.export(path, overwrite=overwrite)
+            written = self.workspace.export(path, overwrite=overwrite, warn=warnings.append)
         except InpaintStudioError as error:
             self.show_error("Cannot save", str(error))
             return False
-        self.status(f"Saved {written}", 5000)
+        if warnings:
+            self.status(" ".join([f"Saved {written}.", *warnings]), 15000)
+        else:
+            self.status(f"Saved {written}", 5000)
         return True
 
     def save_project_as(self) -> bool:
@@ -274,8 +277,11 @@ class FileCommands(QObject):
 
     def save_all(self) -> bool:
         """Export every edited photo of the folder; False (after saying why) if any failed."""
+        warnings: list[str] = []
         with busy_cursor():
-            failures = self.workspace.save_all()
+            failures = self.workspace.save_all(warn=warnings.append)
+        if warnings:
+            self.status(" ".join(warnings), 15000)
         if failures:
             self.show_error("Cannot save", "\n".join(failures))
             return False

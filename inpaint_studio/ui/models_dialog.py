@@ -1,8 +1,10 @@
-"""The models dialog, and downloading a model with a progress dialog.
+"""The models dialog, and downloading models with a progress dialog.
 
-Downloads run on a thread (`models.ModelStore.download`: resumable, checked
+Downloads run on a thread (`models.ModelStore.download_models`: resumable, checked
 against the catalogue) while a modal progress dialog shows bytes and offers
 Cancel; a cancelled download keeps its partial file, so the next try resumes.
+The models an engine needs (Moebius: its UNet and its VAE) download as one job,
+so a failure names every file still to fetch, with where to put it by hand.
 """
 
 from __future__ import annotations
@@ -34,19 +36,26 @@ from inpaint_studio.core.errors import (
     plain_reason,
 )
 from inpaint_studio.core.jobs import CancelToken
-from inpaint_studio.models import ModelStore
+from inpaint_studio.models import ModelStore, Verification
 from inpaint_studio.ui.background import on_gui_thread, run_in_background
 
 log = logging.getLogger(__name__)
 
 
 def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
-    """Download `model_id` with a progress dialog; True once it is installed.
+    """Download `model_id` with a progress dialog; True once it is installed."""
+    return download_models(parent, store, [model_id])
 
-    Failures are shown to the user (with where to put the file by hand).
+
+def download_models(parent: QWidget, store: ModelStore, model_ids: list[str]) -> bool:
+    """Download `model_ids` as one job with a progress dialog; True once all are installed.
+
+    Failures are shown to the user (with where to put every file by hand).
     """
-    info = store.info(model_id)
-    dialog = QProgressDialog(f"Downloading {info.name}…", "Cancel", 0, 0, parent)
+    names = " and ".join(store.info(model_id).name for model_id in model_ids)
+    size = store.download_size_text(model_ids)
+    title = f"Downloading {names}" + (f" ({size})" if size else "")
+    dialog = QProgressDialog(f"{title}…", "Cancel", 0, 0, parent)
     dialog.setWindowTitle("Downloading a model")
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(0)
@@ -60,9 +69,9 @@ def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
         if total:
             dialog.setMaximum(1000)
             dialog.setValue(int(done * 1000 / total))
-            dialog.setLabelText(f"Downloading {info.name}… {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+            dialog.setLabelText(f"{title}… {done / 1e6:.1f} of {total / 1e6:.1f} MB")
         else:
-            dialog.setLabelText(f"Downloading {info.name}… {done / 1e6:.1f} MB")
+            dialog.setLabelText(f"{title}… {done / 1e6:.1f} MB")
 
     def finished(message: str) -> None:
         outcome.append(message)
@@ -74,13 +83,13 @@ def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
         elif isinstance(error, InpaintStudioError):
             finished(str(error))
         else:  # shown to the user in plain words, never a crash; the details go to the log
-            log.error("downloading %s failed", model_id, exc_info=error)
+            log.error("downloading %s failed", ", ".join(model_ids), exc_info=error)
             finished(f"The download failed: {plain_reason(error)}.")
 
     progress = on_gui_thread(dialog, show_progress)
     dialog.canceled.connect(cancel.cancel)
     def download() -> None:
-        store.download(model_id, progress=progress, cancel=cancel)
+        store.download_models(model_ids, progress=progress, cancel=cancel)
 
     thread = run_in_background(dialog, download, lambda _: finished(""), failed, "model-download")
     dialog.show()
@@ -99,7 +108,7 @@ def download_model(parent: QWidget, store: ModelStore, model_id: str) -> bool:
 class ModelsDialog(QDialog):
     """Every model the app knows: state, size and folder; download, import, verify, remove."""
 
-    COLUMNS = ("Model", "Engine", "Status", "On disk", "Licence")
+    COLUMNS = ("Model", "Engine", "Status", "Download", "On disk", "Licence")
 
     def __init__(self, store: ModelStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,7 +177,8 @@ class ModelsDialog(QDialog):
             else:
                 state = "Incomplete download" if status.bytes_on_disk else "Not installed"
             size = f"{status.bytes_on_disk / 1e6:.1f} MB" if status.bytes_on_disk else "—"
-            cells = (info.name, info.engine, state, size, info.licence)
+            to_fetch = "—" if status.installed else self.store.download_size_text([info.id]) or "unknown"
+            cells = (info.name, info.engine, state, to_fetch, size, info.licence)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(info.description)
@@ -204,14 +214,45 @@ class ModelsDialog(QDialog):
         elif key == "import":
             self.import_file(model_id)
         elif key == "verify":
-            problems = self.store.verify(model_id)
-            if problems:
-                QMessageBox.warning(self, "Verify", "\n".join(problems))
-            else:
-                QMessageBox.information(self, "Verify", f"{self.store.info(model_id).name} is intact.")
+            self.verify(model_id)
         elif key == "remove":
             self.remove(model_id)
         self.refresh()
+
+    def verify(self, model_id: str) -> None:
+        """Check the model's files and that it loads, and say what is true of each file.
+
+        This reads hundreds of megabytes and loads torch: on a thread, behind a busy dialog.
+        """
+        name = self.store.info(model_id).name
+        busy = QProgressDialog(f"Checking {name}…", "", 0, 0, self)
+        busy.setCancelButton(None)
+        busy.setWindowTitle("Verify")
+        busy.setWindowModality(Qt.WindowModality.WindowModal)
+        busy.setMinimumDuration(0)
+        outcome: list[Verification | Exception] = []
+        loop = QEventLoop()
+
+        def finished(result: Verification | Exception) -> None:
+            outcome.append(result)
+            loop.quit()
+
+        thread = run_in_background(busy, lambda: self.store.verify(model_id), finished, finished, "model-verify")
+        busy.show()
+        loop.exec()
+        thread.join()
+        busy.close()
+        verification = outcome[0]
+        if isinstance(verification, Exception):
+            log.error("verifying %s failed", model_id, exc_info=verification)
+            reason = str(verification) if isinstance(verification, InpaintStudioError) else f"{plain_reason(verification)}."
+            QMessageBox.warning(self, "Verify", f"Could not check {name}: {reason}")
+            return
+        if verification.ok:
+            lines = [f"{name} is fine:", *verification.notes, *([verification.loads] if verification.loads else [])]
+            QMessageBox.information(self, "Verify", "\n".join(lines))
+        else:
+            QMessageBox.warning(self, "Verify", "\n".join([f"{name} has problems:", *verification.problems]))
 
     def import_file(self, model_id: str, path: str | None = None) -> bool:
         """Copy a model file the user has into place; a file unknown to the catalogue needs a yes."""
