@@ -96,3 +96,11 @@ def gradient_photo(height: int = 120, width: int = 160, seed: int = 0) -> np.nda
     rgb = np.stack([x * 255 / max(width - 1, 1), y * 255 / max(height - 1, 1), (x + y) * 127 / max(height + width - 2, 1)], -1)
     rgb += rng.normal(0, 2, rgb.shape)
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def on_the_desktop(window, qtbot):
+    """`window` wide enough for every toolbar, and active: keys go to its focused widget, as on a desktop."""
+    window.resize(1500, 800)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    return window

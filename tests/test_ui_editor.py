@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import gradient_photo
+from conftest import gradient_photo, on_the_desktop
 from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QKeyEvent
@@ -20,11 +20,7 @@ from inpaint_studio.ui.preferences_dialog import PreferencesDialog
 
 @pytest.fixture
 def window(window, qtbot):
-    """The window, wide enough for every toolbar, and active: keys go to its focused widget, as on a desktop."""
-    window.resize(1500, 800)
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
-    return window
+    return on_the_desktop(window, qtbot)
 
 
 def send_key(widget, key, kind=QEvent.Type.KeyPress, repeat=False, text=""):

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import REPO, gradient_photo
+from conftest import REPO, gradient_photo, on_the_desktop
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
@@ -33,11 +33,7 @@ SEED = 2  # a tiny network whose masks cover part of the photo, and differ betwe
 
 @pytest.fixture
 def window(window, qtbot):
-    """The window, wide enough for every toolbar, and active: keys go to its focused widget."""
-    window.resize(1500, 800)
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
-    return window
+    return on_the_desktop(window, qtbot)
 
 
 @pytest.fixture

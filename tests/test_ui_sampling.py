@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import on_the_desktop
 from PySide6.QtCore import Qt
 from test_ui_editor import mask_rectangle, wait_for_layers
 from test_ui_main_window import drag
@@ -14,10 +15,7 @@ from inpaint_studio.ui.mask_tools import SAMPLING_OVERLAYS, Tool
 
 @pytest.fixture
 def window(window, qtbot):
-    window.resize(1500, 800)
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
-    return window
+    return on_the_desktop(window, qtbot)
 
 
 def test_paint_include_and_exclude_see_them_while_the_tool_is_chosen_and_undo(qtbot, window):

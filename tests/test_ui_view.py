@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import gradient_photo
+from conftest import gradient_photo, on_the_desktop
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QInputDialog
@@ -18,10 +18,7 @@ from inpaint_studio.ui.shortcuts_sheet import shortcut_rows
 
 @pytest.fixture
 def window(window, qtbot):
-    window.resize(1500, 800)
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
-    return window
+    return on_the_desktop(window, qtbot)
 
 
 def rendered(win, x, y):
