@@ -191,24 +191,30 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+BATCH_SHOWN = 20  # at most this many skipped, failed and warned photos are listed again at the end of a batch
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
-    from inpaint_studio.batch import (
-        DEFAULT_NAME,
-        FAILED,
-        SKIPPED,
-        WRITTEN,
-        BatchSettings,
-        plan_batch,
-        run_batch,
-    )
+    import tempfile
+
+    from inpaint_studio.batch import DEFAULT_NAME, FAILED, SKIPPED, WRITTEN, BatchSettings
+    from inpaint_studio.batch.manifest import count_manifest, write_manifest
+    from inpaint_studio.batch.pairing import iter_plan
+    from inpaint_studio.batch.streaming import run_manifest
     from inpaint_studio.restore.detect import DEFAULT_DETECTOR, DEFAULT_SENSITIVITY
 
-    if (args.sensitivity is not None or args.detector is not None) and not args.auto_scratches:
-        raise InpaintStudioError("--sensitivity and --detector apply only with --auto-scratches.")
-    engine = _engine_for(args)  # fail fast on a bad engine or device, before any work
+    _check_batch_options(args)
+    ray = args.backend == "ray"
+    if ray:
+        from inpaint_studio.batch.ray_backend import import_ray
+
+        import_ray()  # not installed: said before any work
+    # Fail fast on a bad engine, parameters or device, before any work. With Ray the engine runs on the
+    # cluster's machines: here it is checked on the CPU, and the cluster's GPUs decide "auto".
+    engine = _engine_for(argparse.Namespace(**{**vars(args), "device": "cpu"}) if ray else args)
     settings = BatchSettings(
         engine_id=args.engine,
-        device=engine.device,
+        device=args.device if ray else engine.device,
         model_store=engine.model_store,
         params=engine.resolve_params(_parse_params(args.param)),
         quality=args.quality,
@@ -216,49 +222,112 @@ def cmd_batch(args: argparse.Namespace) -> int:
         sensitivity=DEFAULT_SENSITIVITY if args.sensitivity is None else args.sensitivity,
         detector=args.detector or DEFAULT_DETECTOR,
     )
-    if args.suffix is not None:
-        name_pattern = "{stem}" + args.suffix
-    else:
-        name_pattern = args.name or DEFAULT_NAME
-    items = plan_batch(  # refuses a folder without photos and any output that would replace an input
-        Path(args.input_dir),
-        Path(args.output),
-        mask=Path(args.mask) if args.mask else None,
-        mask_dir=Path(args.mask_dir) if args.mask_dir else None,
-        detect=args.auto_scratches,
-        name_pattern=name_pattern,
-    )
+    with tempfile.TemporaryDirectory(prefix="inpaint-studio-batch-") as scratch:
+        if args.input_dir is not None:
+            # The plan goes to a manifest as the folders are walked (flat memory, however many photos), and every
+            # output is checked before any work; the run then reads the manifest back as a stream.
+            manifest = Path(args.manifest) if args.manifest else Path(scratch) / "manifest.jsonl"
+            total = write_manifest(
+                iter_plan(
+                    Path(args.input_dir),
+                    Path(args.output),
+                    mask=Path(args.mask) if args.mask else None,
+                    mask_dir=Path(args.mask_dir) if args.mask_dir else None,
+                    detect=args.auto_scratches,
+                    name_pattern="{stem}" + args.suffix if args.suffix is not None else args.name or DEFAULT_NAME,
+                    recursive=args.recursive,
+                ),
+                manifest,
+            )
+            if args.manifest_only:
+                print(f"Wrote {manifest}: {total} photo(s) to process.")
+                return 0
+        else:
+            manifest = Path(args.manifest)
+            total = count_manifest(manifest)  # every record checked before any work
 
-    bar = ProgressBar(sys.stderr, "Batch", total=len(items))
-    counts = {"done": 0, "failed": 0}
+        report = Path(args.report) if args.report else None
+        bar = ProgressBar(sys.stderr, "Batch", total=total)
+        shown: dict[str, list] = {WRITTEN: [], SKIPPED: [], FAILED: []}  # the first few, listed again at the end
+        progress = {"done": 0, "failed": 0}
 
-    def on_result(result) -> None:
-        counts["done"] += 1
-        if result.status == FAILED:
-            counts["failed"] += 1
+        def advance() -> None:
+            progress["done"] += 1
+            bar.update(progress["done"], f"{progress['failed']} failed" if progress["failed"] else "")
+
+        def on_result(result) -> None:
+            if len(shown[result.status]) < BATCH_SHOWN and (result.status != WRITTEN or result.message):
+                shown[result.status].append(result)
+            if result.status == FAILED:
+                progress["failed"] += 1
+                bar.close()
+                print(f"failed: {result.item.image.name}: {result.message}", file=sys.stderr)
+            advance()
+
+        try:
+            totals = run_manifest(
+                manifest,
+                settings,
+                backend=args.backend,
+                report=report,
+                workers=args.workers or (None if ray else min(4, os.cpu_count() or 1)),
+                skip_existing=args.skip_existing,
+                address=args.address,
+                on_result=on_result,
+                on_already_done=lambda item: advance(),
+                engine=None if ray else engine,
+            )
+        finally:
             bar.close()
-            print(f"failed: {result.item.image.name}: {result.message}", file=sys.stderr)
-        bar.update(counts["done"], f"{counts['failed']} failed" if counts["failed"] else "")
 
-    try:
-        report = run_batch(items, settings, workers=args.workers, skip_existing=args.skip_existing, on_result=on_result)
-    finally:
-        bar.close()
-
-    written, skipped, failed = (report.with_status(s) for s in (WRITTEN, SKIPPED, FAILED))
-    rate = len(report.results) / report.seconds if report.seconds else 0.0
+    rate = totals.processed / totals.seconds if totals.seconds else 0.0
+    where = f"Output: {args.output}" if args.output else f"Manifest: {manifest}"
     print(
-        f"Processed {len(report.results)} photo(s) in {report.seconds:.1f} s ({rate:.2f}/s): "
-        f"{len(written)} written, {len(skipped)} skipped, {len(failed)} failed. Output: {args.output}"
+        f"Processed {totals.processed} photo(s) in {totals.seconds:.1f} s ({rate:.2f}/s): "
+        f"{totals.written} written, {totals.skipped} skipped, {totals.failed} failed. {where}"
     )
-    for result in written:
-        if result.message:  # what the output could not keep (other frames, transparency, metadata ...)
-            _warn(f"{result.item.image.name}: {result.message}")
-    for result in skipped:
-        print(f"  skipped {result.item.image.name}: {result.message}")
-    for result in failed:
-        print(f"  failed  {result.item.image.name}: {result.message}")
-    return 1 if failed else 0
+    if totals.already_done:
+        print(f"Left out {totals.already_done} photo(s) that the report says are done already.")
+    if report is not None:
+        print(f"Report: {report}")
+    for result in shown[WRITTEN]:  # what the output could not keep (other frames, transparency, metadata ...)
+        _warn(f"{result.item.image.name}: {result.message}")
+    for status, count, label in ((SKIPPED, totals.skipped, "skipped"), (FAILED, totals.failed, "failed ")):
+        for result in shown[status]:
+            print(f"  {label} {result.item.image.name}: {result.message}")
+        if count > len(shown[status]):
+            more = f"see the report {report}" if report is not None else "each was printed as it happened"
+            print(f"  ... and {count - len(shown[status])} more {label.strip()}: {more}")
+    return 1 if totals.failed else 0
+
+
+def _check_batch_options(args: argparse.Namespace) -> None:
+    """The combinations of `batch` options that argparse cannot check."""
+    if args.input_dir is not None:
+        if not (args.mask or args.mask_dir or args.auto_scratches):
+            raise InpaintStudioError(
+                "Give exactly one mask source: a mask file (--mask), a mask folder (--mask-dir) "
+                "or scratch detection (--auto-scratches)."
+            )
+        if args.output is None:
+            raise InpaintStudioError("Give the output folder: -o OUT_DIR.")
+        if (args.sensitivity is not None or args.detector is not None) and not args.auto_scratches:
+            raise InpaintStudioError("--sensitivity and --detector apply only with --auto-scratches.")
+    else:
+        if not args.manifest:
+            raise InpaintStudioError("Give the folder of photos, or a manifest of photos to process (--manifest FILE).")
+        given = [name for name, value in (("--mask", args.mask), ("--mask-dir", args.mask_dir),
+                                          ("--auto-scratches", args.auto_scratches), ("-o", args.output),
+                                          ("--name", args.name), ("--suffix", args.suffix), ("--recursive", args.recursive),
+                                          ("--manifest-only", args.manifest_only)) if value]
+        if given:
+            raise InpaintStudioError(
+                f"{', '.join(given)} apply when a folder is given; a manifest names each photo's mask and output."
+            )
+    if args.manifest_only and not args.manifest:
+        raise InpaintStudioError("--manifest-only writes the manifest named by --manifest FILE.")
+    if args.address is not None and args.backend != "ray":
+        raise InpaintStudioError("--address applies with --backend ray.")
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
@@ -563,11 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch = commands.add_parser(
         "batch",
         help="process every photo in a folder",
-        description="Process every photo in a folder with one mask for all, masks matched by name, or the "
-        "scratches and dust found in each photo; originals are never modified.",
+        description="Process every photo in a folder (and its sub-folders, with --recursive) with one mask for all, "
+        "masks matched by name, or the scratches and dust found in each photo; originals are never modified. "
+        "The photos are listed in a manifest, then processed as a stream, on this machine or on a Ray cluster; "
+        "with --report, each finished photo is recorded as it finishes, and a rerun with the same report resumes.",
     )
-    batch.add_argument("input_dir", help="folder of photos")
-    source = batch.add_mutually_exclusive_group(required=True)
+    batch.add_argument("input_dir", nargs="?", help="folder of photos (leave out to process a manifest: --manifest FILE)")
+    source = batch.add_mutually_exclusive_group()
     source.add_argument("--mask", help="one mask for every photo (scaled when sizes differ)")
     source.add_argument("--mask-dir", help="folder of masks matched by file name (photo.jpg <- photo.png or photo_mask.png)")
     source.add_argument(
@@ -583,7 +654,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"with --auto-scratches: 0 (only obvious damage) to 1 (also faint damage); default {DEFAULT_SENSITIVITY:g}",
     )
     batch.add_argument("--detector", choices=sorted(DETECTORS), help=f"with --auto-scratches: {detector_help}")
-    batch.add_argument("-o", "--output", required=True, help="output folder (created if missing; not the input folder)")
+    batch.add_argument("-o", "--output", help="output folder (created if missing; not the input folder)")
+    batch.add_argument(
+        "-r", "--recursive", action="store_true",
+        help="also the photos in sub-folders, written to the same sub-folders of the output folder "
+        "(and their masks looked for in the same sub-folders of --mask-dir)",
+    )
     naming = batch.add_mutually_exclusive_group()
     naming.add_argument(
         "--name",
@@ -593,12 +669,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     naming.add_argument("--suffix", metavar="TEXT", help="add TEXT to each output name: --suffix _clean is --name '{stem}_clean'")
     batch.add_argument(
+        "--manifest", metavar="FILE",
+        help="with a folder: write the list of photos to process to FILE (JSONL, or Parquet when FILE ends in .parquet), "
+        "then process them; without a folder: process the photos FILE lists",
+    )
+    batch.add_argument("--manifest-only", action="store_true", help="write the manifest (--manifest FILE) and stop")
+    batch.add_argument(
+        "--report", metavar="FILE",
+        help="append one JSON line per finished photo to FILE (what was written, skipped or failed, and why); "
+        "a rerun with the same FILE leaves out the photos it records as done",
+    )
+    batch.add_argument(
         "--workers",
         type=_positive_int,
-        default=min(4, os.cpu_count() or 1),
-        help="worker processes (default: CPU cores, at most 4)",
+        help="worker processes (default: CPU cores, at most 4); with --backend ray, workers on the cluster "
+        "(default: one per CPU, or per GPU for an engine on CUDA)",
     )
     batch.add_argument("--skip-existing", action="store_true", help="skip photos whose output already exists")
+    batch.add_argument(
+        "--backend", choices=("local", "ray"), default="local",
+        help='where the photos are processed: local (worker processes on this machine; the default) or ray '
+        '(a Ray cluster; needs `pip install "inpaint-studio[cluster]"`)',
+    )
+    batch.add_argument(
+        "--address", metavar="ADDRESS",
+        help="with --backend ray: the cluster, auto (the one this machine belongs to), HOST:PORT or ray://HOST:PORT "
+        "(default: a cluster started on this machine for the batch)",
+    )
     engine_options(batch)
     batch.set_defaults(handler=cmd_batch)
 

@@ -93,6 +93,21 @@ def test_the_bundle_carries_resources_and_the_desktop_installer(frozen_app):
     assert not (internal / "torch" / "include").exists() and not (internal / "tkinter").exists()
 
 
+def test_the_bundle_carries_the_third_party_licences(frozen_app):
+    """Regenerated for the bundle by the spec: where About reads it, and beside the executable."""
+    notices = (frozen_app.parent / "_internal" / "inpaint_studio" / "resources" / "THIRD_PARTY_NOTICES.txt").read_text("utf-8")
+    assert (frozen_app.parent / "THIRD_PARTY_NOTICES.txt").read_text("utf-8") == notices
+    for expected in (
+        "PySide6_Essentials", "LGPL-3.0", "GNU LESSER GENERAL PUBLIC LICENSE", "opencv-python-headless",
+        "FFmpeg is redistributed", "torch", "numba", "llvmlite", "Python 3.", "pyinstaller",
+    ):
+        assert expected in notices, expected
+    if shutil.which("dpkg"):  # the system libraries PyInstaller copied from this machine, with their copyright files
+        assert "It includes the system libraries" in " ".join(notices[:3000].split()) and "(Debian package)" in notices
+    if importlib.util.find_spec("pi_heif") is not None:
+        assert "pi_heif" in notices and "libde265" in notices
+
+
 def test_batch_with_two_worker_processes(frozen_app, user_env, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -5,6 +5,11 @@ only paths and short reports cross process boundaries, and at most a few
 items are in flight, so memory stays flat however large the folder is.
 A failure is recorded against its file and the batch goes on.
 
+`stream_batch` takes the items from any iterable as workers need them and hands
+each result to a callback only (the CLI streams a manifest into a report this
+way); `run_batch` is the same run keeping the results in a `BatchReport` (the
+GUI's batch dialog). `batch.ray_backend` runs the same items on a Ray cluster.
+
 An item's mask is a file (`batch.file_job.process_file`, as `inpaint-studio
 remove` does) or, for `BatchItem.detect`, the scratches and dust the worker
 finds in the photo (`batch.restore_job.restore_file`, as `inpaint-studio restore`
@@ -16,12 +21,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from inpaint_studio.batch.file_job import process_file
@@ -54,6 +61,35 @@ class ItemResult:
     status: str  # WRITTEN, SKIPPED or FAILED
     message: str = ""  # why it was skipped or failed, or warnings
     seconds: float = 0.0
+    worker: str = ""  # "host:pid" of the process that did it
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class BatchTotals:
+    """What a streamed batch keeps: counts, never the list of results."""
+
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    already_done: int = 0  # left out: an earlier run's report says they are done (`batch.streaming`)
+    seconds: float = 0.0
+    cancelled: bool = False  # stopped by its cancel token before every item was done
+
+    def add(self, result: ItemResult) -> None:
+        if result.status == WRITTEN:
+            self.written += 1
+        elif result.status == SKIPPED:
+            self.skipped += 1
+        else:
+            self.failed += 1
+
+    @property
+    def processed(self) -> int:
+        return self.written + self.skipped + self.failed
 
 
 @dataclass
@@ -85,9 +121,10 @@ class BatchSettings:
 
 def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: CancelToken | None = None) -> ItemResult:
     """Process one item; every error becomes a FAILED result except JobCancelled, which the caller handles."""
-    started = time.perf_counter()
+    started, worker = time.perf_counter(), worker_name()
     if item.mask is None and not item.detect:
-        return ItemResult(item, FAILED, f"no mask named '{item.image.stem}.*' or '{item.image.stem}_mask.*' was found")
+        message = f"no mask named '{item.image.stem}.*' or '{item.image.stem}_mask.*' was found"
+        return ItemResult(item, FAILED, message, worker=worker)
     quality, max_pixels = settings.quality, settings.max_pixels
     try:
         if item.detect:
@@ -104,16 +141,16 @@ def _run_item(engine: Engine, item: BatchItem, settings: BatchSettings, cancel: 
     except JobCancelled:
         raise
     except InpaintStudioError as error:
-        return ItemResult(item, FAILED, str(error), time.perf_counter() - started)
+        return ItemResult(item, FAILED, str(error), time.perf_counter() - started, worker)
     except MemoryError:
-        return ItemResult(item, FAILED, "not enough memory to process this photo", time.perf_counter() - started)
+        return ItemResult(item, FAILED, "not enough memory to process this photo", time.perf_counter() - started, worker)
     except Exception as error:
         log.exception("batch item %s failed", item.image)
-        return ItemResult(item, FAILED, plain_reason(error), time.perf_counter() - started)
+        return ItemResult(item, FAILED, plain_reason(error), time.perf_counter() - started, worker)
     seconds = time.perf_counter() - started
     if outcome.skipped:
-        return ItemResult(item, SKIPPED, outcome.skipped, seconds)
-    return ItemResult(item, WRITTEN, " ".join(outcome.warnings), seconds)
+        return ItemResult(item, SKIPPED, outcome.skipped, seconds, worker)
+    return ItemResult(item, WRITTEN, " ".join(outcome.warnings), seconds, worker)
 
 
 # Per worker process: the engine, created once by the pool initializer.
@@ -122,8 +159,19 @@ _worker_engine: Engine | None = None
 
 def _init_worker(settings: BatchSettings) -> None:
     global _worker_engine
+    import faulthandler
+
     import cv2
 
+    from inpaint_studio.core.paths import log_dir
+
+    try:
+        # A native crash (a segfault in OpenCV, numba or torch code) writes this worker's Python traceback into
+        # the app's log file (session.logs' inpaint-studio.log; this layer cannot import it). faulthandler
+        # holds the file object, which stays open for the life of the worker.
+        faulthandler.enable(open(log_dir() / "inpaint-studio.log", "a", encoding="utf-8"), all_threads=True)
+    except OSError:
+        pass  # no log folder: a crashed worker is reported by the batch as before, without a trace
     _exit_with_parent()
     _warnings_to_log()
     # One OpenCV thread per process: the pool already uses every core.
@@ -173,7 +221,7 @@ def prepare_engine(settings: BatchSettings) -> Engine:
 
 
 def run_batch(
-    items: list[BatchItem],
+    items: Iterable[BatchItem],
     settings: BatchSettings,
     *,
     workers: int = 1,
@@ -191,71 +239,130 @@ def run_batch(
     being filled is dropped (nothing is written for it), in worker processes the
     photos already running finish. Outputs are written atomically either way.
     """
-    cancel = cancel or CancelToken()
-    engine = engine if engine is not None else prepare_engine(settings)
     report = BatchReport()
-    started = time.perf_counter()
 
     def record(result: ItemResult) -> None:
         report.results.append(result)
         on_result(result)
 
-    todo = []
-    for item in items:
-        if skip_existing and item.output.exists():
-            record(ItemResult(item, SKIPPED, "the output already exists"))
-        else:
-            todo.append(item)
-    if todo:
-        for folder in {item.output.parent for item in todo}:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise InpaintStudioError(f"Cannot create the output folder '{folder}': {error.strerror}.") from None
-
-    if settings.device != "cpu":
-        workers = 1  # processes would each load the model into the one GPU's memory
-    if workers <= 1 or len(todo) <= 1:
-        for item in todo:
-            if cancel.cancelled:
-                break
-            try:
-                result = _run_item(engine, item, settings, cancel)
-            except JobCancelled:
-                break  # the photo in progress is dropped; nothing was written for it
-            record(result)
-    else:
-        _run_in_pool(todo, settings, workers, record, cancel)
-
-    report.cancelled = cancel.cancelled and len(report.results) < len(items)
-    report.seconds = time.perf_counter() - started
+    totals = stream_batch(
+        items, settings, workers=workers, skip_existing=skip_existing, on_result=record, cancel=cancel, engine=engine
+    )
+    report.seconds, report.cancelled = totals.seconds, totals.cancelled
     return report
 
 
+def stream_batch(
+    items: Iterable[BatchItem],
+    settings: BatchSettings,
+    *,
+    workers: int = 1,
+    skip_existing: bool = False,
+    on_result: Callable[[ItemResult], None] = lambda result: None,
+    cancel: CancelToken | None = None,
+    engine: Engine | None = None,
+) -> BatchTotals:
+    """`run_batch` in flat memory: items are taken from `items` only as workers need them (at most
+    2 x `workers` in flight), each result goes to `on_result` only, and counts are returned."""
+    cancel = cancel or CancelToken()
+    engine = engine if engine is not None else prepare_engine(settings)
+    totals = BatchTotals()
+    started = time.perf_counter()
+
+    def record(result: ItemResult) -> None:
+        totals.add(result)
+        on_result(result)
+
+    queue = ItemQueue(items, record, skip_existing=skip_existing)
+    if settings.device != "cpu":
+        workers = 1  # processes would each load the model into the one GPU's memory
+    dropped = False  # a photo started was left unfinished by a cancel
+    if workers <= 1 or not queue.has_more(2):
+        while not cancel.cancelled and (item := queue.take()) is not None:
+            try:
+                result = _run_item(engine, item, settings, cancel)
+            except JobCancelled:
+                dropped = True  # the photo in progress is dropped; nothing was written for it
+                break
+            record(result)
+    else:
+        dropped = _run_in_pool(queue, settings, workers, record, cancel)
+
+    totals.cancelled = cancel.cancelled and (dropped or queue.has_more())
+    totals.seconds = time.perf_counter() - started
+    return totals
+
+
+class ItemQueue:
+    """The items of a batch, taken one at a time as workers need them.
+
+    With `skip_existing`, an item whose output exists is recorded as skipped instead;
+    each output folder is created when its first item is taken (an error stops the batch).
+    """
+
+    def __init__(self, items: Iterable[BatchItem], record: Callable[[ItemResult], None], *, skip_existing: bool = False):
+        self._items: Iterator[BatchItem] = iter(items)
+        self._record, self._skip_existing = record, skip_existing
+        self._ahead: list[BatchItem] = []  # looked at, not yet taken; the next one last
+        self._folders: set[Path] = set()
+
+    def take(self) -> BatchItem | None:
+        """The next item to process, or None when there are no more."""
+        while (item := self._next()) is not None:
+            if self._skip_existing and item.output.exists():
+                self._record(ItemResult(item, SKIPPED, "the output already exists"))
+                continue
+            folder = item.output.parent
+            if folder not in self._folders:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise InpaintStudioError(f"Cannot create the output folder '{folder}': {error.strerror}.") from None
+                self._folders.add(folder)
+            return item
+        return None
+
+    def has_more(self, count: int = 1) -> bool:
+        """Whether at least `count` items remain (they stay in the queue)."""
+        while len(self._ahead) < count and (item := next(self._items, None)) is not None:
+            self._ahead.insert(0, item)
+        return len(self._ahead) >= count
+
+    def _next(self) -> BatchItem | None:
+        return self._ahead.pop() if self._ahead else next(self._items, None)
+
+
 def _run_in_pool(
-    todo: list[BatchItem],
+    queue: ItemQueue,
     settings: BatchSettings,
     workers: int,
     record: Callable[[ItemResult], None],
     cancel: CancelToken,
-) -> None:
+) -> bool:
+    """Run the queue's items in worker processes; True if a cancel left photos unstarted in flight."""
     # spawn, not fork: forking a process that runs Qt or other threads can deadlock.
     context = multiprocessing.get_context("spawn")
-    pending = list(reversed(todo))
     # Photos in flight when a worker died: any of them may have caused it, so each is
     # retried alone; one that kills its worker again is reported as failed.
     suspects: list[BatchItem] = []
-    while (pending or suspects) and not cancel.cancelled:
+    dropped = False
+    while (suspects or queue.has_more()) and not cancel.cancelled:
         alone = bool(suspects)
-        queue = suspects if alone else pending
         window = 1 if alone else 2 * workers  # a small window keeps memory flat for huge folders
+
+        def next_item(alone: bool = alone) -> BatchItem | None:
+            if alone:
+                return suspects.pop() if suspects else None
+            return queue.take()
+
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,)) as pool:
             in_flight: dict[Future, BatchItem] = {}
             try:
-                while (queue or in_flight) and not cancel.cancelled:
-                    while queue and len(in_flight) < window:
-                        item = queue.pop()
+                while not cancel.cancelled:
+                    while len(in_flight) < window and (item := next_item()) is not None:
                         in_flight[pool.submit(_worker_run, item, settings)] = item
+                    if not in_flight:
+                        break
                     done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
                     for future in done:
                         # result() first: if the pool broke, the item must stay in flight to be handled below.
@@ -273,6 +380,9 @@ def _run_in_pool(
             if cancel.cancelled:
                 for future in in_flight:
                     future.cancel()
-                for future, _item in in_flight.items():
-                    if not future.cancelled():
+                for future in in_flight:
+                    if future.cancelled():
+                        dropped = True
+                    else:
                         record(future.result())
+    return dropped

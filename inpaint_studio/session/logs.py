@@ -5,7 +5,9 @@ and `install_crash_handlers()`; the window passes a `notify` callback that
 shows a message box (see `ui/crash_dialog.py`), the command line prints one
 line. Nothing here may stop the application: a log folder that cannot be
 created just means there is no log file, and the crash report then goes to
-standard error instead.
+standard error instead. The window also calls `trace_native_crashes()`: a crash
+in native code (a segmentation fault in Qt, OpenCV or torch), which no Python
+hook sees, then leaves faulthandler's traceback of every thread in the log.
 
 The folder is `core.paths.log_dir()`
 (`~/.local/state/inpaint-studio/log` on Linux, `%LOCALAPPDATA%\\inpaint-studio\\Logs`
@@ -14,6 +16,7 @@ on Windows, `~/Library/Logs/inpaint-studio` on macOS), or `INPAINT_STUDIO_LOG_DI
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import platform
 import sys
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.paths import log_dir
@@ -37,6 +41,14 @@ log = logging.getLogger("inpaint_studio")
 
 _handler: RotatingFileHandler | None = None
 _setup_error: str | None = None
+_fault_file: TextIO | None = None  # faulthandler's file: it must stay open as long as faulthandler may write to it
+
+
+class _LogFile(RotatingFileHandler):
+    def doRollover(self) -> None:  # noqa: N802 - logging's name
+        super().doRollover()
+        if _fault_file is not None:  # its descriptor still points at the file just renamed to .1
+            trace_native_crashes()
 
 
 def log_file() -> Path:
@@ -67,7 +79,7 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
     _close_handler()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8", delay=False)
+        handler = _LogFile(path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8", delay=False)
     except OSError as error:
         _setup_error = f"the log file {path} cannot be created ({error.strerror or error})"
         return None
@@ -103,9 +115,35 @@ def _close_handler() -> None:
 
 def shutdown_logging() -> None:
     """Detach and close the log file (tests; the interpreter does it at exit too)."""
-    global _setup_error
+    global _setup_error, _fault_file
     _close_handler()
     _setup_error = None
+    if _fault_file is not None:
+        faulthandler.disable()
+        _fault_file.close()
+        _fault_file = None
+
+
+def trace_native_crashes() -> Path | None:
+    """From now on a native crash (segmentation fault, abort) writes every thread's Python traceback to the log file.
+
+    faulthandler writes from the signal handler straight to the file's descriptor, so the file
+    is opened here, in append mode beside the logging handler's, and kept open; a rotation of
+    the log calls this again. Returns the file, or None when it cannot be opened (the crash then
+    leaves no trace, as before).
+    """
+    global _fault_file
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = open(path, "a", encoding="utf-8")  # kept open: faulthandler writes to it at a crash
+    except OSError:
+        return None
+    faulthandler.enable(file=stream, all_threads=True)
+    if _fault_file is not None:  # only now: faulthandler no longer writes to it
+        _fault_file.close()
+    _fault_file = stream
+    return path
 
 
 # ------------------------------------------------------------------ crashes

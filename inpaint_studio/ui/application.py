@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from inpaint_studio import APP_NAME, __version__
@@ -15,6 +18,97 @@ DESKTOP_FILE_NAME = "inpaint-studio"  # resources/inpaint-studio.desktop; the Wa
 # (benchmarks/bench_frozen_app.py measures start-up with it).
 STARTUP_PROBE_ENV = "INPAINT_STUDIO_STARTUP_PROBE"
 _IMPORTED = time.perf_counter()
+qt_log = logging.getLogger("inpaint_studio.qt")
+
+# System libraries Qt needs on Linux that its wheel does not bring: (file, Debian/Ubuntu package, Fedora package).
+# Qt's GUI libraries need these whatever the platform plugin (readelf -d libQt6Gui.so.6) ...
+LINUX_GUI_LIBRARIES = (
+    ("libEGL.so.1", "libegl1", "libglvnd-egl"),
+    ("libGL.so.1", "libgl1", "libglvnd-glx"),
+    ("libfontconfig.so.1", "libfontconfig1", "fontconfig"),
+    ("libfreetype.so.6", "libfreetype6", "freetype"),
+    ("libglib-2.0.so.0", "libglib2.0-0", "glib2"),
+    ("libgthread-2.0.so.0", "libglib2.0-0", "glib2"),
+    ("libX11.so.6", "libx11-6", "libX11"),
+    ("libxkbcommon.so.0", "libxkbcommon0", "libxkbcommon"),
+)
+# ... and the xcb (X11) platform plugin these (libqxcb.so, libQt6XcbQpa.so.6); libxcb-cursor0 since Qt 6.5 is the
+# one a bare machine most often lacks. Without them Qt aborts with "could not load the Qt platform plugin".
+XCB_LIBRARIES = (
+    ("libxcb-cursor.so.0", "libxcb-cursor0", "xcb-util-cursor"),
+    ("libxcb-icccm.so.4", "libxcb-icccm4", "xcb-util-wm"),
+    ("libxcb-util.so.1", "libxcb-util1", "xcb-util"),
+    ("libxcb-image.so.0", "libxcb-image0", "xcb-util-image"),
+    ("libxcb-keysyms.so.1", "libxcb-keysyms1", "xcb-util-keysyms"),
+    ("libxcb-render-util.so.0", "libxcb-render-util0", "xcb-util-renderutil"),
+    ("libxcb-randr.so.0", "libxcb-randr0", "libxcb"),
+    ("libxcb-render.so.0", "libxcb-render0", "libxcb"),
+    ("libxcb-shape.so.0", "libxcb-shape0", "libxcb"),
+    ("libxcb-shm.so.0", "libxcb-shm0", "libxcb"),
+    ("libxcb-sync.so.1", "libxcb-sync1", "libxcb"),
+    ("libxcb-xfixes.so.0", "libxcb-xfixes0", "libxcb"),
+    ("libxcb-xkb.so.1", "libxcb-xkb1", "libxcb"),
+    ("libxcb.so.1", "libxcb1", "libxcb"),
+    ("libX11-xcb.so.1", "libx11-xcb1", "libX11-xcb"),
+    ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0", "libxkbcommon-x11"),
+)
+
+
+def library_loads(name: str) -> bool:
+    """Whether the dynamic loader finds the library `name` as Qt will: the system's folders, and a standalone app's own."""
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
+def uses_xcb(environ: Mapping[str, str]) -> bool:
+    """Whether Qt will load its xcb (X11) plugin: asked for in QT_QPA_PLATFORM, or by default outside a Wayland session."""
+    asked = environ.get("QT_QPA_PLATFORM", "").strip()
+    if asked:
+        return asked.split(";")[0].split(":")[0].strip() == "xcb"
+    return not environ.get("WAYLAND_DISPLAY")
+
+
+def missing_desktop_libraries(environ: Mapping[str, str] = os.environ) -> list[tuple[str, str, str]]:
+    """The system libraries the window needs here that cannot be loaded (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    needed = LINUX_GUI_LIBRARIES + (XCB_LIBRARIES if uses_xcb(environ) else ())
+    return [entry for entry in needed if not library_loads(entry[0])]
+
+
+def missing_libraries_message(missing: list[tuple[str, str, str]]) -> str:
+    """One line naming the packages to install, for Debian/Ubuntu and for Fedora."""
+    debian = list(dict.fromkeys(package for _name, package, _fedora in missing))
+    fedora = list(dict.fromkeys(package for _name, _debian, package in missing))
+    noun = "library" if len(debian) == 1 else "libraries"
+    return (
+        f"inpaint-studio: the window needs the system {noun} {', '.join(debian)} "
+        f"(Debian/Ubuntu: sudo apt install {' '.join(debian)}; Fedora: sudo dnf install {' '.join(fedora)})"
+    )
+
+
+def _qt_message(kind, context, message: str) -> None:
+    from PySide6.QtCore import QtMsgType
+
+    level = {
+        QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR, QtMsgType.QtFatalMsg: logging.CRITICAL
+    }.get(kind)
+    if level is None:  # debug and info: Qt's chatter, not worth the log
+        return
+    category = context.category if context is not None else None
+    qt_log.log(level, "%s%s", message, f" [{category}]" if category and category != "default" else "")
+    if level >= logging.ERROR and sys.stderr is not None:  # Qt may end the process next: say why in the terminal too
+        print(f"inpaint-studio: Qt: {message}", file=sys.stderr, flush=True)
+
+
+def route_qt_messages():
+    """Qt's own warnings and errors go to the log file, not to a terminal the user may not have; returns the handler replaced."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    return qInstallMessageHandler(_qt_message)
 
 
 def configure_application(app) -> None:
@@ -66,9 +160,18 @@ def _probe_startup(app, window) -> None:
 
 def run_gui(paths: list[str]) -> int:
     """Open the main window (and the first photo in `paths`), run until it closes."""
-    from inpaint_studio.session.logs import install_crash_handlers, setup_logging
+    from inpaint_studio.session.logs import install_crash_handlers, setup_logging, trace_native_crashes
 
     setup_logging()
+    # Before Qt is loaded: a missing system library would otherwise end the process with Qt's raw message.
+    missing = missing_desktop_libraries()
+    if missing:
+        message = missing_libraries_message(missing)
+        qt_log.error("%s (missing: %s)", message, ", ".join(name for name, _debian, _fedora in missing))
+        print(message, file=sys.stderr)
+        return 1
+    trace_native_crashes()
+    route_qt_messages()
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

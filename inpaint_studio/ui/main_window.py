@@ -22,7 +22,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
 )
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QLabel, QMainWindow
 
 from inpaint_studio import APP_NAME, __version__
 from inpaint_studio.core.boxes import Box
@@ -30,6 +30,7 @@ from inpaint_studio.core.document import Document, DocumentEvent
 from inpaint_studio.engines.registry import engine_class
 from inpaint_studio.session.settings import Settings
 from inpaint_studio.session.workspace import Workspace, WorkspaceEvent
+from inpaint_studio.ui.about import about_qt_action, show_about
 from inpaint_studio.ui.actions import make_action
 from inpaint_studio.ui.background import on_gui_thread
 from inpaint_studio.ui.batch_dialog import BatchDialog
@@ -207,7 +208,7 @@ class MainWindow(QMainWindow):
         run_menu.addSeparator()
         run_menu.addAction(self.models_action)
         help_menu = menu.addMenu("&Help")
-        help_menu.addActions([self.shortcuts_action, self.about_action])
+        help_menu.addActions([self.shortcuts_action, self.about_action, about_qt_action(self)])
         files.rebuild_recent_menu()
 
     def _apply_icons(self) -> None:
@@ -474,9 +475,7 @@ class MainWindow(QMainWindow):
             self.autosave_timer.stop()
 
     def about(self) -> None:
-        from inpaint_studio.ui.about import about_text
-
-        QMessageBox.about(self, f"About {APP_NAME}", about_text())
+        show_about(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self.files.confirm_discard():
