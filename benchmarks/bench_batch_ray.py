@@ -48,6 +48,7 @@ def start_cluster(cpus: int, temp: str) -> tuple[subprocess.Popen, str]:
     """A one-node Ray cluster on this machine (its processes end with the returned one); its address."""
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
     port = free_port()
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # a token in ~/.ray would turn on authentication for `ray start` only
     node = subprocess.Popen(
         [ray, "start", "--head", "--block", f"--port={port}", f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1",
          "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],

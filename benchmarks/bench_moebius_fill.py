@@ -1,15 +1,20 @@
-"""A whole Moebius fill of one 512x512 crop on this machine: exact and fast presets, phase by phase.
+"""A whole Moebius fill of one 512x512 crop on this machine: exact and fast presets, phase by phase, float32 and bfloat16.
 
-    python benchmarks/bench_moebius_fill.py [--threads 2] [--presets exact fast] [--skip-baseline]
+    python benchmarks/bench_moebius_fill.py [--threads 2] [--presets exact fast]
+        [--precisions float32 bfloat16] [--skip-baseline]
 
 Builds the official-size UNet (226M parameters) and the VAE of SPEC §9.3
 (84M) with random weights (speed does not depend on them), and runs the
 engine's own fill (`MoebiusRuntime.fill`) on a 512x512 crop of the bundled
-sample photo with its mask. Prints, per preset, the time of the VAE encode,
-the UNet steps and the decode, and the total. The baseline is the first
-working version in the same process: the UNet as of commit b8d0901 (from
-bench_moebius_step.py), the VAE's 3x3 convolutions run by PyTorch instead of
-Winograd, and glibc's default allocator settings.
+sample photo with its mask. Prints, per preset and precision, the time of the
+VAE encode, the UNet steps and the decode, and the total. float32 and bfloat16
+run one after the other in the same process, and the bfloat16 fill is
+compared with the float32 one: final latents (largest and mean difference,
+against the latents' spread) and the 8-bit result over the pixels the paste
+uses. The baseline (unless --skip-baseline) is the first working version in
+the same process: the UNet as of commit b8d0901 (from bench_moebius_step.py),
+the VAE's 3x3 convolutions run by PyTorch instead of Winograd, and glibc's
+default allocator settings, in float32.
 
 Also prints how far the fast preset's windowed decode is from a full decode
 of the same latents, in 8-bit levels over the pixels the paste uses.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.base import EngineContext
+from inpaint_studio.engines.devices import cpu_computes_bfloat16
 from inpaint_studio.engines.moebius import runtime as moebius_runtime
 from inpaint_studio.engines.moebius import vae as vae_ops
 from inpaint_studio.engines.moebius.config import official_config
@@ -51,7 +58,7 @@ VAE_CONFIG = {  # SPEC §9.3: the PixelHacker VAE's config.json
     "sample_size": 512,
     "scaling_factor": 0.13025,
 }
-TARGETS = {"exact": 90.0, "fast": 30.0}
+TARGETS = {("exact", "float32"): 90.0, ("fast", "float32"): 30.0, ("exact", "bfloat16"): 40.0, ("fast", "bfloat16"): 10.0}
 
 
 def sample_crop() -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +78,11 @@ def sample_crop() -> tuple[np.ndarray, np.ndarray]:
 
 
 class PhaseClock:
-    """Wraps the runtime's encode, sampler and decode to time them."""
+    """Wraps the runtime's encode, sampler and decode to time them; keeps the sampler's final latents."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self.steps = 0
+        self.latents: torch.Tensor | None = None
 
     @contextlib.contextmanager
     def installed(self):
@@ -86,7 +93,10 @@ class PhaseClock:
             def run(*args, **kwargs):
                 start = time.perf_counter()
                 try:
-                    return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
+                    if name == "steps":
+                        self.latents = result.float().clone()
+                    return result
                 finally:
                     self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
@@ -101,16 +111,36 @@ class PhaseClock:
             moebius_runtime.vae_ops.encode_moments, moebius_runtime.denoise, moebius_runtime.vae_ops.decode = originals
 
 
-def run_fill(runtime, image, mask, preset: str) -> tuple[dict[str, float], int, float, np.ndarray]:
-    params = MoebiusEngine.resolve_params({"preset": preset})
-    clock = PhaseClock()
-    with clock.installed():
-        start = time.perf_counter()
-        result = runtime.fill(image, mask, params, lambda f: None, CancelToken(), None)
-        total = time.perf_counter() - start
-    settings = moebius_runtime.PRESETS[preset]
-    steps = len(moebius_runtime.timesteps_for(params["steps"] or settings.steps, settings.strength))
-    return clock.seconds, steps, total, result
+class Fill:
+    """One timed fill: phases, UNet steps, total seconds, the result, the final latents, what it ran in."""
+
+    def __init__(self, runtime, image, mask, preset: str, precision: str) -> None:
+        params = MoebiusEngine.resolve_params({"preset": preset, "precision": precision})
+        clock = PhaseClock()
+        with clock.installed():
+            start = time.perf_counter()
+            self.result = runtime.fill(image, mask, params, EngineContext())
+            self.total = time.perf_counter() - start
+        settings = moebius_runtime.PRESETS[preset]
+        self.steps = len(moebius_runtime.timesteps_for(params["steps"] or settings.steps, settings.strength))
+        self.phases, self.latents, self.ran_in = clock.seconds, clock.latents, runtime.precision
+
+    def line(self, label: str) -> str:
+        split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
+        per_step = self.phases["steps"] / self.steps
+        return f"{label:>16}: {self.total:6.1f} s  ({self.steps} UNet steps, {per_step:.2f} s/step; {split})"
+
+
+def precision_cost(fill: Fill, reference: Fill, weights: np.ndarray) -> str:
+    """How far a fill is from the float32 one: latents, and 8-bit levels where the paste weights are > 0."""
+    latent_diff = (fill.latents - reference.latents).abs()
+    levels = np.abs(fill.result.astype(int) - reference.result.astype(int))[weights]
+    return (
+        f"latents: max {latent_diff.max().item():.3f}, mean {latent_diff.mean().item():.4f} "
+        f"(their std {reference.latents.std().item():.2f}); 8-bit over {weights.sum()} pasted pixels: max {levels.max()}, "
+        f"mean {levels.mean():.2f}, 99th percentile {np.percentile(levels, 99):.0f}, "
+        f"{100 * (levels > 2).mean():.2f} % of values more than 2 apart"
+    )
 
 
 @contextlib.contextmanager
@@ -147,7 +177,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["exact", "fast"], choices=["exact", "fast"])
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    parser.add_argument("--skip-baseline", action="store_true", help="leave out the first working version")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -156,27 +187,32 @@ def main() -> int:
     runtime.unet = build_model(official_config()).eval()
     runtime.vae = vae_ops.build_vae(VAE_CONFIG)
     image, mask = sample_crop()
-    print(f"Moebius fill of one 512x512 crop, official sizes, fp32, {args.threads} threads "
-          f"(mask covers {100 * (mask > 0).mean():.1f} % of the crop)")
+    weights = MoebiusEngine().paste_alpha(mask) > 0
+    native = "native" if cpu_computes_bfloat16() else "NOT native (emulated)"
+    print(f"Moebius fill of one 512x512 crop, official sizes, {args.threads} threads "
+          f"(mask covers {100 * (mask > 0).mean():.1f} % of the crop); bfloat16 on this CPU: {native}; "
+          f"load average before: {os.getloadavg()[0]:.2f}")
 
-    # Warm-up: the first call picks kernels and allocates.
-    run_fill(runtime, image, mask, "fast")
-    results = {}
+    # Warm-up: the first calls pick kernels, compile the numba kernels and allocate.
+    for precision in args.precisions:
+        Fill(runtime, image, mask, "fast", precision)
     for preset in args.presets:
-        phases, steps, total, results[preset] = run_fill(runtime, image, mask, preset)
-        split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
-        print(f"{preset:>6}: {total:6.1f} s  ({steps} UNet steps, {phases['steps'] / steps:.2f} s/step; {split}); "
-              f"target <= {TARGETS[preset]:.0f} s")
+        fills = {}
+        for precision in args.precisions:
+            fill = fills[precision] = Fill(runtime, image, mask, preset, precision)
+            target = TARGETS[preset, precision]
+            met = "met" if fill.total <= target else "NOT met"
+            print(f"{fill.line(f'{preset} {precision}')}; target <= {target:.0f} s: {met}  [ran in {fill.ran_in}]", flush=True)
+        if len(fills) == 2:
+            speedup = fills["float32"].total / fills["bfloat16"].total
+            print(f"{'':>16}  bfloat16 {speedup:.2f}x faster; {precision_cost(fills['bfloat16'], fills['float32'], weights)}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     if not args.skip_baseline:
         from bench_moebius_step import first_version
 
         with first_version(runtime), as_first_version():
-            phases, steps, total, baseline = run_fill(runtime, image, mask, "exact")
-        split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
-        print(f" first: {total:6.1f} s  ({steps} UNet steps, {phases['steps'] / steps:.2f} s/step; {split})")
-        if "exact" in results:
-            diff = np.abs(baseline.astype(int) - results["exact"].astype(int)).max()
-            print(f"exact preset vs first version: max difference {diff} levels (8-bit)")
+            baseline = Fill(runtime, image, mask, "exact", "float32")
+        print(baseline.line("first version"))
     worst, mean, count = window_decode_error(runtime.vae, image, mask)
     print(f"fast preset's windowed decode vs full decode over {count} pasted pixels: max {worst:.1f}, mean {mean:.2f} levels")
     return 0

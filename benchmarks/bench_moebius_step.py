@@ -1,6 +1,6 @@
 """One guided Moebius UNet step at the official size on this machine, against earlier versions.
 
-    python benchmarks/bench_moebius_step.py [--repeat 5] [--threads 2] [--against REV ...]
+    python benchmarks/bench_moebius_step.py [--repeat 5] [--threads 2] [--against REV ...] [--no-bfloat16]
 
 Builds the full-size network (226M parameters, random weights: speed does not
 depend on them; random BatchNorm statistics, so folding them is exercised) in
@@ -13,7 +13,10 @@ the same process with the same weights, and run as they were called: one
 forward on the batch of 2. Timings are interleaved (current, earlier, current,
 ...) and medians reported, because other work on this 2-core machine makes
 single timings noisy. Also prints the largest output difference and where the
-current step spends its time.
+current step spends its time. Unless --no-bfloat16, the current step also runs
+as a fill runs it in bfloat16 (autocast over the whole loop, derived weights
+kept in bfloat16), interleaved with the others, with its difference from the
+float32 step; on a CPU without native bfloat16 that is emulated and slow.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import copy
 import importlib
 import statistics
 import subprocess
@@ -34,6 +38,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from inpaint_studio.engines.devices import cpu_computes_bfloat16
 from inpaint_studio.engines.moebius import blocks, lambda_layers, transformer
 from inpaint_studio.engines.moebius.config import official_config
 from inpaint_studio.engines.moebius.network import build_model
@@ -65,6 +70,8 @@ def import_version(revision: str, folder: Path) -> object:
         raise SystemExit(f"Cannot read {PACKAGE} at {revision} from git: {files.stderr.strip()}")
     for file in files.stdout.split():
         source = subprocess.run([*git, "show", f"{revision}:{PACKAGE}/{file}"], capture_output=True, text=True).stdout
+        # Modules of the package that have moved since (errors went to core).
+        source = source.replace("inpaint_studio.errors", "inpaint_studio.core.errors")
         (target / file).write_text(source.replace("inpaint_studio.engines.moebius", name))
     sys.path.insert(0, str(folder))
     return importlib.import_module(name)
@@ -146,6 +153,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--against", action="append", metavar="REV", help=f"git revision (default {FIRST_VERSION})")
+    parser.add_argument("--no-bfloat16", action="store_true", help="time the float32 step only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -157,24 +165,55 @@ def main() -> int:
     ids = guidance_ids(1)
     uncond_ids, cond_ids = ids.chunk(2)
 
-    with tempfile.TemporaryDirectory() as folder, torch.inference_mode(), blocks.frozen_weights(model):
+    # bfloat16 as a fill runs it: autocast over the whole loop (so parameters are cast once), derived
+    # weights kept in bfloat16 (a copy of the model: derived weights are kept per module). The float32
+    # steps turn autocast off for themselves.
+    half = None if args.no_bfloat16 else copy.deepcopy(model)
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        stack.enter_context(torch.inference_mode())
+        if half is not None:
+            stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+            stack.enter_context(blocks.frozen_weights(half, torch.bfloat16))
+        stack.enter_context(blocks.frozen_weights(model))
+
+        def float32(step):
+            def run():
+                with torch.autocast("cpu", enabled=False):
+                    return step()
+
+            return run
+
         steps = {
-            "current": lambda: torch.cat(model.guided_noise(latents, timestep, uncond_ids, cond_ids)),
-            "current, guidance 1": lambda: model(latents, timestep, cond_ids),
+            "current": float32(lambda: torch.cat(model.guided_noise(latents, timestep, uncond_ids, cond_ids))),
+            "current, guidance 1": float32(lambda: model(latents, timestep, cond_ids)),
         }
+        if half is not None:
+            steps["current, bfloat16"] = lambda: torch.cat(half.guided_noise(latents, timestep, uncond_ids, cond_ids)).float()
         outputs = {"current": steps["current"]()}
+        if half is not None:
+            outputs["current, bfloat16"] = steps["current, bfloat16"]()
         for revision in args.against or [FIRST_VERSION]:
             old = import_version(revision, Path(folder)).build_model(official_config())
             old.load_state_dict(model.state_dict())
-            steps[revision] = lambda old=old: old(latents.repeat(2, 1, 1, 1), timestep, ids)
+            steps[revision] = float32(lambda old=old: old(latents.repeat(2, 1, 1, 1), timestep, ids))
             outputs[revision] = steps[revision]()
         medians = interleaved(steps, args.repeat)
         parts = split(model, steps["current"])
+        half_parts = split(half, steps["current, bfloat16"]) if half is not None else {}
 
     current = medians["current"]
-    print(f"Moebius, official size, fp32, guided step (2 x 9x64x64), {args.threads} threads, median of {args.repeat}")
+    native = "native" if cpu_computes_bfloat16() else "NOT native (emulated)"
+    print(f"Moebius, official size, fp32, guided step (2 x 9x64x64), {args.threads} threads, median of {args.repeat}; "
+          f"bfloat16 on this CPU: {native}")
     for label, seconds in medians.items():
-        if label in outputs and label != "current":
+        if label == "current, bfloat16":
+            reference = outputs["current"]
+            diff = outputs[label] - reference
+            relative = (diff.square().mean().sqrt() / reference.square().mean().sqrt()).item()
+            print(f"{label:28s} {seconds:6.2f} s per step  ({current / seconds:.2f}x faster than float32; "
+                  f"max |diff| {diff.abs().max().item():.1e}, rms {100 * relative:.1f} % of the output's)")
+        elif label in outputs and label != "current":
             name = "first version " + label if label == FIRST_VERSION else "version " + label
             diff = (outputs["current"] - outputs[label]).abs().max().item()
             speedup = seconds / current
@@ -184,7 +223,8 @@ def main() -> int:
     print(f"target <= {TARGET_SECONDS:.0f} s: {'met' if current <= TARGET_SECONDS else 'NOT met'}")
     print("current step by part (median of 3 runs):")
     for part, seconds in sorted(parts.items(), key=lambda item: -item[1]):
-        print(f"  {part:48s} {seconds:5.2f} s")
+        bfloat16 = f"   bfloat16 {half_parts[part]:5.2f} s" if part in half_parts else ""
+        print(f"  {part:48s} {seconds:5.2f} s{bfloat16}")
     return 0
 
 

@@ -68,6 +68,14 @@ def cluster():
     """A head node (2 CPUs) and a worker node (1 CPU) on 127.0.0.1; its address."""
     port, client_port = _free_port(), _free_port()
     temp = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must fit in 107 bytes
+    # RAY_AUTH_MODE: a token in ~/.ray (`ray get-auth-token --generate`) would turn on token authentication for
+    # `ray start` but not for ray.init in this process; the test cluster has none, whatever the home folder holds.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")
+        yield from _cluster_nodes(port, client_port, temp)
+
+
+def _cluster_nodes(port: int, client_port: int, temp: str):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
     head = _start("--head", f"--port={port}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
                   "--node-ip-address=127.0.0.1", "--include-dashboard=false", f"--temp-dir={temp}", env=env)

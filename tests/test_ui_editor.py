@@ -175,6 +175,9 @@ def test_the_newest_fill_becomes_the_active_layer_and_the_layer_eraser_works_on_
         wait_for_layers(qtbot, window, 2 if box[0] == 150 else 1)
     newest = window.document.layers[-1]
     assert window.layers_panel.selected_layer is newest
+    # Hovering a fill in the list says how it was made (engine, its seed if it has one, device).
+    tip = window.layers_panel.list.currentItem().toolTip()
+    assert tip.startswith(newest.name) and tip.endswith(f"\n{newest.provenance['engine']}, on cpu")
     window.set_tool(Tool.LAYER_ERASER)
     window.tools.set_brush_size(30)
     drag(qtbot, window, [(170, 130), (200, 130)])

@@ -166,7 +166,8 @@ def _connected(ray: Any, address: str | None) -> Iterator[None]:
         address, options["include_dashboard"] = "local", False
     try:
         ray.init(address=address, **options)
-    except (ConnectionError, ValueError, RuntimeError) as error:  # no cluster there, a bad address, no Ray Client
+    except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as error:
+        # No cluster there, a bad address, no Ray Client, or a cluster that wants its authentication token.
         where = "start a Ray cluster on this machine" if address == "local" else f"connect to the Ray cluster at '{address}'"
         raise InpaintStudioError(f"Cannot {where}: {error}") from None
     try:

@@ -42,6 +42,7 @@ class RunReport:
 
     notices: list[str] = field(default_factory=list)  # for the user, e.g. "finished on the CPU"
     device: Device | None = None  # where the work really ran (after a GPU fallback: the CPU)
+    precision: str | None = None  # the arithmetic the network ran in ("bfloat16" ...), for engines that choose it
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class EngineContext:
 
     def ran_on(self, device: str) -> None:
         self.report.device = Device(device)
+
+    def ran_in(self, precision: str) -> None:
+        self.report.precision = precision
 
 
 @dataclass(frozen=True)

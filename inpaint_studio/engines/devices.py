@@ -6,9 +6,12 @@ and the CLI's start-up never pay for it.
 
 from __future__ import annotations
 
+import functools
 import gc
+import platform
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from inpaint_studio.core.devices import DEVICE_CHOICES
@@ -30,6 +33,51 @@ def gpu_devices() -> list[str]:
     if mps is not None and mps.is_available():
         found.append("mps")
     return found
+
+
+# /proc/cpuinfo flags of x86 processors that compute bfloat16 natively: AVX512-BF16 (AMD Zen 4 and
+# later, Intel Cooper Lake, Sapphire Rapids and later) and AMX (Intel Sapphire Rapids and later).
+_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_computes_bfloat16() -> bool:
+    """True when this CPU has native bfloat16 arithmetic that PyTorch uses (through oneDNN).
+
+    x86 only: AVX512-BF16 or AMX, asked of torch's own CPU probe where it has one
+    (torch.cpu._is_avx512_bf16_supported / _is_amx_tile_supported), else read from
+    /proc/cpuinfo. Elsewhere (ARM, Apple silicon's CPU, no oneDNN) bfloat16 would be
+    emulated, slower than float32: False.
+    """
+    try:
+        import torch
+    except ImportError:
+        return False
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return False
+    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+        return False
+    avx512_bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if callable(avx512_bf16) and callable(amx):
+        try:
+            return bool(avx512_bf16()) or bool(amx())
+        except RuntimeError:
+            pass
+    return bool(_cpuinfo_flags() & _BF16_CPU_FLAGS)
+
+
+def _cpuinfo_flags(path: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The first processor's flags in a Linux /proc/cpuinfo; empty where there is none."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return set()
 
 
 def resolve_device(requested: str, supported: tuple[str, ...], engine_name: str) -> str:

@@ -27,6 +27,7 @@ from inpaint_studio.core.document import Document, DocumentEvent, ResultLayer
 from inpaint_studio.core.patch import Patch
 from inpaint_studio.ui.document_panel import DocumentPanel
 from inpaint_studio.ui.icons import icon
+from inpaint_studio.worker.provenance import provenance_summary
 
 THUMBNAIL = 48
 _LAYER_ROLE = Qt.ItemDataRole.UserRole
@@ -144,7 +145,9 @@ class LayersPanel(DocumentPanel):
                 item.setData(_LAYER_ROLE, layer)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
-                item.setToolTip(f"{layer.name} — {int(round(layer.opacity * 100))}% opacity")
+                made_by = provenance_summary(layer.provenance)
+                tip = f"{layer.name} — {int(round(layer.opacity * 100))}% opacity"
+                item.setToolTip(f"{tip}\n{made_by}" if made_by else tip)
                 self.list.addItem(item)
             photo = QListWidgetItem(_thumbnail(document, None), f"Original photo ({document.photo.path.name})")
             photo.setData(_LAYER_ROLE, None)

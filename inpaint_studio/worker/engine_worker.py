@@ -251,7 +251,7 @@ class EngineWorker:
             )
             # Request arrays are reused for the next job's snapshot: a layer must never share their memory.
             patches = [_not_sharing(patch, request) for patch in patches]
-            provenance = fill_provenance(type(engine), request.params, report.device or request.device)
+            provenance = fill_provenance(type(engine), request.params, report.device or request.device, report.precision)
             if request.sampling is not None and engine.info.copies_from_photo:
                 provenance["sampling_area"] = "painted"  # copied only from where the user allowed
         except JobCancelled:

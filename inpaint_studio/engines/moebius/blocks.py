@@ -20,26 +20,40 @@ from torch import nn
 T = TypeVar("T")
 
 
-def derived(module: nn.Module, name: str, build: Callable[[], T]) -> T:
+def derived(module: nn.Module, name: str, build: Callable[[], T], keep_dtype: bool = False) -> T:
     """`build()`: a weight derived from `module`'s parameters, built once per frozen_weights block.
 
     Outside such a block it is rebuilt on every call, so weights loaded or changed
-    at any time are always the ones used.
+    at any time are always the ones used. In a block given a dtype (the one the model
+    runs in under autocast), floating tensors are kept in that dtype, so autocast does
+    not cast them again on every call; `keep_dtype` keeps them as built (for layers
+    that run in float32 under autocast).
     """
     cache: dict[str, Any] | None = module.__dict__.get("_derived")
     if cache is None:
         return build()
     if name not in cache:
-        cache[name] = build()
+        dtype: torch.dtype | None = module.__dict__.get("_derived_dtype")
+        cache[name] = build() if keep_dtype or dtype is None else _to_dtype(build(), dtype)
     return cast(T, cache[name])
 
 
+def _to_dtype(value: Any, dtype: torch.dtype) -> Any:
+    """`value` (a tensor, or a tuple or list of them) with its floating tensors in `dtype`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_dtype(item, dtype) for item in value)
+    return value
+
+
 @contextlib.contextmanager
-def frozen_weights(model: nn.Module) -> Iterator[nn.Module]:
+def frozen_weights(model: nn.Module, dtype: torch.dtype | None = None) -> Iterator[nn.Module]:
     """Within the block, derived weights (BatchNorm folded into convs, ...) are built once and reused.
 
     The caller promises not to change the weights meanwhile (the sampling loop);
     the kept values are dropped on exit. Nested blocks share the outer one's.
+    `dtype`: the autocast dtype the model runs in, in which derived weights are kept.
     """
     if "_derived" in model.__dict__:
         yield model
@@ -47,11 +61,20 @@ def frozen_weights(model: nn.Module) -> Iterator[nn.Module]:
     modules = list(model.modules())
     for module in modules:
         module.__dict__["_derived"] = {}  # as `module._derived = {}` does; nn.Module.__setattr__ is typed for tensors and modules
+        module.__dict__["_derived_dtype"] = dtype
     try:
         yield model
     finally:
         for module in modules:
             module.__dict__.pop("_derived", None)
+            module.__dict__.pop("_derived_dtype", None)
+
+
+def without_autocast(x: torch.Tensor) -> contextlib.AbstractContextManager[Any]:
+    """A block in which autocast is off on `x`'s device (CPU and CUDA, the devices it runs on here)."""
+    if x.device.type in ("cpu", "cuda"):
+        return torch.autocast(x.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def fold_batchnorm(weight: torch.Tensor, norm: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,10 +137,11 @@ class DepthwiseSeparableConv(nn.Module):
 
     The cheap replacement for every dense 3x3 conv of a Stable Diffusion UNet
     (timm's efficientnet block). The internal residual matters: dropping it moves
-    the output by ~0.4 on the fixtures.
+    the output by ~0.4 on the fixtures. With `float32`, it runs in float32 even under
+    autocast (the UNet's first and last layers, which read latents and write the noise).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, float32: bool = False) -> None:
         super().__init__()
         self.conv_dw = nn.Conv2d(
             in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=in_channels, bias=False
@@ -126,15 +150,22 @@ class DepthwiseSeparableConv(nn.Module):
         self.conv_pw = nn.Conv2d(in_channels, out_channels, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.has_skip = in_channels == out_channels
+        self.float32 = float32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:  # batch statistics (and their buffer updates): run the layers as written
             y: torch.Tensor = self.bn2(self.conv_pw(functional.relu(self.bn1(self.conv_dw(x)))))
             return y + x if self.has_skip else y
+        if self.float32:
+            with without_autocast(x):
+                return self._folded(x.float())
+        return self._folded(x)
+
+    def _folded(self, x: torch.Tensor) -> torch.Tensor:
         # Eval-mode BatchNorm folded into the convs: two convs, no normalisation passes.
-        dw = self.conv_dw
-        depthwise = derived(self, "depthwise", lambda: fold_batchnorm(dw.weight, self.bn1))
-        pointwise = derived(self, "pointwise", lambda: fold_batchnorm(self.conv_pw.weight, self.bn2))
+        dw, keep = self.conv_dw, self.float32
+        depthwise = derived(self, "depthwise", lambda: fold_batchnorm(dw.weight, self.bn1), keep_dtype=keep)
+        pointwise = derived(self, "pointwise", lambda: fold_batchnorm(self.conv_pw.weight, self.bn2), keep_dtype=keep)
         y = functional.conv2d(x, *depthwise, padding=dw.padding, groups=dw.groups)
         y = functional.conv2d(functional.relu(y, inplace=True), *pointwise)
         return y.add_(x) if self.has_skip else y  # in place: y is this block's own intermediate
@@ -173,43 +204,54 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
-    """Nearest x2 then a 3x3 conv (diffusers' Upsample2D with use_conv=True).
-
-    Computed without upsampling: output pixel (2i + py, 2j + px) only sees input
-    pixels i - 1..i (py = 0) or i..i + 1 (py = 1) in each direction, so each of the
-    four phases is a 2x2 conv with summed 3x3 taps: 16 instead of 36 MACs per
-    input pixel and channel pair.
-    """
+    """Nearest x2 then a 3x3 conv (diffusers' Upsample2D with use_conv=True), computed as upsample_conv does."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def _phase_kernels(self) -> list[torch.Tensor]:
-        """The four [C, C, 2, 2] kernels, phase (py, px) at index 2 * py + px."""
-        w = self.conv.weight
-        # Phase 0 sees kernel row 0, then rows 1 + 2; phase 1 sees rows 0 + 1, then row 2 (columns alike).
-        rows = [
-            torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),
-            torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2),
-        ]
-        kernels = []
-        for r in rows:  # [C, C, 2, 3]
-            kernels.append(torch.stack([r[..., 0], r[..., 1] + r[..., 2]], 3))
-            kernels.append(torch.stack([r[..., 0] + r[..., 1], r[..., 2]], 3))
-        return kernels
+        return phase_kernels(self.conv.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, height, width = x.shape
-        kernels = derived(self, "phases", self._phase_kernels)
-        size = (b, c, 2 * height, 2 * width)
-        out = torch.empty(size, dtype=x.dtype, device=x.device, memory_format=_memory_format(x))
-        for phase, kernel in enumerate(kernels):
-            py, px = divmod(phase, 2)
-            # Zero padding on the side the phase reaches past: one row above for py = 0, below for py = 1.
-            window = functional.pad(x, (1 - px, px, 1 - py, py))
-            out[:, :, py::2, px::2] = functional.conv2d(window, kernel, self.conv.bias)
-        return out
+        return upsample_conv(x, derived(self, "phases", self._phase_kernels), self.conv.bias)
+
+
+def phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
+    """The four [C_out, C_in, 2, 2] kernels of a 3x3 conv after nearest x2 upsampling, phase (py, px) at 2 * py + px."""
+    w = weight
+    # Phase 0 sees kernel row 0, then rows 1 + 2; phase 1 sees rows 0 + 1, then row 2 (columns alike).
+    rows = [
+        torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),
+        torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2),
+    ]
+    kernels = []
+    for r in rows:  # [C, C, 2, 3]
+        kernels.append(torch.stack([r[..., 0], r[..., 1] + r[..., 2]], 3))
+        kernels.append(torch.stack([r[..., 0] + r[..., 1], r[..., 2]], 3))
+    return kernels
+
+
+def upsample_conv(x: torch.Tensor, kernels: list[torch.Tensor], bias: torch.Tensor | None) -> torch.Tensor:
+    """conv2d(nearest x2 of x, weight, bias, padding=1) for kernels = phase_kernels(weight), without upsampling.
+
+    Output pixel (2i + py, 2j + px) only sees input pixels i - 1..i (py = 0) or
+    i..i + 1 (py = 1) in each direction, so each of the four phases is a 2x2 conv
+    with summed 3x3 taps: 16 instead of 36 MACs per input pixel and channel pair.
+    """
+    b, _, height, width = x.shape
+    out: torch.Tensor | None = None
+    for phase, kernel in enumerate(kernels):
+        py, px = divmod(phase, 2)
+        # Zero padding on the side the phase reaches past: one row above for py = 0, below for py = 1.
+        window = functional.pad(x, (1 - px, px, 1 - py, py))
+        part = functional.conv2d(window, kernel, bias)
+        if out is None:  # the conv's dtype: x's, or autocast's
+            size = (b, part.shape[1], 2 * height, 2 * width)
+            out = torch.empty(size, dtype=part.dtype, device=x.device, memory_format=_memory_format(x))
+        out[:, :, py::2, px::2] = part
+    assert out is not None
+    return out
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:

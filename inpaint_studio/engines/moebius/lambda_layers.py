@@ -100,14 +100,14 @@ class LocalSelfLambda(nn.Module):
         b, n, _ = tokens.shape
         heads, dk, dv = self.heads, self.dim_k, self.dim_v
         queries = project(self, "q", tokens).view(b, n, heads, dk)
-        keys = functional.linear(tokens, self.to_k.weight.flatten(1)).softmax(dim=1)  # over positions
+        keys = functional.linear(tokens, derived(self, "k", lambda: self.to_k.weight.flatten(1))).softmax(dim=1)  # over positions
         values = project(self, "v", tokens)  # [b, n, dv]
         # The position conv's bias adds bias[k] to every position lambda entry: the
         # same as adding it to the content lambda, which is applied to every position.
         assert self.pos_conv.bias is not None  # built with a bias
         content = keys.transpose(1, 2) @ values + self.pos_conv.bias[:, None]  # [b, dk, dv]
         out = (queries.view(b, n * heads, dk) @ content).view(b, n, heads, dv)
-        kernels = self.pos_conv.weight[:, 0, 0]  # [dk, 15, 15], u = 1
+        kernels = derived(self, "kernels", lambda: self.pos_conv.weight[:, 0, 0])  # [dk, 15, 15], u = 1
         add_local_position_lambda(out, queries, values, kernels, height, width)
         return out.view(b, n, heads * dv)
 
@@ -136,7 +136,7 @@ class CrossLambda(nn.Module):
         # the table and the values) are never built: contracting the queries with
         # the table first, then with the values, is the same sum in another order
         # and costs ~2 * b*h*n*l*dk MACs instead of b*n*l*dk*dv + b*h*n*dk*dv.
-        table = self.rel_pos_emb[..., 0].transpose(1, 2)  # [n, dk, l], u = 1
+        table = derived(self, "table", lambda: self.rel_pos_emb[..., 0].transpose(1, 2))  # [n, dk, l], u = 1
         for i in range(b):
             weights = torch.bmm(queries[i].view(n, heads, dk), table)  # [n, h, l]
             out[i].addmm_(weights.view(n * heads, -1), values[i])

@@ -108,7 +108,8 @@ class MoebiusUNet(nn.Module):
         self.config = cfg
         widths = cfg.block_out_channels
         levels = len(widths)
-        self.conv_in = DepthwiseSeparableConv(cfg.in_channels, widths[0], cfg.conv_in_kernel)
+        # The layers that read the latents and write the noise run in float32 under autocast too.
+        self.conv_in = DepthwiseSeparableConv(cfg.in_channels, widths[0], cfg.conv_in_kernel, float32=True)
         self.time_proj = SinusoidalTimesteps(widths[0], cfg.flip_sin_to_cos, cfg.freq_shift)
         self.time_embedding = TimestepEmbedding(widths[0], cfg.time_embed_dim)
         self.encoder_hid_proj = nn.Linear(cfg.encoder_hid_dim, cfg.cross_attention_dim)
@@ -128,7 +129,7 @@ class MoebiusUNet(nn.Module):
         self.up_blocks = nn.ModuleList(up_blocks)
 
         self.conv_norm_out = nn.GroupNorm(cfg.norm_num_groups, widths[0], eps=cfg.norm_eps)
-        self.conv_out = DepthwiseSeparableConv(widths[0], cfg.out_channels, cfg.conv_out_kernel)
+        self.conv_out = DepthwiseSeparableConv(widths[0], cfg.out_channels, cfg.conv_out_kernel, float32=True)
 
     def forward(
         self, sample: torch.Tensor, timesteps: torch.Tensor, encoder_hidden_states: torch.Tensor

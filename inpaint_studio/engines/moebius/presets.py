@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 SIZE = 512  # the model's window, in pixels
 NOISE_OFFSET = 0.0357  # SPEC §9.5
+# The `precision` parameter: auto = bfloat16 on a CPU that computes it natively (and CUDA's
+# autocast on a GPU), float32 elsewhere; the runtime resolves it (runtime.resolve_precision).
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from inpaint_studio.core.errors import EngineError, ModelError
 from inpaint_studio.core.heap import reusing_freed_memory
 from inpaint_studio.core.jobs import CancelToken
 from inpaint_studio.engines.base import EngineContext
-from inpaint_studio.engines.devices import free_device_memory, try_on_gpu
+from inpaint_studio.engines.devices import cpu_computes_bfloat16, free_device_memory, try_on_gpu
 from inpaint_studio.engines.moebius import vae as vae_ops
+from inpaint_studio.engines.moebius.blocks import frozen_weights
 from inpaint_studio.engines.moebius.config import official_config
 from inpaint_studio.engines.moebius.network import MoebiusModel, build_model
 from inpaint_studio.engines.moebius.presets import NOISE_OFFSET, PRESETS, SIZE
@@ -30,6 +31,10 @@ from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
 from inpaint_studio.models.safe_load import load_state_dict
 
 OOM_NOTICE = "Out of GPU memory; finished on the CPU."
+EMULATED_BF16_NOTICE = "This processor has no native bfloat16: Moebius ran slower than it would in float32."
+MPS_BF16_NOTICE = "Moebius runs in float32 on MPS; bfloat16 is used on CPUs that have it and on CUDA."
+# What a resolved precision runs in: the dtype of autocast (None: float32 throughout).
+_DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def unet_config() -> dict[str, Any]:
@@ -47,6 +52,8 @@ class MoebiusRuntime:
         self.vae: vae_ops.Autoencoder | None = None
         # Where the models sit: `device`, or "cpu" after running out of GPU memory.
         self.model_device = "cpu"
+        # What the last fill ran in ("float32", "bfloat16" or "float16"), for benchmarks and tests.
+        self.precision: str | None = None
 
     def load(self, unet_path: Path, vae_folder: Path, context: EngineContext) -> None:
         """Load the VAE (once) and the UNet at `unet_path` (again only when the path changes)."""
@@ -66,8 +73,8 @@ class MoebiusRuntime:
         free_device_memory(device)
 
     def _place(self, device: str) -> None:
-        # The weights stay float32 everywhere; on CUDA the UNet runs under autocast
-        # (`_precision`), which keeps the sampler's arithmetic in float32.
+        # The weights stay float32 everywhere; in half precision the UNet (and on the CPU the
+        # VAE) runs under autocast, and the sampler's arithmetic stays in float32.
         assert self.unet is not None and self.vae is not None
         self.unet.to(device=device)
         self.vae.to(device=device)
@@ -109,6 +116,16 @@ class MoebiusRuntime:
         unet, vae, device = self.unet, self.vae, self.model_device
         progress, cancel, preview = context.progress, context.cancel, context.preview
         preset = PRESETS[params["preset"]]
+        requested = params.get("precision", "auto")
+        precision = self.precision = resolve_precision(requested, device)
+        context.ran_in(precision)
+        if requested == "bfloat16" and device == "cpu" and not cpu_computes_bfloat16():
+            context.tell(EMULATED_BF16_NOTICE)
+        elif requested == "bfloat16" and precision != "bfloat16":
+            context.tell(MPS_BF16_NOTICE)
+        unet_dtype = _DTYPES[precision]
+        # The VAE follows on the CPU; on a GPU it stays in float32 (a small part of the time there).
+        vae_dtype = torch.bfloat16 if precision == "bfloat16" and device == "cpu" else torch.float32
         num_steps = params["steps"] or preset.steps
         timesteps = timesteps_for(num_steps, preset.strength)
         # Work units for progress: encodes and decode weigh about as much as a few steps.
@@ -132,7 +149,7 @@ class MoebiusRuntime:
 
         encode_photo = preset.strength < 1.0
         images = torch.cat([photo, masked]) if encode_photo else masked
-        mean, std = vae_ops.encode_moments(vae, on_device(images))
+        mean, std = vae_ops.encode_moments(vae, on_device(images), vae_dtype)
         cancel.raise_if_cancelled()
         progress(2 / units)
         eps = torch.cat([photo_eps, masked_eps]) if encode_photo else masked_eps
@@ -148,7 +165,7 @@ class MoebiusRuntime:
             if preview is not None and renderer is not None:
                 preview(renderer.render(current))
 
-        with _precision(device):
+        with _autocast(device, unet_dtype), frozen_weights(unet, unet_dtype):
             final = denoise(
                 unet,
                 clean_latents=clean_latents,
@@ -169,9 +186,9 @@ class MoebiusRuntime:
         window = None
         if preset.window_margin is not None:
             window = vae_ops.decode_window_for(latent_mask[0, 0], preset.window_margin)
-        decoded = vae_ops.decode(vae, final.float(), window)
+        decoded = vae_ops.decode(vae, final.float(), window, vae_dtype)
         progress(1.0)
-        # SPEC §9.7: to [0, 1], clamp, scale and truncate (not round) to bytes.
+        # SPEC §9.7: to [0, 1], clamp, scale and truncate (not round) to bytes, in float32.
         pixels = ((decoded[0].float().cpu() + 1.0) / 2.0).clamp_(0.0, 1.0).mul_(255.0).to(torch.uint8)
         result = image.copy()
         rows, cols = window.pixels if window is not None else (slice(None), slice(None))
@@ -203,12 +220,30 @@ def _cancellable_inside(cancel: CancelToken, *models: torch.nn.Module) -> Iterat
             handle.remove()
 
 
-def _precision(device: str) -> Any:
-    """Where the UNet runs in half precision: CUDA, bfloat16 where the GPU has it (no overflow), else float16."""
-    if device != "cuda":
+def resolve_precision(requested: str, device: str) -> str:
+    """What a fill with the `precision` parameter `requested` runs in on `device`.
+
+    "float32", "bfloat16" or "float16" (CUDA without bfloat16 only). auto: on CUDA
+    its autocast (bfloat16 where the GPU has it, else float16), on a CPU bfloat16
+    where it computes it natively (engines.devices.cpu_computes_bfloat16), else
+    float32. MPS runs in float32.
+    """
+    if device == "cuda":
+        if requested == "float32":
+            return "float32"
+        return "bfloat16" if requested == "bfloat16" or torch.cuda.is_bf16_supported() else "float16"
+    if device == "cpu":
+        if requested == "auto":
+            return "bfloat16" if cpu_computes_bfloat16() else "float32"
+        return "bfloat16" if requested == "bfloat16" else "float32"
+    return "float32"
+
+
+def _autocast(device: str, dtype: torch.dtype | None) -> Any:
+    """The UNet's autocast block for `device` in `dtype`; none for float32."""
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast(device, dtype=dtype)
 
 
 class _LatentPreview:

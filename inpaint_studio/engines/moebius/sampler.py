@@ -4,7 +4,9 @@ The schedule is diffusers' DDIMScheduler with the reference's settings
 (scaled-linear betas 0.00085..0.012, 1000 training steps, "leading" spacing,
 eta 0, epsilon prediction, final alpha 1), written out here because only these
 few formulas are used. All arithmetic stays in float32 in the same order as
-the reference, so trajectories agree to float32 rounding.
+the reference, so trajectories agree to float32 rounding; under autocast the
+network runs in half precision, but its answers are combined (guidance) and
+stepped in float32.
 """
 
 from __future__ import annotations
@@ -64,19 +66,21 @@ def guidance_ids(batch: int, tokens: int = 10) -> torch.Tensor:
 def guided_prediction(
     model: nn.Module, model_input: torch.Tensor, timestep: torch.Tensor, ids: torch.Tensor, guidance: float
 ) -> torch.Tensor:
-    """ê = e_u + g · (e_c − e_u) for latents [B, 9, S, S] and guidance_ids(B) (SPEC §9.6).
+    """ê = e_u + g · (e_c − e_u) for latents [B, 9, S, S] and guidance_ids(B) (SPEC §9.6), in float32.
 
-    At g = 1 that is e_c, so only the conditional half is run (half the work).
+    At g = 1 that is e_c, so only the conditional half is run (half the work). Under
+    autocast the network may answer in half precision; the combination is float32.
     """
     uncond_ids, cond_ids = ids.chunk(2)
     if guidance == 1.0:
         eps: torch.Tensor = model(model_input, timestep, cond_ids)
-        return eps
+        return eps.float()
     if hasattr(model, "guided_noise"):  # shares the condition-free first layers between the halves
         guided_noise = cast(_GuidedNoise, model.guided_noise)
         eps_uncond, eps_cond = guided_noise(model_input, timestep, uncond_ids, cond_ids)
     else:
         eps_uncond, eps_cond = model(model_input.repeat(2, 1, 1, 1), timestep, ids).chunk(2)
+    eps_uncond, eps_cond = eps_uncond.float(), eps_cond.float()
     return eps_uncond + guidance * (eps_cond - eps_uncond)
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from inpaint_studio.engines.moebius.blocks import tile_rows
+from inpaint_studio.engines.moebius.blocks import derived, tile_rows
 from inpaint_studio.engines.moebius.lambda_layers import CrossLambda, LocalSelfLambda
 
 # The reference ignores its mix_mlp_ratio argument and always widens by 2.5 (SPEC §2).
@@ -63,10 +63,13 @@ class MixFFN(nn.Module):
 
     def forward(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
         expand = self.inverted_conv.conv
-        hidden = functional.silu(functional.linear(tokens, expand.weight.flatten(1), expand.bias), inplace=True)
+        # The 1x1 convs' weights as matrices (in the autocast dtype within a sampling loop, see `derived`).
+        expand_weight, expand_bias = derived(self, "expand", lambda: (expand.weight.flatten(1), expand.bias))
+        project_weight = derived(self, "project", lambda: self.point_conv.conv.weight.flatten(1))
+        hidden = functional.silu(functional.linear(tokens, expand_weight, expand_bias), inplace=True)
         value, gate = self.depth_conv(to_grid(hidden, height, width)).chunk(2, dim=1)
         gated = to_tokens(functional.silu(gate).mul_(value))  # in place on this layer's own intermediate
-        return functional.linear(gated, self.point_conv.conv.weight.flatten(1))
+        return functional.linear(gated, project_weight)
 
 
 class MixTransformerBlock(nn.Module):

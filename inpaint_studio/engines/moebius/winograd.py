@@ -67,8 +67,8 @@ def _threads() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=8, thread_name_prefix="winograd")
 
 
-def _in_threads(kernel: Callable[..., None], row0: int, row1: int, *args: np.ndarray) -> None:
-    """Run a nogil kernel over tile rows [row0, row1), split between the torch threads."""
+def in_threads(kernel: Callable[..., None], row0: int, row1: int, *args: np.ndarray) -> None:
+    """Run a nogil kernel over rows (tile rows, blocks) [row0, row1), split between the torch threads."""
     parts = max(1, min(torch.get_num_threads(), row1 - row0))
     edges = [row0 + (row1 - row0) * p // parts for p in range(parts + 1)]
     futures = [_threads().submit(kernel, *args, edges[p], edges[p + 1], row0) for p in range(1, parts)]
@@ -98,12 +98,12 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, b
         # The first part of each buffer, so a short last band is contiguous too.
         band_in = tiles[: TILE * TILE * n * rows * tiles_wide * channels].view(TILE * TILE, -1, channels)
         band_out = products[: TILE * TILE * n * rows * tiles_wide * out_channels].view(TILE * TILE, -1, out_channels)
-        _in_threads(
+        in_threads(
             kernels.input_tiles, row0, row0 + rows, image, band_in.numpy().reshape(TILE * TILE, n, rows, tiles_wide, channels)
         )
         torch.bmm(band_in, filters, out=band_out)
         band_out_shaped = band_out.numpy().reshape(TILE * TILE, n, rows, tiles_wide, out_channels)
-        _in_threads(kernels.output_tiles, row0, row0 + rows, band_out_shaped, bias_values, out)
+        in_threads(kernels.output_tiles, row0, row0 + rows, band_out_shaped, bias_values, out)
     result = torch.from_numpy(out)[:, :height, :width].permute(0, 3, 1, 2)
     return result.contiguous(memory_format=torch.channels_last)  # a copy only when the sides are not whole tiles
 
