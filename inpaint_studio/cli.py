@@ -25,11 +25,11 @@ PROG = "inpaint-studio"
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal; silent when output is redirected."""
+    """A one-line progress bar with rate and time left, on a terminal; silent when output is redirected or `quiet`."""
 
-    def __init__(self, stream: TextIO, label: str, total: int = 100) -> None:
+    def __init__(self, stream: TextIO, label: str, total: int = 100, quiet: bool = False) -> None:
         self.stream, self.label, self.total = stream, label, total
-        self.enabled = stream.isatty()
+        self.enabled = stream.isatty() and not quiet
         self.started = time.perf_counter()
         self._last = -1.0
 
@@ -41,16 +41,26 @@ class ProgressBar:
             return
         self._last = now
         fraction = min(max(done / self.total, 0.0), 1.0) if self.total else 1.0
-        filled = int(fraction * 30)
-        bar = "#" * filled + "-" * (30 - filled)
+        filled = int(fraction * 20)
+        bar = "#" * filled + "-" * (20 - filled)
         count = f"{int(done)}/{self.total}" if self.total != 100 else f"{fraction:4.0%}"
-        self.stream.write(f"\r{self.label} [{bar}] {count} {note}".ljust(79)[:79])
+        elapsed = now - self.started
+        rate = f" {done / elapsed:.1f}/s" if self.total != 100 and elapsed > 0 and done else ""
+        left = f" ETA {_clock(elapsed * (1 - fraction) / fraction)}" if 0.0 < fraction < 1.0 and elapsed > 1.0 else ""
+        self.stream.write(f"\r{self.label} [{bar}] {count}{rate}{left} {note}".ljust(79)[:79])
         self.stream.flush()
 
     def close(self) -> None:
         if self.enabled:
             self.stream.write("\r" + " " * 79 + "\r")
             self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    """0:07, 12:30 or 1:02:03."""
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -83,16 +93,34 @@ def _warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def _run_file_job(engine, job) -> int:
-    """Run `job(progress)` -> FileOutcome under a progress bar and report it (remove, restore)."""
-    bar = ProgressBar(sys.stderr, engine.info.name)
+def _run_file_job(engine, job, args: argparse.Namespace, item) -> int:
+    """Run `job(progress)` -> FileOutcome under a progress bar and report it (remove, restore).
+
+    `item` (a batch.BatchItem) names the photo, mask and output for `--report`, which gets one
+    line whatever happens, in the batch report's format.
+    """
+    from inpaint_studio.batch import FAILED, SKIPPED, WRITTEN, ItemResult
+    from inpaint_studio.batch.report import ReportWriter
+
+    def report(status: str, message: str) -> None:
+        if args.report:
+            with ReportWriter(Path(args.report), args.engine) as writer:
+                writer.write(ItemResult(item, status, message, time.perf_counter() - started))
+
+    bar = ProgressBar(sys.stderr, engine.info.name, quiet=args.quiet)
     started = time.perf_counter()
     try:
         outcome = job(lambda fraction: bar.update(fraction * 100))
+    except (InpaintStudioError, MemoryError) as error:
+        report(FAILED, str(error) if isinstance(error, InpaintStudioError) else "not enough memory for this image")
+        raise
     finally:
         bar.close()
     for warning in outcome.warnings:
         _warn(warning)
+    report(SKIPPED if outcome.skipped else WRITTEN, outcome.skipped or " ".join(outcome.warnings))
+    if args.quiet:
+        return 0
     if outcome.skipped:
         print(f"Nothing written: {outcome.skipped}.")
         return 0
@@ -105,6 +133,7 @@ def _run_file_job(engine, job) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    from inpaint_studio.batch import BatchItem
     from inpaint_studio.batch.file_job import process_file
     from inpaint_studio.io import default_output_path
 
@@ -124,10 +153,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
             max_pixels=args.max_pixels,
             progress=progress,
         ),
+        args,
+        BatchItem(Path(args.image), Path(args.mask), output),
     )
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from inpaint_studio.batch import BatchItem
     from inpaint_studio.batch.restore_job import restore_file
     from inpaint_studio.io import default_output_path
 
@@ -150,8 +182,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
             max_pixels=args.max_pixels,
             progress=progress,
         ),
+        args,
+        BatchItem(Path(args.image), None, output, detect=True),
     )
-    if mask_out is not None:
+    if mask_out is not None and not args.quiet:
         print(f"Wrote the detected damage mask to {mask_out}")
     return status
 
@@ -247,7 +281,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             total = count_manifest(manifest)  # every record checked before any work
 
         report = Path(args.report) if args.report else None
-        bar = ProgressBar(sys.stderr, "Batch", total=total)
+        bar = ProgressBar(sys.stderr, "Batch", total=total, quiet=args.quiet)
         shown: dict[str, list] = {WRITTEN: [], SKIPPED: [], FAILED: []}  # the first few, listed again at the end
         progress = {"done": 0, "failed": 0}
 
@@ -280,6 +314,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
         finally:
             bar.close()
 
+    for result in shown[WRITTEN]:  # what the output could not keep (other frames, transparency, metadata ...)
+        _warn(f"{result.item.image.name}: {result.message}")
+    if args.quiet:  # each failure was printed as it happened
+        return 1 if totals.failed else 0
     rate = totals.processed / totals.seconds if totals.seconds else 0.0
     where = f"Output: {args.output}" if args.output else f"Manifest: {manifest}"
     print(
@@ -290,8 +328,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"Left out {totals.already_done} photo(s) that the report says are done already.")
     if report is not None:
         print(f"Report: {report}")
-    for result in shown[WRITTEN]:  # what the output could not keep (other frames, transparency, metadata ...)
-        _warn(f"{result.item.image.name}: {result.message}")
     for status, count, label in ((SKIPPED, totals.skipped, "skipped"), (FAILED, totals.failed, "failed ")):
         for result in shown[status]:
             print(f"  {label} {result.item.image.name}: {result.message}")
@@ -548,6 +584,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--models-dir", metavar="DIR", help="where learned engines find their models (default: the one in the settings)"
         )
+        sub.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress bar and no summary; errors and warnings are still printed"
+        )
+
+    def report_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--report", metavar="FILE",
+            help="append one JSON line to FILE saying what happened (written, skipped or failed, why, seconds), "
+            "as `batch --report` does for each photo",
+        )
 
     remove = commands.add_parser(
         "remove",
@@ -559,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("-o", "--output", help="output file (default: PHOTO_inpainted.EXT beside the photo)")
     remove.add_argument("--overwrite", action="store_true", help="allow writing over an input file (the photo or the mask)")
     engine_options(remove)
+    report_option(remove)
     remove.set_defaults(handler=cmd_remove)
 
     from inpaint_studio.restore.detect import (
@@ -590,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=detector_help)
     restore.add_argument("--overwrite", action="store_true", help="allow writing over the input photo")
     engine_options(restore)
+    report_option(restore)
     restore.set_defaults(handler=cmd_restore)
 
     from inpaint_studio.selection.prompts import SelectMethod
@@ -748,8 +796,31 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = ("remove", "restore", "select", "batch", "engines", "models")
 
 
+def _mistyped_command(word: str) -> bool:
+    """Whether `word`, given where a command or a photo goes, is neither; if so, say so (with a suggestion).
+
+    A path that exists, or looks like a file name (it has an extension or a folder), opens the
+    window as before; a bare word that is none of the commands is a typo, not a photo.
+    """
+    import difflib
+
+    path = Path(word)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return False
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    print(
+        f"{PROG}: error: '{word}' is not a command ({', '.join(COMMANDS)}) nor a photo.{hint} "
+        f"`{PROG} --help` lists the commands; `{PROG} PHOTO` opens a photo in the window.",
+        file=sys.stderr,
+    )
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-") and _mistyped_command(argv[0]):
+        return 2
     # No command, or a photo path: open the desktop window.
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         from inpaint_studio.ui.application import run_gui

@@ -229,3 +229,90 @@ def test_python_warnings_go_to_the_log_not_the_terminal(tmp_path):
     assert "UserWarning" not in result.stderr and "a raw library warning" not in result.stderr
     log = Path(os.environ["INPAINT_STUDIO_LOG_DIR"]) / "inpaint-studio.log"
     assert "a raw library warning" in log.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- scripting: typos, --quiet, --report, progress
+
+
+def test_a_mistyped_command_is_an_error_with_a_suggestion_not_the_window(capsys, monkeypatch):
+    import inpaint_studio.ui.application as application
+
+    monkeypatch.setattr(application, "run_gui", lambda argv: pytest.fail("the window must not open for a typo"))
+    assert main(["remvoe", "photo.jpg"]) == 2
+    error = capsys.readouterr().err
+    assert "'remvoe' is not a command" in error and "Did you mean 'remove'?" in error
+    assert main(["frobnicate"]) == 2 and "Did you mean" not in capsys.readouterr().err
+
+
+def test_a_photo_path_still_opens_the_window(png_case, monkeypatch):
+    import inpaint_studio.ui.application as application
+
+    opened = []
+    monkeypatch.setattr(application, "run_gui", lambda argv: opened.append(argv) or 0)
+    photo, _ = png_case
+    assert main([str(photo)]) == 0 and main(["missing_photo.jpg"]) == 0  # the window says what is missing
+    assert opened == [[str(photo)], ["missing_photo.jpg"]]
+
+
+def test_quiet_prints_nothing_but_warnings_and_errors(png_case, capsys):
+    photo, mask = png_case
+    out = photo.with_name("quiet.png")
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--engine", "telea", "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert out.exists() and printed.out == "" and printed.err == ""
+    assert main(["remove", str(photo), "--mask", str(photo.with_name("none.png")), "-o", str(out), "-q"]) == 1
+    assert "error" in capsys.readouterr().err
+
+
+def test_remove_and_restore_append_a_report_line_whatever_happens(png_case, capsys):
+    import json
+
+    photo, mask = png_case
+    report = photo.with_name("report.jsonl")
+    out = photo.with_name("out.png")
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--engine", "telea", "--report", str(report)]) == 0
+    empty = photo.with_name("empty.png")
+    Image.fromarray(np.zeros((120, 160), np.uint8)).save(empty)
+    assert main(["remove", str(photo), "--mask", str(empty), "-o", str(out), "--report", str(report)]) == 0
+    assert main(["remove", str(photo.with_name("gone.png")), "--mask", str(mask), "--report", str(report)]) == 1
+    assert main(["restore", str(photo), "-o", str(photo.with_name("restored.png")), "--report", str(report),
+                 "--detector", "classical", "-q"]) == 0
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [line["status"] for line in lines[:3]] == ["written", "skipped", "failed"]
+    assert lines[3]["status"] in ("written", "skipped") and lines[3]["detect"] is True
+    assert lines[0]["output"] == str(out) and lines[0]["engine"] == "telea" and lines[0]["seconds"] >= 0
+    assert "empty" in lines[1]["message"] and "gone.png" in lines[2]["message"]
+
+
+def test_the_progress_bar_shows_rate_and_time_left_on_a_terminal_only():
+    import io
+
+    from inpaint_studio.cli import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    bar = ProgressBar(terminal, "Batch", total=40)
+    bar.started -= 10.0  # ten seconds in
+    bar.update(10)
+    assert "10/40 1.0/s ETA 0:30" in terminal.getvalue()
+    quiet, redirected = Terminal(), io.StringIO()
+    ProgressBar(quiet, "Batch", total=40, quiet=True).update(10)
+    ProgressBar(redirected, "Batch", total=40).update(10)
+    assert quiet.getvalue() == redirected.getvalue() == ""
+
+
+def test_a_quiet_batch_prints_only_its_failures(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(gradient_photo(60, 80)).save(photos / "a.png")
+    (photos / "b.png").write_bytes(b"not a png")
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.full((60, 80), 255, np.uint8)).save(mask)
+    args = ["batch", str(photos), "--mask", str(mask), "-o", str(tmp_path / "out"), "--engine", "telea", "--workers", "1"]
+    assert main([*args, "--quiet"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.count("\n") == 1 and "failed: b.png" in printed.err
+    assert (tmp_path / "out" / "a.png").exists()
