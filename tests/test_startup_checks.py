@@ -96,7 +96,9 @@ def test_the_list_holds_every_system_library_qt_links_to():
         dynamic = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
         needed |= {line.split("[")[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line}
     from_qt = {name for name in needed if (libraries / name).exists()}
-    # glibc, the C++ runtime, zlib and zstd are on every Linux system (dpkg and apt need them).
-    everywhere = {name for name in needed if name.split(".so")[0] in ("libc", "libm", "libstdc++", "libgcc_s", "libz", "libzstd")}
+    # glibc (libdl and libpthread are part of it; Qt 6.5 still links them), the C++ runtime, zlib and zstd are on
+    # every Linux system (dpkg and apt need them).
+    glibc_and_runtime = ("libc", "libm", "libdl", "libpthread", "libstdc++", "libgcc_s", "libz", "libzstd")
+    everywhere = {name for name in needed if name.split(".so")[0] in glibc_and_runtime}
     checked = {name for name, _debian, _fedora in application.LINUX_GUI_LIBRARIES + application.XCB_LIBRARIES}
     assert needed - from_qt - everywhere - checked == set()

@@ -136,7 +136,8 @@ def test_page_down_and_page_up_switch_photos_and_stop_at_the_ends(qtbot, window,
     assert abs(centre.blue() - 160) <= 4
     window.folders.next_action.trigger()  # also in the Go menu
     assert shown_name(window) == "e.png"
-    go_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Go")
+    go_action = next(a for a in window.menuBar().actions() if a.text() == "&Go")  # kept: see test_ui_view.menu_actions
+    go_menu = go_action.menu()
     assert window.folders.next_action in go_menu.actions() and window.folders.previous_action in go_menu.actions()
 
 

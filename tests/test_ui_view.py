@@ -34,17 +34,22 @@ def fill_at(qtbot, win, box):
     qtbot.waitUntil(lambda: len(win.document.layers) == layers + 1 and not win.workspace.fills.busy, timeout=10000)
 
 
+# PySide6 6.5 deletes what QAction.menu() returned, and the actions got through it, once the action's
+# wrapper is gone: the menus and actions walked here are kept referenced.
+_walked: list = []
+
+
 def menu_actions(win, title):
-    menu = next(a.menu() for a in win.menuBar().actions() if a.text().replace("&", "") == title)
-    found = []
-    for action in menu.actions():
-        found += menu_actions_of(action)
-    return found
+    menu_action = next(a for a in win.menuBar().actions() if a.text().replace("&", "") == title)
+    return menu_actions_of(menu_action)
 
 
 def menu_actions_of(action):
     sub = action.menu()
-    return [a for child in sub.actions() for a in menu_actions_of(child)] if sub else [action]
+    if not sub:
+        return [action]
+    _walked.extend([action, sub])
+    return [a for child in sub.actions() for a in menu_actions_of(child)]
 
 
 def test_ctrl_equals_zooms_in_and_the_zoom_field_takes_a_percentage(qtbot, window):
