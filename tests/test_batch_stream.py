@@ -242,3 +242,36 @@ def test_a_killed_batch_loses_only_the_photo_in_flight_and_resumes_from_its_repo
     statuses = [(Path(r["image"]).name, r["status"]) for r in read_report(report)]
     assert sorted(statuses) == sorted((name, WRITTEN) for name in names)  # each photo written once
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == names
+
+
+# ---------------------------------------------------------------- GPU actors of the Ray backend (no Ray needed)
+
+
+def test_a_gpu_actor_fills_one_photo_at_a_time_while_its_other_photo_is_read_or_written():
+    import threading
+    import time as clock
+
+    from inpaint_studio.batch.ray_backend import IN_FLIGHT_PER_ACTOR, OneFillAtATime, actor_options
+
+    class SlowEngine:
+        info = "the engine's info"
+        running = overlaps = 0
+
+        def inpaint(self, image, mask, params, context=None):
+            SlowEngine.running += 1
+            SlowEngine.overlaps += SlowEngine.running > 1
+            clock.sleep(0.05)
+            SlowEngine.running -= 1
+            return image
+
+    shared = OneFillAtATime(SlowEngine())
+    threads = [threading.Thread(target=shared.inpaint, args=(i, None, {})) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert SlowEngine.overlaps == 0 and shared.info == "the engine's info"
+    gpu, cpu = actor_options("cuda"), actor_options("cpu")
+    assert gpu["num_gpus"] == 1 and gpu["max_concurrency"] == IN_FLIGHT_PER_ACTOR == 2
+    assert "max_concurrency" not in cpu and "num_gpus" not in cpu  # CPU actors: one photo at a time, one core each
+    assert gpu["max_task_retries"] == cpu["max_task_retries"] == 0  # the driver retries a dead worker's photos itself

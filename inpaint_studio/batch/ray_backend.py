@@ -2,7 +2,9 @@
 
 One actor per worker CPU, or per GPU for an engine on CUDA, loads the engine once and does
 whole photos with the local workers' own `_run_item` (decode, fill, atomic write), so the
-outputs are the local backend's, bit for bit. Only paths and short results cross the
+outputs are the local backend's, bit for bit. A GPU actor takes its two photos at once, in two
+threads, one filling at a time: the next photo is decoded, and the last one encoded, while the
+GPU fills (`OneFillAtATime`), so the GPU does not wait for the CPU stages. Only paths and short results cross the
 network: the actors read and write the photos on storage that every node mounts at the
 same paths (one machine's disk, NFS), as the driver (this process) does, which reads the
 items as a stream, keeps at most `IN_FLIGHT_PER_ACTOR` per actor queued, and hands each
@@ -26,10 +28,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from inpaint_studio import __version__
 from inpaint_studio.batch.pairing import BatchItem
@@ -45,6 +48,7 @@ from inpaint_studio.batch.runner import (
 )
 from inpaint_studio.core.errors import InpaintStudioError, plain_reason
 from inpaint_studio.core.jobs import CancelToken
+from inpaint_studio.engines.base import Engine
 from inpaint_studio.engines.registry import create_engine, engine_class
 
 INSTALL_HINT = 'The Ray backend needs `pip install "inpaint-studio[cluster]"`.'
@@ -62,14 +66,39 @@ def import_ray() -> Any:
         raise InpaintStudioError(INSTALL_HINT) from None
 
 
+class OneFillAtATime:
+    """An engine shared by an actor's threads: its fills run one at a time, everything else around them freely."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine, self._lock = engine, threading.Lock()
+
+    def inpaint(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._engine.inpaint(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # info, resolve_params, paste_alpha ...: read-only, shared
+        return getattr(self._engine, name)
+
+
+def actor_options(device: str) -> dict[str, Any]:
+    """Ray options of a FillWorker: restarted when it dies, its calls never retried (the driver decides)."""
+    options: dict[str, Any] = {"num_cpus": 1, "max_restarts": -1, "max_task_retries": 0}
+    if device == "cuda":
+        # Its own GPU (Ray sets CUDA_VISIBLE_DEVICES), and both photos in flight at once (OneFillAtATime).
+        options.update(num_gpus=1, max_concurrency=IN_FLIGHT_PER_ACTOR)
+    return options
+
+
 class FillWorker:
-    """One Ray actor: the engine, created once, and the photos it is given, one at a time."""
+    """One Ray actor: the engine, created once, and the photos it is given (on a GPU, two at once)."""
 
     def __init__(self, settings: BatchSettings) -> None:
         _warnings_to_log()
         self.settings, self.problem = settings, ""
         try:
-            self.engine = create_engine(settings.engine_id, settings.device, model_store=settings.model_store)
+            engine = create_engine(settings.engine_id, settings.device, model_store=settings.model_store)
+            # The proxy stands in for the engine wherever the pipeline uses one (duck-typed).
+            self.engine = cast(Engine, OneFillAtATime(engine)) if settings.device == "cuda" else engine
         except Exception as error:  # said by ready(): an actor whose __init__ raised would only be "dead"
             log.exception("the engine could not be created")
             self.problem = str(error) if isinstance(error, InpaintStudioError) else plain_reason(error)
@@ -124,10 +153,7 @@ def run_on_ray(
         gpus = int(ray.cluster_resources().get("GPU", 0))
         settings = replace(settings, device=cluster_device(settings, gpus))
         count = workers or (gpus if settings.device == "cuda" else int(ray.cluster_resources().get("CPU", 1))) or 1
-        options: dict[str, Any] = {"num_cpus": 1, "max_restarts": -1, "max_task_retries": 0}
-        if settings.device == "cuda":
-            options["num_gpus"] = 1  # Ray gives each actor its own GPU (CUDA_VISIBLE_DEVICES)
-        worker_class = ray.remote(**options)(FillWorker)
+        worker_class = ray.remote(**actor_options(settings.device))(FillWorker)
         actors = [_Actor(worker_class.remote(settings)) for _ in range(count)]
         try:
             left = _schedule(ray, actors, queue, record, cancel)
