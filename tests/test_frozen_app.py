@@ -91,6 +91,9 @@ def test_the_bundle_carries_resources_and_the_desktop_installer(frozen_app):
     assert os.access(frozen_app.parent / "install-desktop-entry.sh", os.X_OK)
     internal = frozen_app.parent / "_internal"
     assert not (internal / "torch" / "include").exists() and not (internal / "tkinter").exists()
+    # Neither the cluster extra nor the GTK stack that only Qt's (dropped) GTK theme plugin needs.
+    assert not (internal / "ray").exists() and not (internal / "pyarrow").exists()
+    assert not [path.name for path in internal.glob("lib*.so*") if path.name.startswith(("libgtk-3", "libgdk-3", "libcairo"))]
 
 
 def test_the_bundle_carries_the_third_party_licences(frozen_app):
