@@ -191,6 +191,11 @@ def run_case(label: str, photos: Path, mask: Path, out: Path, engine: str, worke
     return result
 
 
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages (other work on the machine skews every figure)."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval-dir", type=Path, default=REPO.parent / "shared" / "eval")
@@ -203,8 +208,7 @@ def main() -> int:
     args = parser.parse_args()
     workers_list = args.workers or [1, 2]
     args.work.mkdir(parents=True, exist_ok=True)
-    with open("/proc/loadavg") as file:
-        print(f"load average before: {' '.join(file.read().split()[:3])}, {os.cpu_count()} CPUs")
+    print(f"load average before: {load_average()}, {os.cpu_count()} CPUs")
 
     results = {}
     if not args.skip_large:
@@ -240,8 +244,7 @@ def main() -> int:
         print(f"  workers {workers}: {args.small_count} vs {args.subset} photos: "
               f"RSS sum {big['peak_rss'] / few['peak_rss']:.2f}x, "
               f"PSS sum {big['peak_pss'] / few['peak_pss']:.2f}x, main process {big['peak_main'] / few['peak_main']:.2f}x")
-    with open("/proc/loadavg") as file:
-        print(f"load average after: {' '.join(file.read().split()[:3])}")
+    print(f"load average after: {load_average()}")
     return 0
 
 

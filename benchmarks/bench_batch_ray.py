@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_batch import make_folder
-from bench_batch_memory import measure
+from bench_batch_memory import load_average, measure
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,8 +80,7 @@ def main() -> int:
         import ray  # noqa: F401 - only to say early that the extra is missing
     except ImportError:
         raise SystemExit('needs the cluster extra: pip install "inpaint-studio[cluster]"') from None
-    with open("/proc/loadavg") as file:
-        print(f"load average before: {' '.join(file.read().split()[:3])}, {os.cpu_count()} CPUs", flush=True)
+    print(f"load average before: {load_average()}, {os.cpu_count()} CPUs", flush=True)
 
     photos = args.work / "photos"
     mask = make_folder(args.eval_dir, photos, 20)
@@ -121,8 +120,7 @@ def main() -> int:
     outputs = [digests(args.work / ("out_" + "".join(c if c.isalnum() else "_" for c in label))) for label in cases]
     same = all(found == outputs[0] for found in outputs)
     print(f"outputs of the Ray runs byte for byte those of the local run: {same}")
-    with open("/proc/loadavg") as file:
-        print(f"load average after: {' '.join(file.read().split()[:3])}")
+    print(f"load average after: {load_average()}")
     return 0 if same else 1
 
 

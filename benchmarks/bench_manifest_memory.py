@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch_memory import measure
+from bench_batch_memory import load_average, measure
 
 SIZE = (96, 64)
 PER_FOLDER = 1000
@@ -68,8 +68,7 @@ def main() -> int:
     parser.add_argument("--engine", default="telea")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     args = parser.parse_args()
-    with open("/proc/loadavg") as file:
-        print(f"load average before: {' '.join(file.read().split()[:3])}, {os.cpu_count()} CPUs", flush=True)
+    print(f"load average before: {load_average()}, {os.cpu_count()} CPUs", flush=True)
 
     results = {}
     mb = 1 / 2**20
@@ -98,8 +97,7 @@ def main() -> int:
         few, many = results[min(results)], results[max(results)]
         print(f"peak for {max(results)} / peak for {min(results)}: RSS sum {many['peak_rss'] / few['peak_rss']:.2f}x, "
               f"PSS sum {many['peak_pss'] / few['peak_pss']:.2f}x, main process {many['peak_main'] / few['peak_main']:.2f}x")
-    with open("/proc/loadavg") as file:
-        print(f"load average after: {' '.join(file.read().split()[:3])}")
+    print(f"load average after: {load_average()}")
     return 0
 
 

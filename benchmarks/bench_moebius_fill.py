@@ -45,19 +45,6 @@ from inpaint_studio.engines.moebius.config import official_config
 from inpaint_studio.engines.moebius.network import build_model
 from inpaint_studio.engines.moebius_engine import MoebiusEngine
 
-VAE_CONFIG = {  # SPEC §9.3: the PixelHacker VAE's config.json
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [128, 256, 512, 512],
-    "layers_per_block": 2,
-    "act_fn": "silu",
-    "latent_channels": 4,
-    "norm_num_groups": 32,
-    "sample_size": 512,
-    "scaling_factor": 0.13025,
-}
 TARGETS = {("exact", "float32"): 90.0, ("fast", "float32"): 30.0, ("exact", "bfloat16"): 40.0, ("fast", "bfloat16"): 10.0}
 
 
@@ -185,7 +172,7 @@ def main() -> int:
 
     runtime = moebius_runtime.MoebiusRuntime("cpu")
     runtime.unet = build_model(official_config()).eval()
-    runtime.vae = vae_ops.build_vae(VAE_CONFIG)
+    runtime.vae = vae_ops.build_vae(vae_ops.published_config())
     image, mask = sample_crop()
     weights = MoebiusEngine().paste_alpha(mask) > 0
     native = "native" if cpu_computes_bfloat16() else "NOT native (emulated)"

@@ -16,25 +16,19 @@ import torch
 from moebius_configs import SMALL_CONFIG
 
 from inpaint_studio.engines.moebius.network import build_model
-from inpaint_studio.engines.moebius.vae import build_vae
+from inpaint_studio.engines.moebius.vae import build_vae, published_config
 from inpaint_studio.models.store import ModelStore
 
 ENGINE_CONFIG = copy.deepcopy(SMALL_CONFIG)
 ENGINE_CONFIG["unet_constructor_args"]["sample_size"] = 64
 
+# The published VAE's layout, narrow and shallow.
 VAE_CONFIG = {
     "_class_name": "AutoencoderKL",
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    **published_config(),
     "block_out_channels": [8, 8, 16, 16],
     "layers_per_block": 1,
-    "act_fn": "silu",
-    "latent_channels": 4,
     "norm_num_groups": 4,
-    "sample_size": 512,
-    "scaling_factor": 0.13025,
 }
 
 

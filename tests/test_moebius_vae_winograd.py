@@ -19,25 +19,11 @@ from torch import nn
 from inpaint_studio.engines.moebius import norms, winograd
 from inpaint_studio.engines.moebius import vae as vae_ops
 
-FULL_VAE_CONFIG = {  # SPEC §9.3: the PixelHacker VAE's config.json
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [128, 256, 512, 512],
-    "layers_per_block": 2,
-    "act_fn": "silu",
-    "latent_channels": 4,
-    "norm_num_groups": 32,
-    "sample_size": 512,
-    "scaling_factor": 0.13025,
-}
-
 
 @pytest.fixture(scope="module")
 def full_vae():
     torch.manual_seed(0)
-    return vae_ops.build_vae(FULL_VAE_CONFIG)
+    return vae_ops.build_vae(vae_ops.published_config())
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:

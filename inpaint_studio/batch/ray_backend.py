@@ -143,11 +143,7 @@ def run_on_ray(
     cancel = cancel or CancelToken()
     totals = BatchTotals()
     started = time.perf_counter()
-
-    def record(result: ItemResult) -> None:
-        totals.add(result)
-        on_result(result)
-
+    record = totals.counting(on_result)
     queue = ItemQueue(items, record, skip_existing=skip_existing)
     with _connected(ray, address):
         gpus = int(ray.cluster_resources().get("GPU", 0))

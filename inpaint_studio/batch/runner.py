@@ -87,6 +87,15 @@ class BatchTotals:
         else:
             self.failed += 1
 
+    def counting(self, on_result: Callable[[ItemResult], None]) -> Callable[[ItemResult], None]:
+        """`on_result`, each result counted here first."""
+
+        def record(result: ItemResult) -> None:
+            self.add(result)
+            on_result(result)
+
+        return record
+
     @property
     def processed(self) -> int:
         return self.written + self.skipped + self.failed
@@ -268,11 +277,7 @@ def stream_batch(
     engine = engine if engine is not None else prepare_engine(settings)
     totals = BatchTotals()
     started = time.perf_counter()
-
-    def record(result: ItemResult) -> None:
-        totals.add(result)
-        on_result(result)
-
+    record = totals.counting(on_result)
     queue = ItemQueue(items, record, skip_existing=skip_existing)
     if settings.device != "cpu":
         workers = 1  # processes would each load the model into the one GPU's memory

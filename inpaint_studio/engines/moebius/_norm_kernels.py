@@ -18,6 +18,16 @@ _SIXTEEN = np.uint32(16)  # a uint32 shift, so the widened bits stay uint32
 
 
 @njit(cache=True, nogil=True)
+def _accumulate(rows: np.ndarray, shift: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> None:
+    """s1[c] += Σ (x - shift[c]), s2[c] += Σ (x - shift[c])² over the float32 `rows` [p, C], in float64."""
+    for p in range(rows.shape[0]):
+        for c in range(rows.shape[1]):
+            d = np.float64(rows[p, c]) - shift[c]
+            s1[c] += d
+            s2[c] += d * d
+
+
+@njit(cache=True, nogil=True)
 def channel_moments(
     values: np.ndarray, shift: np.ndarray, sums: np.ndarray, squares: np.ndarray, block0: int, block1: int, _first: int
 ) -> None:
@@ -26,11 +36,7 @@ def channel_moments(
     for block in range(block0, block1):
         s1 = np.zeros(channels)
         s2 = np.zeros(channels)
-        for p in range(block * BLOCK, min(pixels, (block + 1) * BLOCK)):
-            for c in range(channels):
-                d = np.float64(values[p, c]) - shift[c]
-                s1[c] += d
-                s2[c] += d * d
+        _accumulate(values[block * BLOCK : min(pixels, (block + 1) * BLOCK)], shift, s1, s2)
         sums[block] = s1
         squares[block] = s2
 
@@ -48,11 +54,6 @@ def channel_moments_bf16(
         for p0 in range(block * BLOCK, end, _CHUNK):
             p1 = min(p0 + _CHUNK, end)
             # A bfloat16 is the upper half of a float32.
-            widened = (np.ascontiguousarray(bits[p0:p1]).astype(np.uint32) << _SIXTEEN).view(np.float32)
-            for p in range(p1 - p0):
-                for c in range(channels):
-                    d = np.float64(widened[p, c]) - shift[c]
-                    s1[c] += d
-                    s2[c] += d * d
+            _accumulate((np.ascontiguousarray(bits[p0:p1]).astype(np.uint32) << _SIXTEEN).view(np.float32), shift, s1, s2)
         sums[block] = s1
         squares[block] = s2

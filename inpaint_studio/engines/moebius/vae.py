@@ -24,6 +24,7 @@ precisely (norms.py): PyTorch's own lose digits on channels-last inputs.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,21 @@ CONFIG_NAME = "config.json"
 WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 DOWNSCALE = 8
 
+# SPEC §9.3: the published (PixelHacker) VAE's config.json; the engine reads the installed file, this is
+# the layout benchmarks and tests build at full size with random weights (`published_config()`).
+_PUBLISHED_CONFIG: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [128, 256, 512, 512],
+    "layers_per_block": 2,
+    "act_fn": "silu",
+    "latent_channels": 4,
+    "norm_num_groups": 32,
+    "sample_size": 512,
+    "scaling_factor": 0.13025,
+}
 # The published VAE has 84 million parameters. A config describing many times that is not a
 # Moebius VAE, and building it would take gigabytes (38 GB for one seen) before failing.
 MAX_VAE_PARAMETERS = 400_000_000
@@ -85,6 +101,11 @@ class LatentWindow:
 
     def covers_all(self, side: int) -> bool:
         return (self.y0, self.x0, self.y1, self.x1) == (0, 0, side, side)
+
+
+def published_config() -> dict[str, Any]:
+    """The published VAE's config dict (a fresh copy), as `build_vae` takes it."""
+    return copy.deepcopy(_PUBLISHED_CONFIG)
 
 
 def build_vae(config: Mapping[str, Any], source: Path | str | None = None) -> Autoencoder:
