@@ -3,9 +3,10 @@
 Widgets may only be touched on the GUI thread, while engines, detectors,
 downloads, autosaves and thumbnails report from threads of their own. Every
 such report comes back through `on_gui_thread`: a Qt signal queued to the
-GUI thread, owned by a QObject whose life bounds the delivery (a dialog closed
-meanwhile receives nothing). `run_in_background` starts a job on a daemon
-thread and delivers its result or its error that way.
+GUI thread through one dispatcher that is never deleted; a report whose owner
+was deleted meanwhile (a dialog closed) is dropped there, on the GUI thread.
+`run_in_background` starts a job on a daemon thread and delivers its result or
+its error that way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
+from shiboken6 import isValid
 
 T = TypeVar("T")
 
@@ -25,8 +27,8 @@ class _GuiCalls(QObject):
 
     call = Signal(object)
 
-    def __init__(self, owner: QObject) -> None:
-        super().__init__(owner)
+    def __init__(self) -> None:
+        super().__init__()
         self.call.connect(self._run, Qt.ConnectionType.QueuedConnection)
 
     @staticmethod
@@ -34,18 +36,39 @@ class _GuiCalls(QObject):
         function()
 
 
+_dispatcher: _GuiCalls | None = None
+
+
+def _gui_calls() -> _GuiCalls:
+    """The one dispatcher, living on the GUI thread and never deleted.
+
+    Threads must never emit on an object the GUI thread may be deleting: emitting races
+    the destructor and crashes the process (a dialog closed while its detection still
+    reports progress did, in CI). So all reports go through this object, and whether the
+    owner still exists is asked on the GUI thread, where owners are deleted.
+    """
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = _GuiCalls()
+        application = QCoreApplication.instance()
+        if application is not None:
+            _dispatcher.moveToThread(application.thread())
+    return _dispatcher
+
+
 def on_gui_thread(owner: QObject, callback: Callable[..., object]) -> Callable[..., None]:
     """A function any thread may call: it runs `callback` with the same arguments on the GUI thread.
 
-    Calls stop arriving once `owner` is deleted. Create it on the GUI thread.
+    Calls stop arriving once `owner` is deleted.
     """
-    calls = _GuiCalls(owner)
+    calls = _gui_calls()
+
+    def deliver(args: tuple[Any, ...]) -> None:
+        if isValid(owner):  # on the GUI thread, so the owner cannot be deleted while this runs
+            callback(*args)
 
     def send(*args: Any) -> None:
-        try:
-            calls.call.emit(functools.partial(callback, *args))
-        except RuntimeError:  # the owner (and with it `calls`) was deleted meanwhile
-            pass
+        calls.call.emit(functools.partial(deliver, args))
 
     return send
 
