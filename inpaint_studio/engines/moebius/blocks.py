@@ -229,7 +229,8 @@ def phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
     for r in rows:  # [C, C, 2, 3]
         kernels.append(torch.stack([r[..., 0], r[..., 1] + r[..., 2]], 3))
         kernels.append(torch.stack([r[..., 0] + r[..., 1], r[..., 2]], 3))
-    return kernels
+    # In the layout of the (channels-last) activations: oneDNN would otherwise reorder them on every call.
+    return [kernel.contiguous(memory_format=torch.channels_last) for kernel in kernels]
 
 
 def upsample_conv(x: torch.Tensor, kernels: list[torch.Tensor], bias: torch.Tensor | None) -> torch.Tensor:
