@@ -16,6 +16,10 @@ the same process: the UNet as of commit b8d0901 (from bench_moebius_step.py),
 the VAE's 3x3 convolutions run by PyTorch instead of Winograd, and glibc's
 default allocator settings, in float32.
 
+Each of those fills is a first fill of the crop (the runtime's cache of
+encodes is emptied before it); then each preset runs once more with another
+seed and the encodes kept, as Try Again runs it.
+
 Also prints how far the fast preset's windowed decode is from a full decode
 of the same latents, in 8-bit levels over the pixels the paste uses.
 """
@@ -101,8 +105,11 @@ class PhaseClock:
 class Fill:
     """One timed fill: phases, UNet steps, total seconds, the result, the final latents, what it ran in."""
 
-    def __init__(self, runtime, image, mask, preset: str, precision: str) -> None:
-        params = MoebiusEngine.resolve_params({"preset": preset, "precision": precision})
+    def __init__(self, runtime, image, mask, preset: str, precision: str, seed: int | None = None, cold: bool = True) -> None:
+        chosen = {"preset": preset, "precision": precision} | ({} if seed is None else {"seed": seed})
+        params = MoebiusEngine.resolve_params(chosen)
+        if cold:  # a first fill of this crop: nothing from earlier fills' encodes
+            runtime.encoded.clear()
         clock = PhaseClock()
         with clock.installed():
             start = time.perf_counter()
@@ -111,9 +118,10 @@ class Fill:
         settings = moebius_runtime.PRESETS[preset]
         self.steps = len(moebius_runtime.timesteps_for(params["steps"] or settings.steps, settings.strength))
         self.phases, self.latents, self.ran_in = clock.seconds, clock.latents, runtime.precision
+        self.seed = int(params["seed"])
 
     def line(self, label: str) -> str:
-        split = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
+        split = ", ".join(f"{name} {self.phases.get(name, 0.0):.1f} s" for name in ("encode", "steps", "decode"))
         per_step = self.phases["steps"] / self.steps
         return f"{label:>16}: {self.total:6.1f} s  ({self.steps} UNet steps, {per_step:.2f} s/step; {split})"
 
@@ -193,6 +201,9 @@ def main() -> int:
         if len(fills) == 2:
             speedup = fills["float32"].total / fills["bfloat16"].total
             print(f"{'':>16}  bfloat16 {speedup:.2f}x faster; {precision_cost(fills['bfloat16'], fills['float32'], weights)}")
+        last = args.precisions[-1]
+        again = Fill(runtime, image, mask, preset, last, seed=fills[last].seed + 1, cold=False)
+        print(f"{again.line(f'{preset} again')}  (Try Again: another seed, same crop, {last}; encodes kept)", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if not args.skip_baseline:
         from bench_moebius_step import first_version

@@ -117,6 +117,48 @@ def test_same_seed_same_fill_other_seed_other_fill(store):
     assert not np.array_equal(first, other)
 
 
+def test_try_again_skips_the_encode_and_fills_as_a_first_fill_would(store, monkeypatch):
+    image, mask = photo_and_mask()
+    encoded = []
+    real_encode = moebius_runtime.vae_ops.encode_moments
+    monkeypatch.setattr(
+        moebius_runtime.vae_ops, "encode_moments", lambda vae, x, *rest: encoded.append(x.shape[0]) or real_encode(vae, x, *rest)
+    )
+    engine = create_engine("moebius", "cpu", model_store=store)
+    first = inpaint_image(engine, image, mask, {"steps": 2, "seed": 1})
+    assert len(encoded) == 2  # the photo and the photo with the hole
+    again = inpaint_image(engine, image, mask, {"steps": 2, "seed": 2})  # Try Again: another seed
+    assert len(encoded) == 2 and engine._runtime.encoded.hits == 2
+    assert not np.array_equal(first, again)
+    # What the cache gave is what encoding gives: the same seed in a fresh engine fills the same.
+    cold = inpaint_image(create_engine("moebius", "cpu", model_store=store), image, mask, {"steps": 2, "seed": 2})
+    assert np.array_equal(again, cold) and len(encoded) == 4
+    other_mask = mask.copy()
+    other_mask[100:140, 100:140] = 255
+    inpaint_image(engine, image, other_mask, {"steps": 2, "seed": 2})
+    assert len(encoded) == 5  # another hole in the same crop: its masked photo is encoded, the photo is not
+
+
+def test_the_encode_cache_keeps_the_last_images_only():
+    from inpaint_studio.engines.moebius.encode_cache import EncodeCache
+
+    cache, calls = EncodeCache(entries=2), []
+
+    def encode(image):
+        calls.append(float(image.mean()))
+        return image[:, :1] * 2, image[:, :1] + 1
+
+    images = [torch.full((1, 3, 8, 8), float(value)) for value in range(3)]
+    mean, std = cache.moments(torch.cat(images[:2]), torch.float32, encode)
+    assert mean.shape == (2, 1, 8, 8) and torch.equal(mean[1], images[1][0, :1] * 2) and torch.equal(std[0], images[0][0, :1] + 1)
+    cache.moments(images[1], torch.float32, encode)  # a hit, and now the most recent
+    cache.moments(images[2], torch.float32, encode)  # evicts image 0
+    cache.moments(images[1], torch.bfloat16, encode)  # another precision is another entry
+    assert calls == [0.0, 1.0, 2.0, 1.0]
+    cache.moments(images[0], torch.float32, encode)
+    assert calls[-1] == 0.0 and cache.hits == 1
+
+
 def test_the_variant_chooses_the_weights(store):
     image, mask = photo_and_mask()
     engine = create_engine("moebius", "cpu", model_store=store)
@@ -251,7 +293,9 @@ def test_fast_preset_skips_work_and_keeps_the_photo_outside_its_window(store, mo
     fast = engine._runtime.fill(image, mask, engine.resolve_params({"preset": "fast"}), EngineContext())
     exact = engine._runtime.fill(image, mask, engine.resolve_params({}), EngineContext())
     assert steps_run == [4, 4, 20]
-    assert encoded_batches == [1, 1, 2]  # the fast preset (strength 1) encodes the masked photo only
+    # The fast preset (strength 1) encodes the masked photo only, once for the same crop (encode_cache.py);
+    # the exact one also needs the photo.
+    assert encoded_batches == [1, 1]
     window = decode_window_for(torch.from_numpy(mask[::8, ::8] > 0), 8)
     rows, cols = window.pixels
     outside = np.ones(mask.shape, bool)

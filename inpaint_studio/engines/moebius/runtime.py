@@ -25,6 +25,7 @@ from inpaint_studio.engines.devices import cpu_computes_bfloat16, free_device_me
 from inpaint_studio.engines.moebius import vae as vae_ops
 from inpaint_studio.engines.moebius.blocks import frozen_weights
 from inpaint_studio.engines.moebius.config import official_config
+from inpaint_studio.engines.moebius.encode_cache import EncodeCache
 from inpaint_studio.engines.moebius.network import MoebiusModel, build_model
 from inpaint_studio.engines.moebius.presets import NOISE_OFFSET, PRESETS, SIZE
 from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
@@ -54,6 +55,7 @@ class MoebiusRuntime:
         self.model_device = "cpu"
         # What the last fill ran in ("float32", "bfloat16" or "float16"), for benchmarks and tests.
         self.precision: str | None = None
+        self.encoded = EncodeCache()  # Try Again and other fills of the same crop skip the VAE encode
 
     def load(self, unet_path: Path, vae_folder: Path, context: EngineContext) -> None:
         """Load the VAE (once) and the UNet at `unet_path` (again only when the path changes)."""
@@ -63,6 +65,7 @@ class MoebiusRuntime:
         free_device_memory(self.model_device)
         if self.vae is None:
             self.vae = vae_ops.load_vae(vae_folder)
+            self.encoded.clear()
         self.unet, self.unet_path = _load_unet(unet_path), unet_path
         self._place("cpu")
         try_on_gpu(self.device, lambda: self._place(self.device), lambda: self._fall_back_to_cpu(context))
@@ -70,6 +73,7 @@ class MoebiusRuntime:
     def unload(self) -> None:
         device = self.model_device
         self.unet = self.vae = self.unet_path = None
+        self.encoded.clear()
         free_device_memory(device)
 
     def _place(self, device: str) -> None:
@@ -149,7 +153,9 @@ class MoebiusRuntime:
 
         encode_photo = preset.strength < 1.0
         images = torch.cat([photo, masked]) if encode_photo else masked
-        mean, std = vae_ops.encode_moments(vae, on_device(images), vae_dtype)
+        mean, std = self.encoded.moments(
+            on_device(images), vae_dtype, lambda image: vae_ops.encode_moments(vae, image, vae_dtype)
+        )
         cancel.raise_if_cancelled()
         progress(2 / units)
         eps = torch.cat([photo_eps, masked_eps]) if encode_photo else masked_eps
