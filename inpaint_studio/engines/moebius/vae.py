@@ -16,7 +16,8 @@ at a fraction of the cost of a full 512x512 decode.
 On the CPU in float32, encode and decode run the VAE's 3x3 convolutions by
 Winograd's algorithm (winograd.py): the same results to rounding, twice as fast.
 In bfloat16 (a CPU that computes it natively), PyTorch's bfloat16 convolutions
-under autocast, the layers at the image and latent ends in float32. Either way
+under autocast, the wide ones (256 channels and more) by Winograd F(2x2, 3x3)
+in bfloat16 (winograd_bf16.py), the layers at the image and latent ends in float32. Either way
 the tensors are channels-last and the GroupNorms compute their statistics
 precisely (norms.py): PyTorch's own lose digits on channels-last inputs.
 """
@@ -37,6 +38,7 @@ from inpaint_studio.core.errors import ModelError
 from inpaint_studio.engines.moebius.blocks import phase_kernels, upsample_conv, without_autocast
 from inpaint_studio.engines.moebius.norms import precise_group_norms
 from inpaint_studio.engines.moebius.winograd import winograd_convolutions
+from inpaint_studio.engines.moebius.winograd_bf16 import winograd_bf16_convolutions
 from inpaint_studio.models.safe_load import load_state_dict, state_dict_mismatch
 
 CONFIG_NAME = "config.json"
@@ -237,9 +239,10 @@ def _run(vae: Autoencoder, method: Callable[[torch.Tensor], Any], x: torch.Tenso
     """vae.encode or vae.decode of `x`; on the CPU in `dtype` (float32 or bfloat16).
 
     float32: the 3x3 convolutions by Winograd (see winograd.py). bfloat16: under
-    autocast, PyTorch's (oneDNN's) bfloat16 convolutions, as fast as Winograd or
-    faster (measured), with the layers that read or write images and latents in
-    float32 and the upsamplers' convolutions by phases (blocks.upsample_conv). Both
+    autocast, PyTorch's (oneDNN's) bfloat16 convolutions, those with 256 channels
+    or more by Winograd F(2x2, 3x3) in bfloat16 (winograd_bf16.py), with the layers
+    that read or write images and latents in float32 and the upsamplers'
+    convolutions by phases (blocks.upsample_conv). Both
     run channels-last, with GroupNorm statistics computed precisely (norms.py).
     Other devices: the VAE as it is, in float32.
     """
@@ -250,6 +253,7 @@ def _run(vae: Autoencoder, method: Callable[[torch.Tensor], Any], x: torch.Tenso
         if dtype == torch.bfloat16:
             stack.enter_context(_float32_ends(vae))
             stack.enter_context(_phase_upsamplers(vae))
+            stack.enter_context(winograd_bf16_convolutions(vae))
             stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
             channels_last = True
         else:

@@ -1,0 +1,122 @@
+"""3x3 convolutions in bfloat16 by the Winograd F(2x2, 3x3) algorithm, for the VAE's wide layers on the CPU.
+
+A 2x2 block of outputs comes from a 4x4 block of inputs with 16 element-wise
+products, 4 per output instead of 9: 16 bfloat16 matrix products [tiles, C_in] x
+[C_in, C_out] between two numba tile transforms (_winograd_bf16_kernels). Its
+transforms are additions only, so unlike F(4x4, 3x3) (winograd.py, float32) it
+is about as precise in bfloat16 as the direct convolution: largest error 5e-3 of
+the largest output against 4e-3 (benchmarks/README.md,
+tests/test_moebius_winograd_bf16.py).
+
+It pays on wide layers only: with 128 channels the transforms cost what the
+products save (measured), so `winograd_bf16_convolutions(module)` takes the
+suitable 3x3 convolutions with at least MIN_CHANNELS on both sides; everything
+else keeps oneDNN's direct convolution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from inpaint_studio.engines.moebius import _winograd_bf16_kernels as kernels
+from inpaint_studio.engines.moebius.winograd import in_threads
+
+STEP, TILE = kernels.STEP, kernels.TILE
+MIN_CHANNELS = 256
+MIN_PIXELS = 64 * 64
+# Tiles per band of tile rows: few enough that a band's transformed tiles stay in the cache (256: the
+# fastest of 128 to 16384 on the VAE's layers, or within 5 % of it; measured).
+BAND_TILES = 256
+
+_G = torch.tensor([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=torch.float64)
+# G g G^T for a 3x3 filter g as one [16, 9] matrix (exact in float32: halves and quarters).
+_FILTER_TRANSFORM = torch.kron(_G, _G).float()
+
+
+def transformed_filter(weight: torch.Tensor) -> torch.Tensor:
+    """G g G^T of every float32 filter, rounded to bfloat16 once, as 16 matrices [C_in, C_out] (a transposed view)."""
+    out_channels, in_channels = weight.shape[:2]
+    transformed = _FILTER_TRANSFORM @ weight.detach().float().reshape(out_channels * in_channels, 9).T
+    return transformed.to(torch.bfloat16).view(TILE * TILE, out_channels, in_channels).transpose(1, 2)
+
+
+def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, band_tiles: int = BAND_TILES) -> torch.Tensor:
+    """conv2d(x, weight, bias, padding=1) for a bfloat16 CPU `x` [N, C, H, W], given `filters` = transformed_filter(weight).
+
+    Returns a bfloat16 channels-last tensor.
+    """
+    n, channels, height, width = x.shape
+    out_channels = filters.shape[2]
+    tiles_high, tiles_wide = -(-height // STEP), -(-width // STEP)
+    image = x.permute(0, 2, 3, 1).contiguous().view(torch.int16).numpy().view("uint16")  # a view when channels-last
+    out = torch.empty((n, STEP * tiles_high, STEP * tiles_wide, out_channels), dtype=torch.bfloat16)
+    out_bits = out.view(torch.int16).numpy().view("uint16")
+    bias_values = (bias.detach().float() if bias is not None else torch.zeros(out_channels)).numpy()
+    band = max(1, min(tiles_high, band_tiles // (n * tiles_wide)))
+    tiles = torch.empty(TILE * TILE * n * band * tiles_wide * channels, dtype=torch.bfloat16)
+    products = torch.empty(TILE * TILE * n * band * tiles_wide * out_channels, dtype=torch.bfloat16)
+    for row0 in range(0, tiles_high, band):
+        rows = min(band, tiles_high - row0)
+        # The first part of each buffer, so a short last band is contiguous too.
+        band_in = tiles[: TILE * TILE * n * rows * tiles_wide * channels].view(TILE * TILE, -1, channels)
+        band_out = products[: TILE * TILE * n * rows * tiles_wide * out_channels].view(TILE * TILE, -1, out_channels)
+        in_bits = band_in.view(torch.int16).numpy().view("uint16").reshape(TILE * TILE, n, rows, tiles_wide, channels)
+        in_threads(kernels.input_tiles, row0, row0 + rows, image, in_bits)
+        torch.bmm(band_in, filters, out=band_out)
+        out_products = band_out.view(torch.int16).numpy().view("uint16").reshape(TILE * TILE, n, rows, tiles_wide, out_channels)
+        in_threads(kernels.output_tiles, row0, row0 + rows, out_products, bias_values, out_bits)
+    result = out[:, :height, :width].permute(0, 3, 1, 2)
+    return result.contiguous(memory_format=torch.channels_last)  # a copy only when the sides are not whole tiles
+
+
+def _suits(conv: nn.Conv2d) -> bool:
+    return (
+        conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and min(conv.in_channels, conv.out_channels) >= MIN_CHANNELS
+    )
+
+
+class _WinogradForward:
+    """Replaces one Conv2d's forward under bfloat16 autocast; other inputs go to the conv's own."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        self.conv = conv
+        self.original = conv.forward
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        usable = (
+            x.device.type == "cpu"
+            and x.dtype == torch.bfloat16
+            and x.dim() == 4
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and x.shape[2] * x.shape[3] >= MIN_PIXELS
+            and not torch.is_grad_enabled()
+            and self.conv.weight.dtype == torch.float32
+        )
+        if not usable:
+            return self.original(x)
+        return conv3x3(x, transformed_filter(self.conv.weight), self.conv.bias)
+
+
+@contextlib.contextmanager
+def winograd_bf16_convolutions(module: nn.Module) -> Iterator[int]:
+    """Within the block, suitable 3x3 convolutions in `module` take bfloat16 inputs by Winograd; yields how many."""
+    patched = []
+    for conv in module.modules():
+        if isinstance(conv, nn.Conv2d) and _suits(conv) and "forward" not in vars(conv):
+            conv.forward = _WinogradForward(conv)  # type: ignore[method-assign, assignment]  # patched per instance
+            patched.append(conv)
+    try:
+        yield len(patched)
+    finally:
+        for conv in patched:
+            del conv.forward  # back to the class's forward
