@@ -230,6 +230,7 @@ def test_auto_run_waits_for_enter_with_a_slow_engine(qtbot, window, monkeypatch)
     drag(qtbot, window, [(100, 60), (160, 120)])
     qtbot.wait(200)
     assert not window.workspace.fills.busy and window.document.layers == []
+    assert "waits for Remove (Enter)" in window.statusBar().currentMessage()  # Auto does not look broken
     qtbot.keyClick(window, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
 

@@ -315,9 +315,12 @@ class MainWindow(QMainWindow):
 
     def _mask_committed(self, added: bool) -> None:
         # Only strokes that add to the mask run: the eraser and Subtract let the user trim first.
-        # Slow engines wait for Enter even with auto-run on: a run per stroke would queue up minutes.
-        if added and self.auto_run_action.isChecked() and engine_class(self.engines.engine_id).info.interactive:
+        # Slow engines wait for Enter even with auto-run on (a run per stroke would queue up minutes), and say so.
+        info = engine_class(self.engines.engine_id).info
+        if added and self.auto_run_action.isChecked() and info.interactive:
             self.run_fill()
+        elif added and self.auto_run_action.isChecked():
+            self.status(f"{info.name} takes a while: it waits for Remove (Enter) instead of running on every stroke.", 6000)
 
     def _spot_heal(self, mask: np.ndarray) -> None:
         if self.engines.ensure_models():
