@@ -83,3 +83,19 @@ def test_background_work_delivers_its_result_or_its_error(qtbot):
     qtbot.waitUntil(lambda: len(results) == 2, timeout=2000)
     assert 42 in results
     assert any(isinstance(result, ZeroDivisionError) for result in results)
+
+
+def test_reports_do_not_keep_their_owner_alive(qtbot):
+    import gc
+    import weakref
+
+    arrived: list[int] = []
+    owner = QObject()
+    gone = weakref.ref(owner)
+    send = on_gui_thread(owner, arrived.append)
+    del owner
+    gc.collect()
+    assert gone() is None  # Python owned it: the pending-report machinery did not keep it
+    send(1)
+    qtbot.wait(50)
+    assert arrived == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,9 +63,11 @@ def on_gui_thread(owner: QObject, callback: Callable[..., object]) -> Callable[.
     Calls stop arriving once `owner` is deleted.
     """
     calls = _gui_calls()
+    alive = weakref.ref(owner)  # the reports do not keep the owner alive
 
     def deliver(args: tuple[Any, ...]) -> None:
-        if isValid(owner):  # on the GUI thread, so the owner cannot be deleted while this runs
+        current = alive()
+        if current is not None and isValid(current):  # on the GUI thread: not deleted while this runs
             callback(*args)
 
     def send(*args: Any) -> None:
