@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
 import torch
@@ -68,6 +68,22 @@ def frozen_weights(model: nn.Module, dtype: torch.dtype | None = None) -> Iterat
         for module in modules:
             module.__dict__.pop("_derived", None)
             module.__dict__.pop("_derived_dtype", None)
+
+
+@contextlib.contextmanager
+def replaced_forwards(modules: Iterable[nn.Module], make_forward: Callable[[Any], Callable[..., Any]]) -> Iterator[int]:
+    """Within the block, each of `modules` runs `make_forward(module)` instead of its class's forward; yields how many.
+
+    A module whose forward is replaced already keeps it (and gets it back as it was).
+    """
+    patched = [module for module in modules if "forward" not in vars(module)]
+    for module in patched:
+        module.forward = make_forward(module)  # patched per instance
+    try:
+        yield len(patched)
+    finally:
+        for module in patched:
+            del module.forward  # back to the class's forward
 
 
 def without_autocast(x: torch.Tensor) -> contextlib.AbstractContextManager[Any]:

@@ -18,7 +18,7 @@ layout and dtype (float32 or bfloat16, arithmetic in float32).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from inpaint_studio.engines.moebius import _norm_kernels as kernels
+from inpaint_studio.engines.moebius.blocks import replaced_forwards
 from inpaint_studio.engines.moebius.winograd import in_threads
 
 
@@ -97,14 +98,6 @@ class _PreciseForward:
         return group_norm(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
 
 
-@contextlib.contextmanager
-def precise_group_norms(module: nn.Module) -> Iterator[int]:
+def precise_group_norms(module: nn.Module) -> contextlib.AbstractContextManager[int]:
     """Within the block, the GroupNorms in `module` compute channels-last statistics precisely; yields how many."""
-    patched = [norm for norm in module.modules() if isinstance(norm, nn.GroupNorm) and "forward" not in vars(norm)]
-    for norm in patched:
-        norm.forward = _PreciseForward(norm)  # type: ignore[method-assign, assignment]  # patched per instance
-    try:
-        yield len(patched)
-    finally:
-        for norm in patched:
-            del norm.forward  # back to the class's forward
+    return replaced_forwards((norm for norm in module.modules() if isinstance(norm, nn.GroupNorm)), _PreciseForward)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 
 from inpaint_studio.core.errors import ModelError
-from inpaint_studio.engines.moebius.blocks import phase_kernels, upsample_conv, without_autocast
+from inpaint_studio.engines.moebius.blocks import phase_kernels, replaced_forwards, upsample_conv, without_autocast
 from inpaint_studio.engines.moebius.norms import precise_group_norms
 from inpaint_studio.engines.moebius.winograd import winograd_convolutions
 from inpaint_studio.engines.moebius.winograd_bf16 import winograd_bf16_convolutions
@@ -269,26 +269,19 @@ def _run(vae: Autoencoder, method: Callable[[torch.Tensor], Any], x: torch.Tenso
 _END_CHANNELS = 16
 
 
-@contextlib.contextmanager
-def _float32_ends(vae: torch.nn.Module) -> Iterator[None]:
+def _float32_ends(vae: torch.nn.Module) -> contextlib.AbstractContextManager[int]:
     """Within the block, the convolutions that read or write images and latents run in float32 under autocast.
 
     They are a few hundredths of the VAE's work. One that reads an image or latent
     answers in bfloat16 (what autocast would give the next layer), one that writes
     them answers in float32.
     """
-    convs = [
+    convs = (
         conv
         for conv in vae.modules()
         if isinstance(conv, torch.nn.Conv2d) and min(conv.in_channels, conv.out_channels) < _END_CHANNELS
-    ]
-    for conv in convs:
-        conv.forward = _Float32Forward(conv)  # type: ignore[method-assign, assignment]  # patched per instance
-    try:
-        yield
-    finally:
-        for conv in convs:
-            del conv.forward  # back to the class's forward
+    )
+    return replaced_forwards(convs, _Float32Forward)
 
 
 class _Float32Forward:
@@ -302,21 +295,13 @@ class _Float32Forward:
         return y if self.writes_ends else y.to(torch.bfloat16)
 
 
-@contextlib.contextmanager
-def _phase_upsamplers(vae: torch.nn.Module) -> Iterator[None]:
+def _phase_upsamplers(vae: torch.nn.Module) -> contextlib.AbstractContextManager[int]:
     """Within the block, diffusers' Upsample2D (nearest x2 + 3x3 conv) runs as four 2x2 phase convolutions.
 
     16 instead of 36 multiply-adds per input pixel and channel pair, and no
     upsampled copy; for the bfloat16 path (Winograd already makes the float32 one cheap).
     """
-    upsamplers = [module for module in vae.modules() if _is_plain_upsampler(module)]
-    for upsampler in upsamplers:
-        upsampler.forward = _PhaseForward(upsampler)  # patched per instance
-    try:
-        yield
-    finally:
-        for upsampler in upsamplers:
-            del upsampler.forward
+    return replaced_forwards((module for module in vae.modules() if _is_plain_upsampler(module)), _PhaseForward)
 
 
 def _is_plain_upsampler(module: torch.nn.Module) -> bool:

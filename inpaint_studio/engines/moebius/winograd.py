@@ -12,21 +12,25 @@ the largest difference from a float64 reference is about 6e-5, against about
 
 `winograd_convolutions(module)` makes every suitable 3x3 convolution inside a
 module (stride 1, padding 1, no groups or dilation, enough channels) use it on
-the CPU; everything else, and every other device, keeps PyTorch's own.
+the CPU; everything else, and every other device, keeps PyTorch's own. The
+banded tiling (`tiled_conv3x3`) also runs the bfloat16 F(2x2, 3x3) variant
+(winograd_bf16.py), given its kernels.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 
 import numpy as np
 import torch
 from torch import nn
 
 from inpaint_studio.engines.moebius import _winograd_kernels as kernels
+from inpaint_studio.engines.moebius.blocks import replaced_forwards
 
 STEP, TILE = kernels.STEP, kernels.TILE
 # Below these sizes the transforms cost more than the arithmetic they save (measured).
@@ -80,35 +84,55 @@ def in_threads(kernel: Callable[..., None], row0: int, row1: int, *args: np.ndar
 def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, band_tiles: int = BAND_TILES) -> torch.Tensor:
     """conv2d(x, weight, bias, padding=1) for float32 CPU `x` [N, C, H, W], given `filters` = transformed_filter(weight).
 
-    Works band by band of tile rows, so the transformed tiles of a band stay in
-    the cache between the transforms and the matrix products. Returns a
-    channels-last tensor (the layout the kernels write).
+    Returns a channels-last tensor (the layout the kernels write).
     """
+    return tiled_conv3x3(x, filters, bias, kernels, band_tiles)
+
+
+def tiled_conv3x3(
+    x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, tile_kernels: ModuleType, band_tiles: int
+) -> torch.Tensor:
+    """A Winograd 3x3 convolution of CPU `x` in the dtype of `filters` (float32, or bfloat16 as bits), channels-last out.
+
+    `tile_kernels`: the module of the variant's numba transforms (TILE, STEP,
+    input_tiles, output_tiles). Works band by band of tile rows, so the
+    transformed tiles of a band stay in the cache between the transforms and
+    the matrix products.
+    """
+    tile, step = tile_kernels.TILE, tile_kernels.STEP
     n, channels, height, width = x.shape
-    out_channels = filters.shape[2]
-    tiles_high, tiles_wide = -(-height // STEP), -(-width // STEP)
-    image = x.permute(0, 2, 3, 1).contiguous().numpy()  # a view when x is channels-last already
-    out = np.empty((n, STEP * tiles_high, STEP * tiles_wide, out_channels), dtype=np.float32)
-    bias_values = bias.detach().numpy() if bias is not None else np.zeros(out_channels, dtype=np.float32)
+    out_channels, dtype = filters.shape[2], filters.dtype
+    tiles_high, tiles_wide = -(-height // step), -(-width // step)
+    image = _numpy(x.permute(0, 2, 3, 1).contiguous())  # a view when x is channels-last already
+    out = torch.empty((n, step * tiles_high, step * tiles_wide, out_channels), dtype=dtype)
+    out_values = _numpy(out)
+    bias_values = (bias.detach().float() if bias is not None else torch.zeros(out_channels)).numpy()
     band = max(1, min(tiles_high, band_tiles // (n * tiles_wide)))
-    tiles = torch.empty(TILE * TILE * n * band * tiles_wide * channels)
-    products = torch.empty(TILE * TILE * n * band * tiles_wide * out_channels)
+    tiles = torch.empty(tile * tile * n * band * tiles_wide * channels, dtype=dtype)
+    products = torch.empty(tile * tile * n * band * tiles_wide * out_channels, dtype=dtype)
     for row0 in range(0, tiles_high, band):
         rows = min(band, tiles_high - row0)
         # The first part of each buffer, so a short last band is contiguous too.
-        band_in = tiles[: TILE * TILE * n * rows * tiles_wide * channels].view(TILE * TILE, -1, channels)
-        band_out = products[: TILE * TILE * n * rows * tiles_wide * out_channels].view(TILE * TILE, -1, out_channels)
-        in_threads(
-            kernels.input_tiles, row0, row0 + rows, image, band_in.numpy().reshape(TILE * TILE, n, rows, tiles_wide, channels)
-        )
+        band_in = tiles[: tile * tile * n * rows * tiles_wide * channels].view(tile * tile, -1, channels)
+        band_out = products[: tile * tile * n * rows * tiles_wide * out_channels].view(tile * tile, -1, out_channels)
+        band_in_shaped = _numpy(band_in).reshape(tile * tile, n, rows, tiles_wide, channels)
+        in_threads(tile_kernels.input_tiles, row0, row0 + rows, image, band_in_shaped)
         torch.bmm(band_in, filters, out=band_out)
-        band_out_shaped = band_out.numpy().reshape(TILE * TILE, n, rows, tiles_wide, out_channels)
-        in_threads(kernels.output_tiles, row0, row0 + rows, band_out_shaped, bias_values, out)
-    result = torch.from_numpy(out)[:, :height, :width].permute(0, 3, 1, 2)
+        band_out_shaped = _numpy(band_out).reshape(tile * tile, n, rows, tiles_wide, out_channels)
+        in_threads(tile_kernels.output_tiles, row0, row0 + rows, band_out_shaped, bias_values, out_values)
+    result = out[:, :height, :width].permute(0, 3, 1, 2)
     return result.contiguous(memory_format=torch.channels_last)  # a copy only when the sides are not whole tiles
 
 
-def _suits(conv: nn.Conv2d) -> bool:
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A numpy view of a CPU tensor; of a bfloat16 one as its bit patterns (uint16), which numba reads."""
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(np.uint16)
+    return tensor.numpy()
+
+
+def suits_3x3(conv: nn.Conv2d, min_channels: int) -> bool:
+    """A plain 3x3 convolution (stride 1, padding 1, no groups or dilation) with `min_channels` on both sides."""
     return (
         conv.kernel_size == (3, 3)
         and conv.stride == (1, 1)
@@ -116,7 +140,7 @@ def _suits(conv: nn.Conv2d) -> bool:
         and conv.dilation == (1, 1)
         and conv.groups == 1
         and conv.padding_mode == "zeros"
-        and min(conv.in_channels, conv.out_channels) >= MIN_CHANNELS
+        and min(conv.in_channels, conv.out_channels) >= min_channels
     )
 
 
@@ -141,16 +165,7 @@ class _WinogradForward:
         return conv3x3(x, transformed_filter(self.conv.weight), self.conv.bias)
 
 
-@contextlib.contextmanager
-def winograd_convolutions(module: nn.Module) -> Iterator[int]:
+def winograd_convolutions(module: nn.Module) -> contextlib.AbstractContextManager[int]:
     """Within the block, suitable 3x3 convolutions in `module` run by Winograd; yields how many."""
-    patched = []
-    for conv in module.modules():
-        if isinstance(conv, nn.Conv2d) and _suits(conv):
-            conv.forward = _WinogradForward(conv)  # type: ignore[method-assign, assignment]  # patched per instance
-            patched.append(conv)
-    try:
-        yield len(patched)
-    finally:
-        for conv in patched:
-            del conv.forward  # back to the class's forward
+    convs = (conv for conv in module.modules() if isinstance(conv, nn.Conv2d) and suits_3x3(conv, MIN_CHANNELS))
+    return replaced_forwards(convs, _WinogradForward)

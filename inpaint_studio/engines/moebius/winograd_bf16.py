@@ -17,13 +17,13 @@ else keeps oneDNN's direct convolution.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from inpaint_studio.engines.moebius import _winograd_bf16_kernels as kernels
-from inpaint_studio.engines.moebius.winograd import in_threads
+from inpaint_studio.engines.moebius.blocks import replaced_forwards
+from inpaint_studio.engines.moebius.winograd import suits_3x3, tiled_conv3x3
 
 STEP, TILE = kernels.STEP, kernels.TILE
 MIN_CHANNELS = 256
@@ -49,40 +49,7 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, b
 
     Returns a bfloat16 channels-last tensor.
     """
-    n, channels, height, width = x.shape
-    out_channels = filters.shape[2]
-    tiles_high, tiles_wide = -(-height // STEP), -(-width // STEP)
-    image = x.permute(0, 2, 3, 1).contiguous().view(torch.int16).numpy().view("uint16")  # a view when channels-last
-    out = torch.empty((n, STEP * tiles_high, STEP * tiles_wide, out_channels), dtype=torch.bfloat16)
-    out_bits = out.view(torch.int16).numpy().view("uint16")
-    bias_values = (bias.detach().float() if bias is not None else torch.zeros(out_channels)).numpy()
-    band = max(1, min(tiles_high, band_tiles // (n * tiles_wide)))
-    tiles = torch.empty(TILE * TILE * n * band * tiles_wide * channels, dtype=torch.bfloat16)
-    products = torch.empty(TILE * TILE * n * band * tiles_wide * out_channels, dtype=torch.bfloat16)
-    for row0 in range(0, tiles_high, band):
-        rows = min(band, tiles_high - row0)
-        # The first part of each buffer, so a short last band is contiguous too.
-        band_in = tiles[: TILE * TILE * n * rows * tiles_wide * channels].view(TILE * TILE, -1, channels)
-        band_out = products[: TILE * TILE * n * rows * tiles_wide * out_channels].view(TILE * TILE, -1, out_channels)
-        in_bits = band_in.view(torch.int16).numpy().view("uint16").reshape(TILE * TILE, n, rows, tiles_wide, channels)
-        in_threads(kernels.input_tiles, row0, row0 + rows, image, in_bits)
-        torch.bmm(band_in, filters, out=band_out)
-        out_products = band_out.view(torch.int16).numpy().view("uint16").reshape(TILE * TILE, n, rows, tiles_wide, out_channels)
-        in_threads(kernels.output_tiles, row0, row0 + rows, out_products, bias_values, out_bits)
-    result = out[:, :height, :width].permute(0, 3, 1, 2)
-    return result.contiguous(memory_format=torch.channels_last)  # a copy only when the sides are not whole tiles
-
-
-def _suits(conv: nn.Conv2d) -> bool:
-    return (
-        conv.kernel_size == (3, 3)
-        and conv.stride == (1, 1)
-        and conv.padding == (1, 1)
-        and conv.dilation == (1, 1)
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
-        and min(conv.in_channels, conv.out_channels) >= MIN_CHANNELS
-    )
+    return tiled_conv3x3(x, filters, bias, kernels, band_tiles)
 
 
 class _WinogradForward:
@@ -107,16 +74,7 @@ class _WinogradForward:
         return conv3x3(x, transformed_filter(self.conv.weight), self.conv.bias)
 
 
-@contextlib.contextmanager
-def winograd_bf16_convolutions(module: nn.Module) -> Iterator[int]:
+def winograd_bf16_convolutions(module: nn.Module) -> contextlib.AbstractContextManager[int]:
     """Within the block, suitable 3x3 convolutions in `module` take bfloat16 inputs by Winograd; yields how many."""
-    patched = []
-    for conv in module.modules():
-        if isinstance(conv, nn.Conv2d) and _suits(conv) and "forward" not in vars(conv):
-            conv.forward = _WinogradForward(conv)  # type: ignore[method-assign, assignment]  # patched per instance
-            patched.append(conv)
-    try:
-        yield len(patched)
-    finally:
-        for conv in patched:
-            del conv.forward  # back to the class's forward
+    convs = (conv for conv in module.modules() if isinstance(conv, nn.Conv2d) and suits_3x3(conv, MIN_CHANNELS))
+    return replaced_forwards(convs, _WinogradForward)
