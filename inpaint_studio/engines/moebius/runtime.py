@@ -154,7 +154,7 @@ class MoebiusRuntime:
         encode_photo = preset.strength < 1.0
         images = torch.cat([photo, masked]) if encode_photo else masked
         mean, std = self.encoded.moments(
-            on_device(images), vae_dtype, lambda image: vae_ops.encode_moments(vae, image, vae_dtype)
+            images, (device, vae_dtype), lambda image: vae_ops.encode_moments(vae, on_device(image), vae_dtype)
         )
         cancel.raise_if_cancelled()
         progress(2 / units)
