@@ -85,7 +85,8 @@ def _cluster_nodes(port: int, client_port: int, temp: str):
         _wait_for_nodes(address, 1)
         nodes.append(_start(f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1", env=env))
         _wait_for_nodes(address, 2)
-        yield {"address": address, "client": f"ray://127.0.0.1:{client_port}", "head": head, "worker": nodes[1]}
+        yield {"address": address, "client": f"ray://127.0.0.1:{client_port}", "head": head, "worker": nodes[1],
+               "temp": temp}
     finally:
         for node in reversed(nodes):
             node.terminate()  # --block: SIGTERM stops the node's processes
@@ -185,8 +186,53 @@ def test_ray_client_address(cluster, tmp_path, capsys):
     mask = _photos(tmp_path / "photos", ["a.png", "b.png"])
     argv = ["batch", str(tmp_path / "photos"), "--mask", str(mask), "-o", str(tmp_path / "out"), "--engine", "telea",
             "--backend", "ray", "--address", cluster["client"]]
-    assert main(argv) == 0, capsys.readouterr().err
+    assert main(argv) == 0, capsys.readouterr().err + _client_server_logs(cluster)
     assert "2 written, 0 skipped, 0 failed" in capsys.readouterr().out
+
+
+def _client_server_logs(cluster) -> str:
+    """The ends of the Ray Client servers' logs: why a session failed to start, for a failure's message."""
+    logs = sorted(Path(cluster["temp"]).glob("session_latest/logs/ray_client_server*"))
+    return "".join(f"\n--- {log.name}:\n" + log.read_text(errors="replace")[-2000:] for log in logs)
+
+
+def test_a_client_session_the_server_failed_to_start_is_asked_for_again(cluster, tmp_path, capsys, monkeypatch, caplog):
+    # As the Ray Client server answers when the process it started for this client died on startup (seen in CI):
+    # the client connected, then its session failed. A new connection gets a new process.
+    mask = _photos(tmp_path / "photos", ["a.png"])
+    real_init, addresses = ray.init, []
+
+    def init(*args, **kwargs):
+        addresses.append(kwargs["address"])
+        if len(addresses) == 1:
+            raise ConnectionAbortedError("Initialization failure from server:\npsutil.ZombieProcess: PID still exists")
+        return real_init(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "init", init)
+    argv = ["batch", str(tmp_path / "photos"), "--mask", str(mask), "-o", str(tmp_path / "out"), "--engine", "telea",
+            "--backend", "ray", "--address", cluster["client"]]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert addresses == [cluster["client"]] * 2 and not ray.is_initialized()
+    assert any("failed to start a session (try 1 of 3)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_cluster_that_never_starts_a_session_is_said_with_the_tries(tmp_path, capsys, monkeypatch):
+    mask = _photos(tmp_path / "photos", ["a.png"])
+    attempts = []
+
+    def init(*args, **kwargs):
+        attempts.append(kwargs["address"])
+        raise ConnectionAbortedError("Initialization failure from server: no room")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr("inpaint_studio.batch.ray_backend.CLIENT_RETRY_SECONDS", 0.0)
+    argv = ["batch", str(tmp_path / "photos"), "--mask", str(mask), "-o", str(tmp_path / "out"), "--engine", "telea",
+            "--backend", "ray", "--address", "ray://127.0.0.1:1"]
+    assert main(argv) == 1  # an error, said
+    assert len(attempts) == 3
+    said = "Cannot connect to the Ray cluster at 'ray://127.0.0.1:1' (tried 3 times): Initialization failure"
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written, nothing half-made
 
 
 def test_a_photo_that_kills_its_worker_fails_alone_and_the_batch_goes_on(connected, tmp_path):

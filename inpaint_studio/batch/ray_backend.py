@@ -54,6 +54,8 @@ from inpaint_studio.engines.registry import create_engine, engine_class
 INSTALL_HINT = 'The Ray backend needs `pip install "inpaint-studio[cluster]"`.'
 IN_FLIGHT_PER_ACTOR = 2  # one running, one waiting: the actor never idles while the driver catches up
 STALL_SECONDS = 600.0  # no actor alive for this long (all restarting, no room on the cluster): give up
+CLIENT_ATTEMPTS = 3  # Ray Client connections whose server-side session failed to start
+CLIENT_RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
 CRASHED = "the Ray worker stopped unexpectedly while processing this photo, twice (out of memory? node lost?)"
 
@@ -186,12 +188,24 @@ def _connected(ray: Any, address: str | None) -> Iterator[None]:
     if address is None:
         # "local": a new cluster for this batch only, never one a `ray start` on this machine left behind.
         address, options["include_dashboard"] = "local", False
-    try:
-        ray.init(address=address, **options)
-    except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as error:
-        # No cluster there, a bad address, no Ray Client, or a cluster that wants its authentication token.
-        where = "start a Ray cluster on this machine" if address == "local" else f"connect to the Ray cluster at '{address}'"
-        raise InpaintStudioError(f"Cannot {where}: {error}") from None
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, **options)
+            break
+        except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as error:
+            # A failed init leaves half a connection behind that breaks the next one in this process.
+            ray.shutdown()
+            if isinstance(error, ConnectionAbortedError) and attempt < CLIENT_ATTEMPTS:
+                # The Ray Client server could not start this client's own server process (seen when the
+                # process died on startup): a new connection asks for a new one.
+                log.warning("The Ray Client server at %s failed to start a session (try %d of %d); trying again",
+                            address, attempt, CLIENT_ATTEMPTS)
+                time.sleep(CLIENT_RETRY_SECONDS)
+                continue
+            # No cluster there, a bad address, no Ray Client, or a cluster that wants its authentication token.
+            where = "start a Ray cluster on this machine" if address == "local" else f"connect to the Ray cluster at '{address}'"
+            tries = f" (tried {attempt} times)" if attempt > 1 else ""
+            raise InpaintStudioError(f"Cannot {where}{tries}: {error}") from None
     try:
         yield
     finally:
