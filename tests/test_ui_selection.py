@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
-from test_ui_main_window import drag, widget_point
+from test_ui_main_window import _run_fill_at, drag, widget_point
 
 from inpaint_studio.selection.paste import iou
 from inpaint_studio.ui.mask_tools import Tool
@@ -100,6 +100,33 @@ def test_alt_click_sets_the_clone_source_and_strokes_go_into_one_retouch_layer(q
     assert window.document.history.undo_label == "Clone stamp"
     window.undo()
     assert len(window.document.layers[0].patches) == 1
+
+
+def test_the_layer_retouching_landed_in_becomes_the_selected_one(qtbot, squares):
+    # As in Photoshop, the layer just painted is the active one: the layer eraser then erases the clone, not a fill.
+    window, _ = squares
+    _run_fill_at(qtbot, window, (200, 60, 260, 140))  # the blue square removed: "Remove 1" is selected
+    fill = window.document.layers[0]
+    assert window.layers_panel.selected_layer is fill
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S)
+    window.tools.set_brush_size(10)
+    window.tools.hardness = 1.0
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, widget_point(window, 100, 80))
+    drag(qtbot, window, [(100, 160), (110, 160)])
+    retouch = window.document.layers[1]
+    assert retouch.name == "Retouch" and window.layers_panel.selected_layer is retouch
+    qtbot.keyClick(window.canvas, Qt.Key.Key_E, Qt.KeyboardModifier.ShiftModifier)
+    drag(qtbot, window, [(95, 160), (115, 160)])
+    assert (window.document.composite[160, 105] == 90).all()  # the clone erased: the grey photo again
+    assert not np.array_equal(window.document.composite[100, 230], window.document.original[100, 230])  # fill kept
+
+    _run_fill_at(qtbot, window, (60, 40, 140, 120))  # "Remove 2", above the Retouch layer, is selected
+    assert window.layers_panel.selected_layer is window.document.layers[-1] is not retouch
+    patches = len(retouch.patches)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_J, Qt.KeyboardModifier.ShiftModifier)
+    drag(qtbot, window, [(30, 170), (40, 170)])
+    qtbot.waitUntil(lambda: len(retouch.patches) == patches + 1, timeout=10000)
+    assert window.layers_panel.selected_layer is retouch
 
 
 def test_the_spot_healing_brush_fills_with_the_engine_into_the_retouch_layer(qtbot, squares):

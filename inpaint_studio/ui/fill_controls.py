@@ -13,6 +13,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QPushButton
 
+from inpaint_studio.core.retouch import retouch_layer
 from inpaint_studio.session.fills import FillAsk
 from inpaint_studio.session.workspace import Workspace
 from inpaint_studio.ui.canvas import CanvasView
@@ -23,7 +24,7 @@ Status = Callable[[str, int], None]
 
 
 class FillControls(QObject):
-    filled = Signal(object)  # the new layer of a fill that landed on the document shown
+    filled = Signal(object)  # the layer a fill landed in (new, its tries', Retouch), on the document shown
 
     def __init__(
         self, workspace: Workspace, engines: EngineControls, canvas: CanvasView, window: QMainWindow, status: Status
@@ -79,8 +80,9 @@ class FillControls(QObject):
         self.progress.hide()
         self.cancel_button.hide()
         if isinstance(message, JobFinished):
-            if shown and job.document.layers:
-                self.filled.emit(job.try_of or job.document.layers[-1])
+            landed = retouch_layer(job.document) if job.retouch else job.try_of or job.document.layers[-1]
+            if shown and landed is not None:
+                self.filled.emit(landed)
             note = f" {message.notice}" if message.notice else ""
             where = "" if shown else f" {job.document.photo.path.name}"
             self.status(f"{message.engine_name}: filled{where} in {message.seconds:.2f} s.{note}", 8000 if note else 4000)

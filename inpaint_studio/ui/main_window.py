@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.views = ViewControls(self.canvas, self.settings, self)
         self.fill_controls = FillControls(self.workspace, self.engines, self.canvas, self, self.status)
         self.fill_controls.filled.connect(self.layers_panel.select)  # the newest fill is the active layer
+        self.retouch_tools.painted.connect(self.layers_panel.select)  # as the Retouch layer after a stroke
         self.tries = TryControls(self.workspace, self.engines, self.layers_panel, self, self.status)
         self.files = FileCommands(self.workspace, self, self.status)
         self.folders = FolderControls(self.workspace, self, self.status)

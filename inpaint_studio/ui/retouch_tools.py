@@ -29,6 +29,7 @@ MARKER = 6.0  # half size of the source marker, in image pixels at 100 %
 
 class RetouchTools(QObject):
     message = Signal(str)
+    painted = Signal(object)  # the Retouch layer, after a clone or healing stroke landed in it
 
     def __init__(self, canvas: CanvasView, tools: MaskToolController, spot_heal: Callable[[np.ndarray], None]) -> None:
         super().__init__(canvas)
@@ -99,7 +100,8 @@ class RetouchTools(QObject):
         if self._stroke is not None:
             stroke, self._stroke = self._stroke, None
             stroke.add_point(x, y)
-            stroke.finish()
+            if stroke.finish():
+                self.painted.emit(stroke.layer)
         elif self._spot is not None:
             (brush, mask), self._spot = self._spot, None
             brush.add_point(x, y)
