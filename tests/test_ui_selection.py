@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -40,6 +41,24 @@ def test_a_box_dragged_around_an_object_selects_it_in_one_step(qtbot, squares):
     assert window.document.history.undo_label == "Object selection"
     window.undo()
     assert not window.document.mask.any()
+
+
+def test_a_thin_object_grabcut_loses_is_said_and_nothing_is_filled(qtbot, window, tmp_path):
+    # A mast across a night sky: GrabCut keeps only the solid lamp on it (25 of 5600 pixels in the box).
+    photo = np.clip(np.full((200, 300, 3), (40, 60, 110)) + np.random.default_rng(0).normal(0, 4, (200, 300, 3)), 0, 255)
+    photo = photo.astype(np.uint8)
+    cv2.line(photo, (40, 20), (260, 190), (200, 190, 170), 3)
+    photo[88:93, 130:135] = (230, 60, 60)
+    Image.fromarray(photo).save(tmp_path / "mast.png")
+    assert window.open_file(tmp_path / "mast.png", confirm=False)
+    window.auto_run_action.setChecked(True)  # a selection that landed would be filled at once
+    qtbot.keyClick(window.canvas, Qt.Key.Key_W)
+    drag(qtbot, window, [(100, 50), (170, 130)])
+    qtbot.waitUntil(lambda: "almost nothing" in window.statusBar().currentMessage(), timeout=5000)
+    assert "Segment Anything" in window.statusBar().currentMessage()
+    assert not window.document.mask.any() and window.document.history.undo_label is None  # nothing added, no fill
+    qtbot.wait(300)
+    assert window.document.layers == []
 
 
 def test_alt_click_inside_the_box_takes_a_part_away(qtbot, squares):

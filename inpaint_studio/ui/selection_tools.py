@@ -28,10 +28,13 @@ from inpaint_studio.ui.background import run_in_background
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.mask_tools import POLYGON_CLOSE_DISTANCE, MaskToolController, Tool
 from inpaint_studio.ui.modifiers import alternate
-from inpaint_studio.ui.sam_select import GRABCUT, LABEL, SAM, ModelOffer, SamSelect
+from inpaint_studio.ui.sam_select import GRABCUT, LABEL, METHOD_NAMES, SAM, ModelOffer, SamSelect
 
 SELECTION_TOOLS = (Tool.OBJECT_SELECT, Tool.MAGIC_WAND, Tool.MAGNETIC_LASSO)
 CLICK_DISTANCE = 4.0  # screen pixels: a press and release closer than this is a click, not a box
+# GrabCut loses thin objects (a pole, a wire, a diagonal mast): it keeps a few specks of them. Less than
+# this share of the box is taken for that, said, and not added (with Auto on it would fill the specks).
+ALMOST_NOTHING = 0.01
 Point = tuple[float, float]
 
 
@@ -186,7 +189,8 @@ class SelectionTools(QObject):
         assert self._object is not None and self.document is not None
         box, clicks, before = self._object
         image = self.document.composite.copy()
-        self._run(lambda: select_object(image, box, list(clicks)), before, erase, "Object selection")
+        least = 0 if erase else math.ceil(ALMOST_NOTHING * box.width * box.height)
+        self._run(lambda: select_object(image, box, list(clicks)), before, erase, "Object selection", least)
 
     def _refine(self, x: float, y: float, erase: bool) -> None:
         """A click inside the last box: that part is (or with Alt, is not) the object; select again."""
@@ -202,8 +206,8 @@ class SelectionTools(QObject):
         image, tolerance, contiguous = self.document.composite.copy(), self.tolerance, self.contiguous
         self._run(lambda: magic_wand(image, x, y, tolerance, contiguous), self.document.mask.copy(), erase, "Magic wand")
 
-    def _run(self, work: Callable[[], np.ndarray], before: np.ndarray, erase: bool, label: str) -> None:
-        """Compute a selection off the GUI thread, then apply it to the mask it started from."""
+    def _run(self, work: Callable[[], np.ndarray], before: np.ndarray, erase: bool, label: str, least: int = 0) -> None:
+        """Compute a selection off the GUI thread, then apply it to the mask it started from (if `least` pixels or more)."""
         if self._busy:
             return
         self._busy = True
@@ -212,7 +216,7 @@ class SelectionTools(QObject):
         def done(selection: np.ndarray) -> None:
             self._busy = False
             if document is self.document and document is not None and document.revision == revision:
-                self._apply(before, selection, erase, label)
+                self._apply(before, selection, erase, label, least)
 
         def failed(error: Exception) -> None:
             self._busy = False
@@ -220,8 +224,15 @@ class SelectionTools(QObject):
 
         run_in_background(self, work, done, failed, name="selection")
 
-    def _apply(self, before: np.ndarray, selection: np.ndarray, erase: bool, label: str) -> None:
+    def _apply(self, before: np.ndarray, selection: np.ndarray, erase: bool, label: str, least: int = 0) -> None:
         assert self.document is not None
+        if 0 < np.count_nonzero(selection) < least:
+            self.message.emit(
+                f"{METHOD_NAMES[GRABCUT]} found almost nothing in that box: it loses thin objects such as poles and "
+                f"wires. Try {METHOD_NAMES[SAM]} in Method, or paint the object with the brush (B).",
+                8000,
+            )
+            return
         combined = np.where(selection > 0, np.uint8(0), before) if erase else np.maximum(before, selection)
         if np.array_equal(combined, self.document.mask):
             self.message.emit("Nothing was selected there." if not selection.any() else "The mask already holds that.", 5000)
