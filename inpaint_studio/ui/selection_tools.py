@@ -28,7 +28,7 @@ from inpaint_studio.ui.background import run_in_background
 from inpaint_studio.ui.canvas import CanvasView
 from inpaint_studio.ui.mask_tools import POLYGON_CLOSE_DISTANCE, MaskToolController, Tool
 from inpaint_studio.ui.modifiers import alternate
-from inpaint_studio.ui.sam_select import GRABCUT, LABEL, METHOD_NAMES, SAM, ModelOffer, SamSelect
+from inpaint_studio.ui.sam_select import GRABCUT, LABEL, METHOD_NAMES, SAM, SAM_NAME, ModelOffer, SamSelect
 
 SELECTION_TOOLS = (Tool.OBJECT_SELECT, Tool.MAGIC_WAND, Tool.MAGNETIC_LASSO)
 CLICK_DISTANCE = 4.0  # screen pixels: a press and release closer than this is a click, not a box
@@ -228,8 +228,8 @@ class SelectionTools(QObject):
         assert self.document is not None
         if 0 < np.count_nonzero(selection) < least:
             self.message.emit(
-                f"{METHOD_NAMES[GRABCUT]} found almost nothing in that box: it loses thin objects such as poles and "
-                f"wires. Try {METHOD_NAMES[SAM]} in Method, or paint the object with the brush (B).",
+                f"{METHOD_NAMES[GRABCUT]} found almost nothing in that box (it loses thin objects): "
+                f"try {SAM_NAME} in Method, or paint it (B).",
                 8000,
             )
             return
