@@ -501,6 +501,9 @@ def test_format_follows_extension_then_argument_then_input(tmp_path):
     assert written_format("d.out", file_format="webp") == "WEBP"
     assert written_format("e", file_format="TIF") == "TIFF"
     assert written_format("f") == "JPEG"
+    with pytest.raises(ImageError, match=r"Cannot write '.*g\.txt': \.txt is not an image format; use \.jpg, \.png"):
+        written_format("g.txt")  # a JPEG named .txt: refused unless a format was asked for (d.out above)
+    assert not (tmp_path / "g.txt").exists()
 
 
 def test_unwritable_format_refused(tmp_path):

@@ -65,6 +65,17 @@ def test_export_writes_beside_the_photo_then_save_writes_there_again(workspace, 
     assert workspace.unsaved() == [] and workspace.export_target() == written
 
 
+def test_an_export_name_without_an_image_extension_gets_one(workspace, tmp_path):
+    workspace.open(photo(tmp_path / "a.png"))
+    assert workspace.export_name(tmp_path / "out") == tmp_path / "out.png"  # the photo's format
+    assert workspace.export_name(tmp_path / "notes.txt") == tmp_path / "notes.txt.png"  # never a PNG named .txt
+    assert workspace.export_name(tmp_path / "out", ".webp") == tmp_path / "out.webp"  # the dialog's chosen format
+    assert workspace.export_name(tmp_path / "out.JPG", ".webp") == tmp_path / "out.JPG"  # a typed extension wins
+    with pytest.raises(InpaintStudioError, match=r"out\.txt': \.txt is not an image format; use \.jpg"):
+        workspace.export(tmp_path / "out.txt", overwrite=False)  # asked directly: refused, not disguised
+    assert not (tmp_path / "out.txt").exists()
+
+
 def test_a_project_is_saved_with_its_suffix_and_reopens_as_one(workspace, tmp_path):
     document = workspace.open(photo(tmp_path / "a.png"))
     mask = document.mask.copy()

@@ -157,6 +157,55 @@ def test_save_writes_the_result_beside_the_photo_without_touching_it(qtbot, wind
     assert not window.isWindowModified()
 
 
+def _type_in_the_save_dialog(qtbot, name, kind=None):
+    """When the Export dialog opens: pick `kind` in Files of type, type `name` over the suggestion, Enter."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
+
+    def answer():
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QFileDialog):
+            QTimer.singleShot(50, answer)
+            return
+        if kind is not None:
+            dialog.selectNameFilter(kind)
+        field = dialog.findChild(QLineEdit, "fileNameEdit")  # File name, as a person clicks into it
+        field.setFocus()
+        qtbot.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClicks(field, name)
+        qtbot.keyClick(field, Qt.Key.Key_Return)
+
+    QTimer.singleShot(50, answer)
+
+
+def test_export_as_a_name_without_an_image_extension_gets_one(qtbot, window, tmp_path, monkeypatch):
+    window.set_tool(Tool.RECTANGLE)
+    drag(qtbot, window, [(100, 60), (160, 120)])
+    window.run_fill()
+    qtbot.waitUntil(lambda: len(window.document.layers) == 1, timeout=10000)
+    window.layers_panel.list.setFocus()  # the shortcut works from the Layers list too
+    _type_in_the_save_dialog(qtbot, str(tmp_path / "notes.txt"))
+    export_as = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.layers_panel.list, Qt.Key.Key_E, export_as)
+    assert not (tmp_path / "notes.txt").exists()  # never a PNG under a text file's name
+    assert Image.open(tmp_path / "notes.txt.png").format == "PNG"
+    assert "notes.txt.png" in window.statusBar().currentMessage()
+
+    window.activateWindow()  # as the window manager does when the dialog closes (offscreen has none)
+    qtbot.waitUntil(window.isActiveWindow)
+    _type_in_the_save_dialog(qtbot, str(tmp_path / "web"), kind="WebP (*.webp)")
+    qtbot.keyClick(window.canvas, Qt.Key.Key_E, export_as)
+    assert Image.open(tmp_path / "web.webp").format == "WEBP"
+
+    # A name completed here was not seen by the dialog's own "replace?": asked here, and No keeps the file.
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or QMessageBox.StandardButton.No)
+    before = (tmp_path / "web.webp").read_bytes()
+    _type_in_the_save_dialog(qtbot, str(tmp_path / "web"), kind="WebP (*.webp)")
+    assert not window.files.save_as()
+    assert asked and "'web.webp' already exists" in asked[0] and (tmp_path / "web.webp").read_bytes() == before
+
+
 def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(qtbot, window, errors, monkeypatch):
     window.set_tool(Tool.RECTANGLE)
     drag(qtbot, window, [(20, 20), (60, 60)])

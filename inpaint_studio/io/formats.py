@@ -71,6 +71,7 @@ PHOTO_FORMATS = (
     ),
 )
 FALLBACK_OUTPUT = "JPEG"  # what a photo in a format that cannot be written is saved as
+SAME_FORMAT = "Same format as the photo"  # the Export dialog's first choice
 
 # Every extension of a photo format, whether or not its decoder is installed here.
 PHOTO_SUFFIXES = frozenset(suffix for fmt in PHOTO_FORMATS for suffix in fmt.suffixes)
@@ -152,11 +153,19 @@ def open_dialog_filter(project_suffix: str) -> str:
     return f"Photos and projects ({_patterns(suffixes)});;All files (*)"
 
 
+def chosen_suffix(dialog_choice: str) -> str | None:
+    """The extension a choice of `save_dialog_filter` stands for: '.png' for "PNG (*.png)"; None for
+    "Same format as the photo" (or no choice)."""
+    if dialog_choice.startswith(SAME_FORMAT) or "(*" not in dialog_choice:
+        return None
+    return dialog_choice.split("(*", 1)[1].split()[0].rstrip(")")
+
+
 def save_dialog_filter() -> str:
     """The Export dialog's filter (Qt's syntax): the formats that can be written here, one by one."""
     writable = writable_formats()
     every = [suffix for fmt in writable for suffix in fmt.suffixes]
-    choices = [f"Same format as the photo ({_patterns(every)})"]
+    choices = [f"{SAME_FORMAT} ({_patterns(every)})"]
     choices += [f"{fmt.name} ({_patterns(fmt.suffixes)})" for fmt in writable]
     return ";;".join(choices)
 

@@ -677,7 +677,7 @@ def save_image(
         raise ValueError(f"rgb must be uint8 with shape {loaded.rgb.shape}, got {getattr(rgb, 'shape', rgb)}")
     loaded = _with_alpha(loaded, alpha)
     fmt = _output_format(path, file_format, loaded.format)
-    _check_destination(loaded, path, overwrite)
+    _check_destination(loaded, path, overwrite, file_format)
     changed = _changed_pixels(rgb, loaded.rgb)
     warnings = _losses(loaded, fmt)
 
@@ -774,9 +774,10 @@ def _output_format(path: Path, requested: str | None, source: str) -> str:
     return fmt
 
 
-def check_output_path(path: str | os.PathLike) -> None:
+def check_output_path(path: str | os.PathLike, requested: str | None = None) -> None:
     """Refuse an output that cannot be written, before any work: a folder, a missing folder,
-    a name too long for the file system, or an extension of a format that cannot be written."""
+    a name too long for the file system, or an extension of a format that cannot be written or,
+    unless a format is `requested`, of no image format (a name without one takes the photo's)."""
     path = Path(path)
     problem = name_length_problem(path)  # first: Path.is_dir raises for a name that long
     if problem:
@@ -788,10 +789,14 @@ def check_output_path(path: str | os.PathLike) -> None:
     by_extension = formats.registered_format(path.suffix)
     if by_extension:
         _output_format(path, None, by_extension)
+    elif path.suffix and requested is None:  # out.txt holding a JPEG: a name that says another format
+        raise ImageError(
+            f"Cannot write '{path}': {path.suffix} is not an image format; use {formats.writable_suffixes_text()}."
+        )
 
 
-def _check_destination(loaded: Photo, path: Path, overwrite: bool) -> None:
-    check_output_path(path)
+def _check_destination(loaded: Photo, path: Path, overwrite: bool, requested: str | None) -> None:
+    check_output_path(path, requested)
     if not overwrite and path.exists() and loaded.path.exists() and os.path.samefile(path, loaded.path):
         raise ImageError(
             f"Refusing to overwrite the input file '{path}'; choose another output or pass --overwrite."

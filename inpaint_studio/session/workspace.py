@@ -27,6 +27,7 @@ from inpaint_studio.core.mask_ops import is_empty
 from inpaint_studio.core.photo import Photo
 from inpaint_studio.engines.base import EngineKind
 from inpaint_studio.engines.registry import engine_class
+from inpaint_studio.io import formats
 from inpaint_studio.io.autosave import RecoverableSession
 from inpaint_studio.io.image_file import Warn, default_output_path, load_image, save_image
 from inpaint_studio.io.project_file import PROJECT_SUFFIX, load_project, save_project
@@ -275,6 +276,14 @@ class Workspace:
         """The name Export As offers: where it was saved last, or NAME_inpainted beside the photo."""
         document = self._document()
         return self.export_path or default_output_path(document.photo.path)
+
+    def export_name(self, typed: Path, suffix: str | None = None) -> Path:
+        """The file Export As writes for the name typed in its dialog: as typed when its extension names an
+        image format, else with `suffix` (the dialog's chosen format), or the photo's, added: out -> out.jpg,
+        notes.txt -> notes.txt.jpg, never a JPEG under another format's name."""
+        if formats.registered_format(typed.suffix) is not None:
+            return typed
+        return typed.with_name(typed.name + (suffix or formats.output_suffix(self._document().photo.path)))
 
     def export(self, path: Path, *, overwrite: bool, warn: Warn | None = None) -> Path:
         """Write the edited photo to `path` in the photo's format; raises InpaintStudioError naming the file.

@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
 from inpaint_studio.core.errors import InpaintStudioError
-from inpaint_studio.io.formats import open_dialog_filter, save_dialog_filter
+from inpaint_studio.io.formats import chosen_suffix, open_dialog_filter, save_dialog_filter
 from inpaint_studio.io.project_file import PROJECT_SUFFIX
 from inpaint_studio.session.workspace import Workspace
 from inpaint_studio.ui import recovery
@@ -190,11 +190,22 @@ class FileCommands(QObject):
         if self.workspace.document is None:
             return False
         suggestion = self.workspace.export_suggestion()
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export the edited photo as", str(suggestion), SAVE_FILTER)
+        path, choice = QFileDialog.getSaveFileName(self.window, "Export the edited photo as", str(suggestion), SAVE_FILTER)
         if not path:
             return False
-        # The file dialog already asked before replacing an existing file, the original included.
-        return self._export(Path(path), overwrite=True)
+        target = self.workspace.export_name(Path(path), chosen_suffix(choice))
+        # The file dialog already asked before replacing the file named, the original included; not one
+        # whose name got its extension here.
+        if target != Path(path) and target.exists() and not self._replace_ok(target):
+            return False
+        return self._export(target, overwrite=True)
+
+    def _replace_ok(self, path: Path) -> bool:
+        answer = QMessageBox.question(
+            self.window, "Replace the file?", f"'{path.name}' already exists in '{path.parent}'. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def _export(self, path: Path, overwrite: bool) -> bool:
         warnings: list[str] = []  # what the file could not keep: said, never lost silently
