@@ -155,6 +155,14 @@ def test_file_close_save_all_and_close_folder_are_in_the_file_menu(qtbot, window
     assert window.windowTitle().startswith("Inpaint Studio")
 
 
+def test_the_run_menu_shows_the_keys_that_work_wherever_the_focus_is(qtbot, window):
+    # Enter and Esc are handled by the window (so they work in a field or list too), not bound to the
+    # actions: the menu still names them, as every menu names its commands' keys.
+    shown = {action.text().split("\t")[0]: action.text().partition("\t")[2] for action in menu_actions(window, "Run")}
+    assert shown["&Remove masked area"] == "Enter" and shown["&Cancel"] == "Esc"
+    assert window.run_action.shortcut().isEmpty()  # shown, not bound: Enter in a dialog is the dialog's
+
+
 def test_the_shortcut_sheet_lists_every_shortcut_of_the_window(qtbot, window):
     rows = {keys: command for _, section in shortcut_rows(window) for keys, command in section}
     assert rows["Ctrl+Z"] == "Undo" and rows["B"].startswith("Brush") and rows["Ctrl+1"] == "Actual size (100%)"

@@ -154,9 +154,10 @@ class MainWindow(QMainWindow):
         self.redo_action = make_action(self, "&Redo", self.redo)
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.copy_action = make_action(self, "&Copy Merged", self.copy, QKeySequence.StandardKey.Copy)
-        self.run_action = make_action(self, "&Remove masked area", self.run_fill)
+        # Enter and Esc work wherever the focus is (editor_keys): the menu shows them ("\t"), it does not bind them.
+        self.run_action = make_action(self, "&Remove masked area\tEnter", self.run_fill)
         self.models_action = make_action(self, "&Models…", self.engines.show_models)
-        self.cancel_action = make_action(self, "&Cancel", self.cancel_fill)
+        self.cancel_action = make_action(self, "&Cancel\tEsc", self.cancel_fill)
         self.auto_run_action = make_action(self, "Run &automatically on release", lambda: None, checkable=True)
         self.auto_run_action.setChecked(self.settings.auto_run)
         # One setting, whichever control changes it: this menu item or the toolbar's Auto box.
