@@ -268,6 +268,34 @@ def test_preferences_are_saved_when_changed(qtbot, window, tmp_path):
     assert window.isVisible()  # no quit needed
 
 
+def test_a_mirror_that_is_not_an_address_is_said_and_preferences_stay_open(qtbot, window, monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    said, stayed = [], []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *args: said.append(text))
+
+    def type_into_preferences():
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, PreferencesDialog):
+            QTimer.singleShot(50, type_into_preferences)
+            return
+        dialog.mirror.setFocus()
+        qtbot.keyClicks(dialog.mirror, "ftp//my mirror")
+        qtbot.keyClick(dialog.mirror, Qt.Key.Key_Return)  # OK is the default button
+        stayed.append(dialog.isVisible())
+        dialog.mirror.selectAll()  # as the dialog leaves it
+        qtbot.keyClicks(dialog.mirror, "https://mirror.example.com/models")
+        qtbot.keyClick(dialog.mirror, Qt.Key.Key_Return)
+
+    QTimer.singleShot(50, type_into_preferences)
+    window.preferences_action.trigger()
+    assert stayed == [True] and said == [
+        "The model mirror 'ftp//my mirror' is not an http(s) address such as https://mirror.example.com."
+    ]
+    assert window.settings.model_mirror == "https://mirror.example.com/models"
+
+
 def test_space_on_a_focused_spin_box_away_from_the_canvas_is_left_to_it(qtbot, window):
     """Only over the canvas is Space the editor's: elsewhere widgets keep their own keys."""
     qtbot.mouseMove(window.layers_panel, QPoint(5, 5))

@@ -60,13 +60,21 @@ TRUST_USER = "user"
 TRUST_NONE = "none"
 
 
+def mirror_problem(mirror: str) -> str | None:
+    """Why `mirror` cannot serve as the model download mirror, in one sentence; None when it can (or is empty)."""
+    base = urlsplit(mirror)
+    if mirror and (base.scheme not in ("http", "https") or not base.netloc or " " in mirror):
+        return f"The model mirror '{mirror}' is not an http(s) address such as https://mirror.example.com."
+    return None
+
+
 def mirrored_url(url: str, mirror: str | None) -> str:
     """`url` with its scheme and host replaced by `mirror` (which may carry a path prefix)."""
     if not mirror:
         return url
-    base = urlsplit(mirror)
-    if base.scheme not in ("http", "https") or not base.netloc:
-        raise ModelError(f"The model mirror '{mirror}' is not an http(s) address such as https://mirror.example.com.")
+    problem = mirror_problem(mirror)
+    if problem:
+        raise ModelError(problem)
     parts = urlsplit(url)
     return mirror.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 

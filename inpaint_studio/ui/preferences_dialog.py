@@ -10,11 +10,13 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
+from inpaint_studio.models.store import mirror_problem
 from inpaint_studio.session.settings import MIN_HISTORY_BUDGET_MB, Settings
 from inpaint_studio.ui.theme import THEMES
 
@@ -73,6 +75,16 @@ class PreferencesDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Folder for model weights", self.models_dir.text())
         if folder:
             self.models_dir.setText(folder)
+
+    def accept(self) -> None:
+        """OK: only with values that work; a mirror that is not an address is said, and the dialog stays."""
+        problem = mirror_problem(self.mirror.text().strip())
+        if problem:
+            QMessageBox.warning(self, "Preferences", problem)
+            self.mirror.setFocus()
+            self.mirror.selectAll()
+            return
+        super().accept()
 
     def apply(self) -> None:
         """Copy the dialog's values into the settings."""
