@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -144,28 +146,49 @@ def suits_3x3(conv: nn.Conv2d, min_channels: int) -> bool:
     )
 
 
-class _WinogradForward:
-    """Replaces one Conv2d's forward; falls back to the conv's own for inputs it does not suit."""
+@dataclass(frozen=True)
+class Variant:
+    """One Winograd algorithm as the layers use it: the inputs it takes, and its module (winograd or
+    winograd_bf16), whose MIN_CHANNELS, MIN_PIXELS, transformed_filter and conv3x3 are read at each call."""
 
-    def __init__(self, conv: nn.Conv2d) -> None:
-        self.conv = conv
+    dtype: torch.dtype
+    channels_last_only: bool  # inputs in any other layout go to the conv's own forward
+    algorithm: ModuleType
+
+
+class _WinogradForward:
+    """Replaces one Conv2d's forward by `variant`'s; inputs it does not suit go to the conv's own."""
+
+    def __init__(self, conv: nn.Conv2d, variant: Variant) -> None:
+        self.conv, self.variant = conv, variant
         self.original = conv.forward
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        variant, algorithm = self.variant, self.variant.algorithm
         usable = (
             x.device.type == "cpu"
-            and x.dtype == torch.float32
+            and x.dtype == variant.dtype
             and x.dim() == 4
-            and x.shape[2] * x.shape[3] >= MIN_PIXELS
+            and (not variant.channels_last_only or x.is_contiguous(memory_format=torch.channels_last))
+            and x.shape[2] * x.shape[3] >= algorithm.MIN_PIXELS
             and not torch.is_grad_enabled()
             and self.conv.weight.dtype == torch.float32
         )
         if not usable:
             return self.original(x)
-        return conv3x3(x, transformed_filter(self.conv.weight), self.conv.bias)
+        out: torch.Tensor = algorithm.conv3x3(x, algorithm.transformed_filter(self.conv.weight), self.conv.bias)
+        return out
+
+
+def winograd_forwards(module: nn.Module, variant: Variant) -> contextlib.AbstractContextManager[int]:
+    """Within the block, the 3x3 convolutions in `module` that suit `variant` run by it; yields how many."""
+    convs = (conv for conv in module.modules() if isinstance(conv, nn.Conv2d) and suits_3x3(conv, variant.algorithm.MIN_CHANNELS))
+    return replaced_forwards(convs, lambda conv: _WinogradForward(conv, variant))
+
+
+FLOAT32 = Variant(torch.float32, False, sys.modules[__name__])
 
 
 def winograd_convolutions(module: nn.Module) -> contextlib.AbstractContextManager[int]:
     """Within the block, suitable 3x3 convolutions in `module` run by Winograd; yields how many."""
-    convs = (conv for conv in module.modules() if isinstance(conv, nn.Conv2d) and suits_3x3(conv, MIN_CHANNELS))
-    return replaced_forwards(convs, _WinogradForward)
+    return winograd_forwards(module, FLOAT32)

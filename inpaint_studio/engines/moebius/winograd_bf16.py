@@ -17,13 +17,13 @@ else keeps oneDNN's direct convolution.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import torch
 from torch import nn
 
 from inpaint_studio.engines.moebius import _winograd_bf16_kernels as kernels
-from inpaint_studio.engines.moebius.blocks import replaced_forwards
-from inpaint_studio.engines.moebius.winograd import suits_3x3, tiled_conv3x3
+from inpaint_studio.engines.moebius.winograd import Variant, tiled_conv3x3, winograd_forwards
 
 STEP, TILE = kernels.STEP, kernels.TILE
 MIN_CHANNELS = 256
@@ -52,29 +52,9 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, b
     return tiled_conv3x3(x, filters, bias, kernels, band_tiles)
 
 
-class _WinogradForward:
-    """Replaces one Conv2d's forward under bfloat16 autocast; other inputs go to the conv's own."""
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        self.conv = conv
-        self.original = conv.forward
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        usable = (
-            x.device.type == "cpu"
-            and x.dtype == torch.bfloat16
-            and x.dim() == 4
-            and x.is_contiguous(memory_format=torch.channels_last)
-            and x.shape[2] * x.shape[3] >= MIN_PIXELS
-            and not torch.is_grad_enabled()
-            and self.conv.weight.dtype == torch.float32
-        )
-        if not usable:
-            return self.original(x)
-        return conv3x3(x, transformed_filter(self.conv.weight), self.conv.bias)
+BFLOAT16 = Variant(torch.bfloat16, True, sys.modules[__name__])
 
 
 def winograd_bf16_convolutions(module: nn.Module) -> contextlib.AbstractContextManager[int]:
     """Within the block, suitable 3x3 convolutions in `module` take bfloat16 inputs by Winograd; yields how many."""
-    convs = (conv for conv in module.modules() if isinstance(conv, nn.Conv2d) and suits_3x3(conv, MIN_CHANNELS))
-    return replaced_forwards(convs, _WinogradForward)
+    return winograd_forwards(module, BFLOAT16)
