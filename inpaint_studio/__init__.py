@@ -9,7 +9,15 @@ belongs to the damage-detection package `inpaint_studio.restore`.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# torch's OpenMP threads sleep between parallel regions instead of spinning: the Moebius VAE
+# alternates torch's products with numba tile transforms on the same cores, and the spinning
+# threads took cores from them (encode 20 % slower in float32, 5-10 % in bfloat16; measured,
+# benchmarks/README.md). It has to be set before torch loads, so it is set on the package's
+# import; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 APP_NAME = "Inpaint Studio"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -39,6 +40,17 @@ def test_importing_the_package_imports_nothing_heavy():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
+
+
+def test_importing_the_package_makes_openmp_threads_sleep_unless_the_user_chose():
+    code = "import os, inpaint_studio; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert chosen.stdout.strip() == "PASSIVE"
+    kept = subprocess.run(
+        [sys.executable, "-c", code], env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True, text=True, timeout=60
+    )
+    assert kept.stdout.strip() == "ACTIVE"
 
 
 def test_the_package_exports_the_api_functions():

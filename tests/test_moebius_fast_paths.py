@@ -9,12 +9,15 @@ only the conditional half, the derived weights kept during a sampling loop
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import torch
 import torch.nn.functional as functional
 from moebius_configs import SMALL_CONFIG
 
-from inpaint_studio.engines.moebius import lambda_layers
+from inpaint_studio.engines.moebius import fused, lambda_layers
 from inpaint_studio.engines.moebius.blocks import Upsample, frozen_weights
 from inpaint_studio.engines.moebius.inputs import MoebiusInputError
 from inpaint_studio.engines.moebius.network import build_model
@@ -78,6 +81,98 @@ def test_guided_noise_checks_its_ids(small):
         small.guided_noise(latents, 10, uncond + 20, cond)
 
 
+def _record_halves(model: torch.nn.Module, rows: list) -> torch.utils.hooks.RemovableHandle:
+    """A hook noting, for every UNet call: its thread, condition rows, thread count, autocast and inference mode."""
+
+    def note(_module, inputs):
+        rows.append(
+            (
+                threading.current_thread().name,
+                inputs[2].shape[0],
+                torch.get_num_threads(),
+                torch.is_autocast_enabled("cpu"),
+                torch.is_inference_mode_enabled(),
+            )
+        )
+
+    return model.diff_model.register_forward_pre_hook(note)
+
+
+def test_on_a_cpu_the_guided_halves_run_side_by_side_in_two_threads(small):
+    assert torch.get_num_threads() >= 2, "the test machine has two cores"
+    latents, ids = _latents(2), guidance_ids(2)
+    rows: list = []
+    handle = _record_halves(small, rows)
+    try:
+        with torch.inference_mode():
+            together = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
+            uncond, cond = small.guided_noise(latents, torch.tensor([300]), *ids.chunk(2))
+    finally:
+        handle.remove()
+    assert _max_diff(together, uncond + 2.5 * (cond - uncond)) < 1e-5
+    halves, batched = rows[:2], rows[2]
+    assert len({thread for thread, *_ in halves}) == 2 and all(t.startswith("moebius-half") for t, *_ in halves)
+    assert [r[1:] for r in halves] == [(2, torch.get_num_threads() // 2, False, True)] * 2
+    assert batched[0] == threading.current_thread().name and batched[1] == 4
+
+
+def test_the_side_by_side_halves_keep_autocast_and_the_callers_thread_counts(small):
+    latents, ids = _latents(1), guidance_ids(1)
+    threads = torch.get_num_threads()
+    rows: list = []
+    handle = _record_halves(small, rows)
+    try:
+        with torch.inference_mode():
+            reference = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                halved = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
+    finally:
+        handle.remove()
+    assert [autocast for *_, autocast, _ in rows[2:]] == [True, True]
+    assert halved.dtype == torch.float32 and 0 < _max_diff(halved, reference) < 0.06 * reference.abs().max().item()
+    # The workers' thread counts are their own: the caller's and a new thread's are as they were.
+    assert torch.get_num_threads() == threads
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    worker.start()
+    worker.join()
+    assert seen == [threads]
+
+
+def test_an_error_in_one_half_is_raised_after_both_halves_ended(small):
+    latents, ids = _latents(1), guidance_ids(1)
+    ended = []
+
+    def fail_on_the_unconditional_half(_module, inputs):  # inputs: latents, timestep, token ids
+        if int(inputs[2][0, 0]) >= 10:  # the unconditional prompt's rows (guidance_ids)
+            raise RuntimeError("cancelled")
+
+    first = small.register_forward_pre_hook(fail_on_the_unconditional_half)
+    last = small.register_forward_hook(lambda *_: time.sleep(0.2) or ended.append(1))
+    try:
+        with torch.inference_mode(), pytest.raises(RuntimeError, match="cancelled"):
+            guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
+        assert ended == [1]  # the conditional half had ended (slowly) before the error came back
+    finally:
+        first.remove()
+        last.remove()
+
+
+def test_with_one_thread_the_halves_run_as_one_batch(small):
+    latents, ids = _latents(1), guidance_ids(1)
+    threads = torch.get_num_threads()
+    rows: list = []
+    handle = _record_halves(small, rows)
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
+    finally:
+        torch.set_num_threads(threads)
+        handle.remove()
+    assert [(thread, count) for thread, count, *_ in rows] == [(threading.current_thread().name, 2)]
+
+
 def test_guidance_one_runs_only_the_conditional_half(small):
     latents = _latents(2)
     ids = guidance_ids(2)
@@ -132,8 +227,8 @@ def test_frozen_weights_reuses_derived_weights_until_the_block_ends(small):
     model.load_state_dict(small.state_dict())
     upsampler = model.diff_model.up_blocks[0].upsamplers[0]
     built = []
-    original = upsampler._phase_kernels
-    upsampler._phase_kernels = lambda: built.append(1) or original()
+    original = upsampler._phase_weights
+    upsampler._phase_weights = lambda: built.append(1) or original()
     latents, ids = _latents(1), guidance_ids(1)[1:]
     with torch.no_grad():
         with frozen_weights(model):
@@ -205,3 +300,29 @@ def test_self_lambda_in_train_mode_uses_batch_statistics():
     assert _max_diff(got, expected) < 1e-4
     assert torch.equal(layer.norm_q.running_mean, reference.norm_q.running_mean)
     assert layer.norm_q.num_batches_tracked.item() == 1
+
+
+# ---------------------------------------------------------------- fused linear + SiLU
+
+
+def test_the_fused_linear_silu_is_the_plain_formula_in_bfloat16():
+    assert fused.fused_linear_silu_works()  # oneDNN is part of the CPU build the project installs
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 50, 32, generator=generator)
+    weight, bias = 0.2 * torch.randn(48, 32, generator=generator), torch.randn(48, generator=generator)
+    expected = functional.silu(functional.linear(x, weight, bias))
+    got = fused.linear_silu(x.bfloat16(), weight.bfloat16(), bias.bfloat16())
+    assert got.dtype == torch.bfloat16 and got.shape == expected.shape
+    assert _max_diff(got.float(), expected) < 0.02 * expected.abs().max().item()
+    assert _max_diff(fused.linear_silu(x, weight, bias), expected) < 1e-5  # float32: the plain path
+
+
+def test_without_the_fused_operator_the_plain_formula_runs(monkeypatch):
+    def missing(*_args):
+        raise RuntimeError("no such operator")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", missing)
+    assert not fused.fused_linear_silu_works.__wrapped__()
+    monkeypatch.setattr(fused, "fused_linear_silu_works", lambda: False)
+    x, weight = torch.randn(3, 8).bfloat16(), torch.randn(4, 8).bfloat16()
+    assert torch.equal(fused.linear_silu(x, weight, None), functional.silu(functional.linear(x, weight)))

@@ -126,7 +126,9 @@ def test_under_autocast_the_unet_ends_and_the_guidance_stay_float32():
             eps = guided_prediction(model, latents, timestep, ids, 2.5)
             kept = {name: m.__dict__["_derived"] for name, m in model.named_modules() if m.__dict__.get("_derived")}
     assert eps.dtype == torch.float32
-    assert (eps - reference).abs().max().item() < 0.05 * reference.abs().max().item()
+    # bfloat16 keeps 8 bits: a few per cent of the largest value at most, under 1 % on average.
+    error, scale = (eps - reference).abs(), reference.abs().max().item()
+    assert error.max().item() < 0.06 * scale and error.mean().item() < 0.01 * scale
     # Derived weights are kept in bfloat16, except those of the layers that read latents and write the noise.
     dtypes = {name: {t.dtype for value in cache.values() for t in _tensors(value)} for name, cache in kept.items()}
     assert dtypes.pop("diff_model.conv_in") == dtypes.pop("diff_model.conv_out") == {torch.float32}
@@ -136,6 +138,8 @@ def test_under_autocast_the_unet_ends_and_the_guidance_stay_float32():
 
 
 def _tensors(value):
+    if value is None:  # a layer without a bias
+        return []
     return [value] if isinstance(value, torch.Tensor) else [t for item in value for t in _tensors(item)]
 
 
@@ -198,3 +202,38 @@ def test_bfloat16_on_a_cpu_without_it_is_honoured_and_said(store, monkeypatch):
     # What ran, not "auto", goes into the fill's provenance (the worker passes the report's precision).
     provenance = fill_provenance(MoebiusEngine, {"steps": 2}, "cpu", context.report.precision)
     assert provenance["params"]["precision"] == "auto" and provenance["precision"] == "float32"
+
+
+# ---------------------------------------------------------------- derived weights kept between fills
+
+
+def _derived_caches(model: torch.nn.Module) -> dict[str, dict]:
+    return {name: module.__dict__["_derived"] for name, module in model.named_modules() if "_derived" in module.__dict__}
+
+
+def test_bfloat16_fills_keep_the_derived_weights_and_float32_fills_drop_them(store, monkeypatch):
+    monkeypatch.setattr(moebius_runtime, "cpu_computes_bfloat16", lambda: True)
+    image, mask = photo_and_mask()
+    engine = create_engine("moebius", "cpu", model_store=store)
+    bf16 = engine.resolve_params({"steps": 2, "precision": "bfloat16", "seed": 5})
+    first = engine.inpaint(image, mask, bf16, EngineContext())
+    unet = engine._runtime.unet
+    kept = {name: dict(cache) for name, cache in _derived_caches(unet).items()}
+    assert kept and {t.dtype for cache in kept.values() for value in cache.values() for t in _tensors(value)} == {
+        torch.bfloat16,
+        torch.float32,  # conv_in and conv_out's
+    }
+    again = engine.inpaint(image, mask, bf16, EngineContext())
+    assert np.array_equal(again, first)
+    after = _derived_caches(unet)
+    assert all(after[name][key] is value for name, cache in kept.items() for key, value in cache.items())  # not rebuilt
+
+    float32 = engine.resolve_params({"steps": 2, "precision": "float32", "seed": 5})
+    result = engine.inpaint(image, mask, float32, EngineContext())
+    assert not _derived_caches(unet)  # the bfloat16 ones are not used for (or kept after) a float32 fill
+    fresh = create_engine("moebius", "cpu", model_store=store).inpaint(image, mask, float32, EngineContext())
+    assert np.array_equal(result, fresh)
+    engine.inpaint(image, mask, bf16, EngineContext())
+    assert _derived_caches(unet)
+    engine.unload()
+    assert not _derived_caches(unet)

@@ -86,6 +86,32 @@ def replaced_forwards(modules: Iterable[nn.Module], make_forward: Callable[[Any]
             del module.forward  # back to the class's forward
 
 
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d with its weights from `derived`: in a sampling loop under autocast they are cast
+    once, not on every call (autocast keeps no casts between calls in inference mode)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = derived(self, "weights", lambda: (self.weight, self.bias))
+        y: torch.Tensor = self._conv_forward(x, weight, bias)
+        return y
+
+
+class Linear(nn.Linear):
+    """nn.Linear with its weights from `derived` (see Conv2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = derived(self, "weights", lambda: (self.weight, self.bias))
+        return functional.linear(x, weight, bias)
+
+
+def in_autocast_dtype(x: torch.Tensor) -> torch.Tensor:
+    """`x` in the dtype autocast runs layers in on its device (`x` itself where autocast is off)."""
+    device = x.device.type
+    if device in ("cpu", "cuda") and torch.is_autocast_enabled(device):
+        return x.to(torch.get_autocast_dtype(device))
+    return x
+
+
 def without_autocast(x: torch.Tensor) -> contextlib.AbstractContextManager[Any]:
     """A block in which autocast is off on `x`'s device (CPU and CUDA, the devices it runs on here)."""
     if x.device.type in ("cpu", "cuda"):
@@ -140,8 +166,8 @@ class TimestepEmbedding(nn.Module):
 
     def __init__(self, in_channels: int, embed_dim: int) -> None:
         super().__init__()
-        self.linear_1 = nn.Linear(in_channels, embed_dim)
-        self.linear_2 = nn.Linear(embed_dim, embed_dim)
+        self.linear_1 = Linear(in_channels, embed_dim)
+        self.linear_2 = Linear(embed_dim, embed_dim)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         embedding: torch.Tensor = self.linear_2(functional.silu(self.linear_1(features)))
@@ -194,10 +220,10 @@ class DWResnetBlock(nn.Module):
         super().__init__()
         self.norm1 = nn.GroupNorm(groups, in_channels, eps=eps)
         self.conv1 = DepthwiseSeparableConv(in_channels, out_channels)
-        self.time_emb_proj = nn.Linear(temb_channels, out_channels)
+        self.time_emb_proj = Linear(temb_channels, out_channels)
         self.norm2 = nn.GroupNorm(groups, out_channels, eps=eps)
         self.conv2 = DepthwiseSeparableConv(out_channels, out_channels)
-        self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+        self.conv_shortcut = Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h: torch.Tensor = self.conv1(functional.silu(self.norm1(x)))
@@ -212,7 +238,7 @@ class Downsample(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        self.conv = Conv2d(channels, channels, 3, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y: torch.Tensor = self.conv(x)
@@ -226,11 +252,11 @@ class Upsample(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
-    def _phase_kernels(self) -> list[torch.Tensor]:
-        return phase_kernels(self.conv.weight)
+    def _phase_weights(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        return phase_kernels(self.conv.weight), self.conv.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return upsample_conv(x, derived(self, "phases", self._phase_kernels), self.conv.bias)
+        return upsample_conv(x, *derived(self, "phases", self._phase_weights))
 
 
 def phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:

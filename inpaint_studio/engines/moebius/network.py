@@ -18,9 +18,11 @@ from inpaint_studio.engines.moebius.blocks import (
     DepthwiseSeparableConv,
     Downsample,
     DWResnetBlock,
+    Linear,
     SinusoidalTimesteps,
     TimestepEmbedding,
     Upsample,
+    in_autocast_dtype,
     tile_rows,
 )
 from inpaint_studio.engines.moebius.config import MoebiusConfig
@@ -112,7 +114,7 @@ class MoebiusUNet(nn.Module):
         self.conv_in = DepthwiseSeparableConv(cfg.in_channels, widths[0], cfg.conv_in_kernel, float32=True)
         self.time_proj = SinusoidalTimesteps(widths[0], cfg.flip_sin_to_cos, cfg.freq_shift)
         self.time_embedding = TimestepEmbedding(widths[0], cfg.time_embed_dim)
-        self.encoder_hid_proj = nn.Linear(cfg.encoder_hid_dim, cfg.cross_attention_dim)
+        self.encoder_hid_proj = Linear(cfg.encoder_hid_dim, cfg.cross_attention_dim)
         self.down_blocks = nn.ModuleList(DownBlock(cfg, level) for level in range(levels))
 
         # The skip stack's widths, bottom to top, as the down path will push them.
@@ -143,8 +145,9 @@ class MoebiusUNet(nn.Module):
         emb = self.time_embedding(self.time_proj(batch_timesteps(timesteps, sample.shape[0])).to(sample.dtype))
         context = self.encoder_hid_proj(encoder_hidden_states)
         # Channels-last throughout: the transformers' tokens are then views of the grid,
-        # and the 1x1 and depthwise convs run faster in this layout.
-        h = self.conv_in(sample.contiguous(memory_format=torch.channels_last))
+        # and the 1x1 and depthwise convs run faster in this layout. conv_in computes in
+        # float32 under autocast; what follows runs in autocast's dtype (residuals included).
+        h = in_autocast_dtype(self.conv_in(sample.contiguous(memory_format=torch.channels_last)))
         skips = [h]
         for block in self.down_blocks:
             h, states = block(h, emb, context)

@@ -18,6 +18,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from inpaint_studio.engines.moebius import side_by_side
 from inpaint_studio.engines.moebius.blocks import frozen_weights
 from inpaint_studio.engines.moebius.inputs import MoebiusInputError, check_tensor
 
@@ -68,14 +69,17 @@ def guided_prediction(
 ) -> torch.Tensor:
     """ê = e_u + g · (e_c − e_u) for latents [B, 9, S, S] and guidance_ids(B) (SPEC §9.6), in float32.
 
-    At g = 1 that is e_c, so only the conditional half is run (half the work). Under
-    autocast the network may answer in half precision; the combination is float32.
+    At g = 1 that is e_c, so only the conditional half is run (half the work). On a
+    CPU the two halves run side by side (side_by_side.py). Under autocast the network
+    may answer in half precision; the combination is float32.
     """
     uncond_ids, cond_ids = ids.chunk(2)
     if guidance == 1.0:
         eps: torch.Tensor = model(model_input, timestep, cond_ids)
         return eps.float()
-    if hasattr(model, "guided_noise"):  # shares the condition-free first layers between the halves
+    if side_by_side.available(model_input):
+        eps_uncond, eps_cond = side_by_side.guided_halves(model, model_input, timestep, uncond_ids, cond_ids)
+    elif hasattr(model, "guided_noise"):  # shares the condition-free first layers between the halves
         guided_noise = cast(_GuidedNoise, model.guided_noise)
         eps_uncond, eps_cond = guided_noise(model_input, timestep, uncond_ids, cond_ids)
     else:

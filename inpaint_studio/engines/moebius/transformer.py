@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from inpaint_studio.engines.moebius.blocks import derived, tile_rows
+from inpaint_studio.engines.moebius.blocks import Conv2d, derived, tile_rows
+from inpaint_studio.engines.moebius.fused import linear_silu
 from inpaint_studio.engines.moebius.lambda_layers import CrossLambda, LocalSelfLambda
 
 # The reference ignores its mix_mlp_ratio argument and always widens by 2.5 (SPEC §2).
@@ -41,7 +42,7 @@ class _Conv(nn.Module):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(*args, **kwargs)
+        self.conv = Conv2d(*args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y: torch.Tensor = self.conv(x)
@@ -66,7 +67,7 @@ class MixFFN(nn.Module):
         # The 1x1 convs' weights as matrices (in the autocast dtype within a sampling loop, see `derived`).
         expand_weight, expand_bias = derived(self, "expand", lambda: (expand.weight.flatten(1), expand.bias))
         project_weight = derived(self, "project", lambda: self.point_conv.conv.weight.flatten(1))
-        hidden = functional.silu(functional.linear(tokens, expand_weight, expand_bias), inplace=True)
+        hidden = linear_silu(tokens, expand_weight, expand_bias)
         value, gate = self.depth_conv(to_grid(hidden, height, width)).chunk(2, dim=1)
         gated = to_tokens(functional.silu(gate).mul_(value))  # in place on this layer's own intermediate
         return functional.linear(gated, project_weight)
@@ -104,11 +105,11 @@ class MixTransformer2D(nn.Module):
         inner = heads * (dim // heads)
         # eps 1e-6 here, unlike the resnets' 1e-5 (SPEC §7).
         self.norm = nn.GroupNorm(groups, dim, eps=1e-6)
-        self.proj_in = nn.Conv2d(dim, inner, 1)
+        self.proj_in = Conv2d(dim, inner, 1)
         self.transformer_blocks = nn.ModuleList(
             MixTransformerBlock(inner, heads, side, context_dim, context_tokens) for _ in range(layers)
         )
-        self.proj_out = nn.Conv2d(inner, dim, 1)
+        self.proj_out = Conv2d(inner, dim, 1)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         _, _, height, width = x.shape
