@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -78,3 +79,36 @@ def test_on_this_machine_the_real_allocator_accepts_it():
     with heap.reusing_freed_memory():
         blocks = [bytearray(64 << 20) for _ in range(2)]
         del blocks
+
+
+def _trims(libc: RecordingLibc) -> int:
+    return sum(call[0] == "malloc_trim" for call in libc.calls)
+
+
+def test_with_linger_memory_is_handed_back_only_after_the_delay(libc):
+    with heap.reusing_freed_memory(linger=0.3):
+        pass
+    assert _trims(libc) == 0 and libc.calls[-1] == ("mallopt", heap._M_TRIM_THRESHOLD, heap._KEEP_EVERYTHING)
+    deadline = time.monotonic() + 5
+    while not _trims(libc) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert libc.calls[-3:] == [
+        ("mallopt", heap._M_MMAP_MAX, heap._DEFAULT_MMAP_MAX),
+        ("mallopt", heap._M_TRIM_THRESHOLD, heap._DEFAULT_TRIM_THRESHOLD),
+        ("malloc_trim", 0),
+    ]
+
+
+def test_a_block_started_while_memory_lingers_keeps_it_and_restarts_the_delay(libc):
+    with heap.reusing_freed_memory(linger=0.2):
+        pass
+    settings = len(libc.calls)
+    with heap.reusing_freed_memory(linger=0.2):
+        time.sleep(0.4)  # longer than the first block's delay: its release must not happen now
+        assert len(libc.calls) == settings  # nothing set again, nothing handed back
+    time.sleep(0.1)
+    assert _trims(libc) == 0
+    deadline = time.monotonic() + 5
+    while not _trims(libc) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _trims(libc) == 1

@@ -32,6 +32,9 @@ from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
 from inpaint_studio.models.safe_load import load_state_dict
 
 OOM_NOTICE = "Out of GPU memory; finished on the CPU."
+# How long a fill's freed memory stays ready for the next fill before it is handed back: a fill
+# into fresh pages took ~0.3 s longer (fast preset, bfloat16; benchmarks/README.md).
+KEEP_MEMORY_SECONDS = 60.0
 EMULATED_BF16_NOTICE = "This processor has no native bfloat16: Moebius ran slower than it would in float32."
 MPS_BF16_NOTICE = "Moebius runs in float32 on MPS; bfloat16 is used on CPUs that have it and on CUDA."
 # What a resolved precision runs in: the dtype of autocast (None: float32 throughout).
@@ -104,8 +107,13 @@ class MoebiusRuntime:
     ) -> np.ndarray:
         """The decoded 512x512 RGB fill for one crop (outside the decoded window: `image`)."""
         assert self.unet is not None and self.vae is not None
-        # Each step allocates the same large activations again: keep freed memory for them (core/heap.py).
-        with torch.inference_mode(), _cancellable_inside(context.cancel, self.unet, self.vae), reusing_freed_memory():
+        # Each step allocates the same large activations again: keep freed memory for them, and for
+        # the next fill if it comes soon (core/heap.py).
+        with (
+            torch.inference_mode(),
+            _cancellable_inside(context.cancel, self.unet, self.vae),
+            reusing_freed_memory(linger=KEEP_MEMORY_SECONDS),
+        ):
             def attempt() -> np.ndarray:
                 return self._fill(image, mask, params, context)
 
@@ -215,7 +223,7 @@ class MoebiusRuntime:
 
         In half precision on the CPU they are kept for the next fills of the same
         UNet in the same dtype: building them takes ~0.25 s of each fill (official
-        size, bfloat16, 2 threads; a fast fill takes ~10 s), and they take 358 MB.
+        size, bfloat16, 2 threads; a fast fill takes ~10 s), and they take 480 MB.
         Elsewhere they last one fill (float32 ones would take twice that; on a GPU
         they are quick to build and its memory is scarcer).
         """
