@@ -215,7 +215,6 @@ class MoebiusRuntime:
         result[rows, cols] = pixels.permute(1, 2, 0).numpy()
         return result
 
-
     def _derived_weights(
         self, unet: MoebiusModel, device: str, dtype: torch.dtype | None
     ) -> contextlib.AbstractContextManager[Any]:
