@@ -9,8 +9,10 @@ only the conditional half, the derived weights kept during a sampling loop
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -81,8 +83,10 @@ def test_guided_noise_checks_its_ids(small):
         small.guided_noise(latents, 10, uncond + 20, cond)
 
 
-def _record_halves(model: torch.nn.Module, rows: list) -> torch.utils.hooks.RemovableHandle:
-    """A hook noting, for every UNet call: its thread, condition rows, thread count, autocast and inference mode."""
+@contextlib.contextmanager
+def recorded_halves(model: torch.nn.Module) -> Iterator[list]:
+    """Within the block, every UNet call notes its thread, condition rows, thread count, autocast and inference mode."""
+    rows: list = []
 
     def note(_module, inputs):
         rows.append(
@@ -95,20 +99,19 @@ def _record_halves(model: torch.nn.Module, rows: list) -> torch.utils.hooks.Remo
             )
         )
 
-    return model.diff_model.register_forward_pre_hook(note)
+    handle = model.diff_model.register_forward_pre_hook(note)
+    try:
+        yield rows
+    finally:
+        handle.remove()
 
 
 def test_on_a_cpu_the_guided_halves_run_side_by_side_in_two_threads(small):
     assert torch.get_num_threads() >= 2, "the test machine has two cores"
     latents, ids = _latents(2), guidance_ids(2)
-    rows: list = []
-    handle = _record_halves(small, rows)
-    try:
-        with torch.inference_mode():
-            together = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
-            uncond, cond = small.guided_noise(latents, torch.tensor([300]), *ids.chunk(2))
-    finally:
-        handle.remove()
+    with recorded_halves(small) as rows, torch.inference_mode():
+        together = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
+        uncond, cond = small.guided_noise(latents, torch.tensor([300]), *ids.chunk(2))
     assert _max_diff(together, uncond + 2.5 * (cond - uncond)) < 1e-5
     halves, batched = rows[:2], rows[2]
     assert len({thread for thread, *_ in halves}) == 2 and all(t.startswith("moebius-half") for t, *_ in halves)
@@ -119,15 +122,10 @@ def test_on_a_cpu_the_guided_halves_run_side_by_side_in_two_threads(small):
 def test_the_side_by_side_halves_keep_autocast_and_the_callers_thread_counts(small):
     latents, ids = _latents(1), guidance_ids(1)
     threads = torch.get_num_threads()
-    rows: list = []
-    handle = _record_halves(small, rows)
-    try:
-        with torch.inference_mode():
-            reference = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                halved = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
-    finally:
-        handle.remove()
+    with recorded_halves(small) as rows, torch.inference_mode():
+        reference = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            halved = guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
     assert [autocast for *_, autocast, _ in rows[2:]] == [True, True]
     assert halved.dtype == torch.float32 and 0 < _max_diff(halved, reference) < 0.06 * reference.abs().max().item()
     # The workers' thread counts are their own: the caller's and a new thread's are as they were.
@@ -161,15 +159,12 @@ def test_an_error_in_one_half_is_raised_after_both_halves_ended(small):
 def test_with_one_thread_the_halves_run_as_one_batch(small):
     latents, ids = _latents(1), guidance_ids(1)
     threads = torch.get_num_threads()
-    rows: list = []
-    handle = _record_halves(small, rows)
     torch.set_num_threads(1)
     try:
-        with torch.inference_mode():
+        with recorded_halves(small) as rows, torch.inference_mode():
             guided_prediction(small, latents, torch.tensor([300]), ids, 2.5)
     finally:
         torch.set_num_threads(threads)
-        handle.remove()
     assert [(thread, count) for thread, count, *_ in rows] == [(threading.current_thread().name, 2)]
 
 
