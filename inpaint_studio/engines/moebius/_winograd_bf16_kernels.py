@@ -22,6 +22,8 @@ from numba import njit
 
 TILE = 4  # input tile side
 STEP = 2  # output tile side
+OUT_STEP = STEP  # output pixels per tile side (no resampling)
+POINTS = TILE * TILE  # element-wise products per tile
 
 
 @njit(cache=True, nogil=True, inline="always")

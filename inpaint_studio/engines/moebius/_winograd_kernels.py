@@ -22,6 +22,8 @@ from numba import njit
 
 TILE = 6  # input tile side
 STEP = 4  # output tile side
+OUT_STEP = STEP  # output pixels per tile side (no resampling)
+POINTS = TILE * TILE  # element-wise products per tile
 # float32 constants: a float64 literal would turn the arithmetic into float64.
 F2, F4, F5, F8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as functional
 from torch import nn
+
+from inpaint_studio.engines.moebius import winograd_upsample
 
 T = TypeVar("T")
 
@@ -36,6 +38,11 @@ def derived(module: nn.Module, name: str, build: Callable[[], T], keep_dtype: bo
         dtype: torch.dtype | None = module.__dict__.get("_derived_dtype")
         cache[name] = build() if keep_dtype or dtype is None else _to_dtype(build(), dtype)
     return cast(T, cache[name])
+
+
+def keeps_derived(module: nn.Module) -> bool:
+    """Whether `module`'s derived weights are kept (inside a frozen_weights block) rather than rebuilt per call."""
+    return "_derived" in module.__dict__
 
 
 def _to_dtype(value: Any, dtype: torch.dtype) -> Any:
@@ -68,22 +75,6 @@ def frozen_weights(model: nn.Module, dtype: torch.dtype | None = None) -> Iterat
         for module in modules:
             module.__dict__.pop("_derived", None)
             module.__dict__.pop("_derived_dtype", None)
-
-
-@contextlib.contextmanager
-def replaced_forwards(modules: Iterable[nn.Module], make_forward: Callable[[Any], Callable[..., Any]]) -> Iterator[int]:
-    """Within the block, each of `modules` runs `make_forward(module)` instead of its class's forward; yields how many.
-
-    A module whose forward is replaced already keeps it (and gets it back as it was).
-    """
-    patched = [module for module in modules if "forward" not in vars(module)]
-    for module in patched:
-        module.forward = make_forward(module)  # patched per instance
-    try:
-        yield len(patched)
-    finally:
-        for module in patched:
-            del module.forward  # back to the class's forward
 
 
 class Conv2d(nn.Conv2d):
@@ -255,7 +246,14 @@ class Upsample(nn.Module):
     def _phase_weights(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         return phase_kernels(self.conv.weight), self.conv.bias
 
+    def _winograd_filters(self) -> torch.Tensor:
+        return winograd_upsample.transformed_filters(phase_kernels(self.conv.weight))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # bfloat16 on the CPU, where its filters are kept: building them takes longer than one call saves.
+        if keeps_derived(self) and winograd_upsample.suits(x, self.conv):
+            filters = derived(self, "winograd", self._winograd_filters, keep_dtype=True)
+            return winograd_upsample.upsample_conv(x, filters, self.conv.bias)
         return upsample_conv(x, *derived(self, "phases", self._phase_weights))
 
 

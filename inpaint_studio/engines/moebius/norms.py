@@ -26,7 +26,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from inpaint_studio.engines.moebius import _norm_kernels as kernels
-from inpaint_studio.engines.moebius.blocks import replaced_forwards
+from inpaint_studio.engines.moebius.patching import replaced_forwards
 from inpaint_studio.engines.moebius.winograd import in_threads
 
 

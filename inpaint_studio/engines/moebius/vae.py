@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 
 from inpaint_studio.core.errors import ModelError
-from inpaint_studio.engines.moebius.blocks import phase_kernels, replaced_forwards, upsample_conv, without_autocast
+from inpaint_studio.engines.moebius.blocks import phase_kernels, upsample_conv, without_autocast
 from inpaint_studio.engines.moebius.norms import precise_group_norms
+from inpaint_studio.engines.moebius.patching import replaced_forwards
 from inpaint_studio.engines.moebius.winograd import winograd_convolutions
 from inpaint_studio.engines.moebius.winograd_bf16 import winograd_bf16_convolutions
 from inpaint_studio.models.safe_load import load_state_dict, state_dict_mismatch

@@ -13,8 +13,8 @@ the largest difference from a float64 reference is about 6e-5, against about
 `winograd_convolutions(module)` makes every suitable 3x3 convolution inside a
 module (stride 1, padding 1, no groups or dilation, enough channels) use it on
 the CPU; everything else, and every other device, keeps PyTorch's own. The
-banded tiling (`tiled_conv3x3`) also runs the bfloat16 F(2x2, 3x3) variant
-(winograd_bf16.py), given its kernels.
+banded tiling (`tiled_convolution`) also runs the bfloat16 F(2x2, 3x3) variant
+(winograd_bf16.py) and the upsampling F(2x2, 2x2) one (winograd_upsample.py), given their kernels.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ import torch
 from torch import nn
 
 from inpaint_studio.engines.moebius import _winograd_kernels as kernels
-from inpaint_studio.engines.moebius.blocks import replaced_forwards
+from inpaint_studio.engines.moebius.patching import replaced_forwards
 
-STEP, TILE = kernels.STEP, kernels.TILE
 # Below these sizes the transforms cost more than the arithmetic they save (measured).
 MIN_CHANNELS = 64
 MIN_PIXELS = 128 * 128
 # Tiles per band of tile rows: few enough that a band's transformed tiles stay in the cache, enough for
 # efficient matrix products (192: fastest or within 10 % of it on every VAE layer, measured).
 BAND_TILES = 192
+TILE = kernels.TILE
 
 _G = torch.tensor(
     [
@@ -88,41 +88,43 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, b
 
     Returns a channels-last tensor (the layout the kernels write).
     """
-    return tiled_conv3x3(x, filters, bias, kernels, band_tiles)
+    return tiled_convolution(x, filters, bias, kernels, band_tiles)
 
 
-def tiled_conv3x3(
+def tiled_convolution(
     x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, tile_kernels: ModuleType, band_tiles: int
 ) -> torch.Tensor:
-    """A Winograd 3x3 convolution of CPU `x` in the dtype of `filters` (float32, or bfloat16 as bits), channels-last out.
+    """A Winograd convolution of CPU `x` in the dtype of `filters` (float32, or bfloat16 as bits), channels-last out.
 
-    `tile_kernels`: the module of the variant's numba transforms (TILE, STEP,
-    input_tiles, output_tiles). Works band by band of tile rows, so the
-    transformed tiles of a band stay in the cache between the transforms and
-    the matrix products.
+    `tile_kernels`: the module of the variant's numba transforms: input_tiles,
+    output_tiles, STEP (input pixels per tile side), OUT_STEP (output pixels per
+    tile side: STEP, or twice it for an upsampling one) and POINTS (products per
+    tile). Works band by band of tile rows, so the transformed tiles of a band
+    stay in the cache between the transforms and the matrix products.
     """
-    tile, step = tile_kernels.TILE, tile_kernels.STEP
+    step, out_step, points = tile_kernels.STEP, tile_kernels.OUT_STEP, tile_kernels.POINTS
     n, channels, height, width = x.shape
     out_channels, dtype = filters.shape[2], filters.dtype
     tiles_high, tiles_wide = -(-height // step), -(-width // step)
     image = _numpy(x.permute(0, 2, 3, 1).contiguous())  # a view when x is channels-last already
-    out = torch.empty((n, step * tiles_high, step * tiles_wide, out_channels), dtype=dtype)
+    out = torch.empty((n, out_step * tiles_high, out_step * tiles_wide, out_channels), dtype=dtype)
     out_values = _numpy(out)
     bias_values = (bias.detach().float() if bias is not None else torch.zeros(out_channels)).numpy()
     band = max(1, min(tiles_high, band_tiles // (n * tiles_wide)))
-    tiles = torch.empty(tile * tile * n * band * tiles_wide * channels, dtype=dtype)
-    products = torch.empty(tile * tile * n * band * tiles_wide * out_channels, dtype=dtype)
+    tiles = torch.empty(points * n * band * tiles_wide * channels, dtype=dtype)
+    products = torch.empty(points * n * band * tiles_wide * out_channels, dtype=dtype)
     for row0 in range(0, tiles_high, band):
         rows = min(band, tiles_high - row0)
         # The first part of each buffer, so a short last band is contiguous too.
-        band_in = tiles[: tile * tile * n * rows * tiles_wide * channels].view(tile * tile, -1, channels)
-        band_out = products[: tile * tile * n * rows * tiles_wide * out_channels].view(tile * tile, -1, out_channels)
-        band_in_shaped = _numpy(band_in).reshape(tile * tile, n, rows, tiles_wide, channels)
+        band_in = tiles[: points * n * rows * tiles_wide * channels].view(points, -1, channels)
+        band_out = products[: points * n * rows * tiles_wide * out_channels].view(points, -1, out_channels)
+        band_in_shaped = _numpy(band_in).reshape(points, n, rows, tiles_wide, channels)
         in_threads(tile_kernels.input_tiles, row0, row0 + rows, image, band_in_shaped)
         torch.bmm(band_in, filters, out=band_out)
-        band_out_shaped = _numpy(band_out).reshape(tile * tile, n, rows, tiles_wide, out_channels)
+        band_out_shaped = _numpy(band_out).reshape(points, n, rows, tiles_wide, out_channels)
         in_threads(tile_kernels.output_tiles, row0, row0 + rows, band_out_shaped, bias_values, out_values)
-    result = out[:, :height, :width].permute(0, 3, 1, 2)
+    scale = out_step // step
+    result = out[:, : scale * height, : scale * width].permute(0, 3, 1, 2)
     return result.contiguous(memory_format=torch.channels_last)  # a copy only when the sides are not whole tiles
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from inpaint_studio.engines.moebius import _winograd_bf16_kernels as kernels
-from inpaint_studio.engines.moebius.winograd import Variant, tiled_conv3x3, winograd_forwards
+from inpaint_studio.engines.moebius.winograd import Variant, tiled_convolution, winograd_forwards
 
 STEP, TILE = kernels.STEP, kernels.TILE
 MIN_CHANNELS = 256
@@ -49,7 +49,7 @@ def conv3x3(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, b
 
     Returns a bfloat16 channels-last tensor.
     """
-    return tiled_conv3x3(x, filters, bias, kernels, band_tiles)
+    return tiled_convolution(x, filters, bias, kernels, band_tiles)
 
 
 BFLOAT16 = Variant(torch.bfloat16, True, sys.modules[__name__])
