@@ -222,7 +222,7 @@ class MoebiusRuntime:
 
         In half precision on the CPU they are kept for the next fills of the same
         UNet in the same dtype: building them takes ~0.25 s of each fill (official
-        size, bfloat16, 2 threads; a fast fill takes ~10 s), and they take 480 MB.
+        size, bfloat16, 2 threads; a fast fill takes ~10 s), and they take 560 MB.
         Elsewhere they last one fill (float32 ones would take twice that; on a GPU
         they are quick to build and its memory is scarcer).
         """
