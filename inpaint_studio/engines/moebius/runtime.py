@@ -29,7 +29,7 @@ from inpaint_studio.engines.moebius.encode_cache import EncodeCache
 from inpaint_studio.engines.moebius.network import MoebiusModel, build_model
 from inpaint_studio.engines.moebius.presets import NOISE_OFFSET, PRESETS, SIZE
 from inpaint_studio.engines.moebius.sampler import denoise, timesteps_for
-from inpaint_studio.models.safe_load import load_state_dict
+from inpaint_studio.models.safe_load import load_state_dict, state_dict_mismatch
 
 OOM_NOTICE = "Out of GPU memory; finished on the CPU."
 # How long a fill's freed memory stays ready for the next fill before it is handed back: a fill
@@ -321,6 +321,9 @@ def _load_unet(path: Any) -> MoebiusModel:
     # Built without allocating random weights, then given the checkpoint's tensors.
     with torch.device("meta"):
         model = build_model(unet_config())
+    problem = state_dict_mismatch(model, state)  # torch's own message says which only past its first line
+    if problem:
+        raise ModelError(f"The Moebius weights {path} do not fit the network: {problem}.")
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:
