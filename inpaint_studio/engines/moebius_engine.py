@@ -66,7 +66,7 @@ class MoebiusEngine(Engine):
         name="Moebius",
         description=(
             "Latent-diffusion inpainting (0.2B parameters) for large objects and complex scenes. "
-            "Best quality; a minute or more per fill on a CPU, about a second on a GPU."
+            "Best quality; 40-75 s per fill on a 2-core CPU (10-20 s with the fast preset), about a second on a GPU."
         ),
         kind=EngineKind.LEARNED,
         devices=(Device.CPU, Device.CUDA, Device.MPS),
@@ -83,7 +83,7 @@ class MoebiusEngine(Engine):
                 "Preset",
                 "exact",
                 choices=tuple(PRESETS),
-                help="exact: the reference's settings; fast: fewer steps and shortcuts, about 3x quicker.",
+                help="exact: the reference's settings; fast: fewer steps and shortcuts, about 4x quicker.",
             ),
             Param(
                 "steps", "Steps", 0, minimum=0, maximum=200, help="Denoising steps; 0 uses the preset's.", minimum_label="Auto"
