@@ -34,13 +34,26 @@ def _round_to_bf16(wide: np.ndarray, out: np.ndarray) -> None:
         out[c] = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
 
 
+@njit(cache=True, nogil=True, inline="always")
+def widen_patch(image: np.ndarray, n: int, y: int, x: int, widened: np.ndarray) -> None:
+    """widened[i, j] = bfloat16 image[n, y + i, x + j] as float32 bits, zero outside the image (the padding)."""
+    height, width, channels = image.shape[1:]
+    for i in range(widened.shape[0]):
+        for j in range(widened.shape[1]):
+            if 0 <= y + i < height and 0 <= x + j < width:
+                for c in range(channels):
+                    widened[i, j, c] = np.uint32(image[n, y + i, x + j, c]) << np.uint32(16)
+            else:
+                widened[i, j, :] = 0
+
+
 @njit(cache=True, nogil=True)
 def input_tiles(image: np.ndarray, out: np.ndarray, row0: int, row1: int, first_row: int) -> None:
     """B^T d B of tile rows [row0, row1) of bfloat16 `image` [N, H, W, C] (1 pixel of zero padding around it).
 
     Writes out[:, :, row - first_row] ([16, N, band rows, Tw, C], bfloat16 bits).
     """
-    n_images, height, width, channels = image.shape
+    n_images, _, _, channels = image.shape
     tiles_wide = out.shape[3]
     widened = np.empty((TILE, TILE, channels), dtype=np.uint32)
     patch = widened.view(np.float32)
@@ -50,14 +63,7 @@ def input_tiles(image: np.ndarray, out: np.ndarray, row0: int, row1: int, first_
     for n in range(n_images):
         for ty in range(row0, row1):
             for tx in range(tiles_wide):
-                y, x = STEP * ty - 1, STEP * tx - 1
-                for i in range(TILE):
-                    for j in range(TILE):
-                        if 0 <= y + i < height and 0 <= x + j < width:
-                            for c in range(channels):
-                                widened[i, j, c] = np.uint32(image[n, y + i, x + j, c]) << np.uint32(16)
-                        else:
-                            widened[i, j, :] = 0
+                widen_patch(image, n, STEP * ty - 1, STEP * tx - 1, widened)
                 # Columns first: rows[i, j] = (B^T d)[i, j].
                 for j in range(TILE):
                     for c in range(channels):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from inpaint_studio.engines.moebius._winograd_bf16_kernels import _round_to_bf16
+from inpaint_studio.engines.moebius._winograd_bf16_kernels import _round_to_bf16, widen_patch
 
 STEP = 2  # input pixels per tile side
 OUT_STEP = 4  # output pixels per tile side (x2 upsampling)
@@ -31,7 +31,7 @@ def input_tiles(image: np.ndarray, out: np.ndarray, row0: int, row1: int, first_
 
     Writes out[9 * phase + 3 * i + j, :, row - first_row] ([36, N, band rows, Tw, C], bfloat16 bits).
     """
-    n_images, height, width, channels = image.shape
+    n_images, _, _, channels = image.shape
     tiles_wide = out.shape[3]
     widened = np.empty((4, 4, channels), dtype=np.uint32)
     patch = widened.view(np.float32)
@@ -41,14 +41,7 @@ def input_tiles(image: np.ndarray, out: np.ndarray, row0: int, row1: int, first_
     for n in range(n_images):
         for ty in range(row0, row1):
             for tx in range(tiles_wide):
-                y, x = STEP * ty - 1, STEP * tx - 1
-                for i in range(4):
-                    for j in range(4):
-                        if 0 <= y + i < height and 0 <= x + j < width:
-                            for c in range(channels):
-                                widened[i, j, c] = np.uint32(image[n, y + i, x + j, c]) << np.uint32(16)
-                        else:
-                            widened[i, j, :] = 0
+                widen_patch(image, n, STEP * ty - 1, STEP * tx - 1, widened)  # 4x4: both phases' 3x3 blocks
                 for py in range(2):
                     for j in range(4):
                         for c in range(channels):
