@@ -48,6 +48,15 @@ def widen_patch(image: np.ndarray, n: int, y: int, x: int, widened: np.ndarray) 
 
 
 @njit(cache=True, nogil=True)
+def widen_products(products: np.ndarray, first: int, n: int, band_row: int, tx: int, widened: np.ndarray) -> None:
+    """widened[k // cols, k % cols] = bfloat16 products[first + k, n, band_row, tx] as float32 bits, k < rows * cols."""
+    cols = widened.shape[1]
+    for k in range(widened.shape[0] * cols):
+        for c in range(widened.shape[2]):
+            widened[k // cols, k % cols, c] = np.uint32(products[first + k, n, band_row, tx, c]) << np.uint32(16)
+
+
+@njit(cache=True, nogil=True)
 def input_tiles(image: np.ndarray, out: np.ndarray, row0: int, row1: int, first_row: int) -> None:
     """B^T d B of tile rows [row0, row1) of bfloat16 `image` [N, H, W, C] (1 pixel of zero padding around it).
 
@@ -103,9 +112,7 @@ def output_tiles(products: np.ndarray, bias: np.ndarray, out: np.ndarray, row0: 
         for ty in range(row0, row1):
             band_row = ty - first_row
             for tx in range(tiles_wide):
-                for k in range(TILE * TILE):
-                    for c in range(channels):
-                        widened[k // TILE, k % TILE, c] = np.uint32(products[k, n, band_row, tx, c]) << np.uint32(16)
+                widen_products(products, 0, n, band_row, tx, widened)
                 for j in range(TILE):
                     for c in range(channels):
                         rows[0, j, c] = m[0, j, c] + m[1, j, c] + m[2, j, c]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from inpaint_studio.engines.moebius._winograd_bf16_kernels import _round_to_bf16, widen_patch
+from inpaint_studio.engines.moebius._winograd_bf16_kernels import _round_to_bf16, widen_patch, widen_products
 
 STEP = 2  # input pixels per tile side
 OUT_STEP = 4  # output pixels per tile side (x2 upsampling)
@@ -84,9 +84,7 @@ def output_tiles(products: np.ndarray, bias: np.ndarray, out: np.ndarray, row0: 
             for tx in range(tiles_wide):
                 for phase in range(4):
                     py, px = phase // 2, phase % 2
-                    for k in range(9):
-                        for c in range(channels):
-                            widened[k // 3, k % 3, c] = np.uint32(products[9 * phase + k, n, band_row, tx, c]) << np.uint32(16)
+                    widen_products(products, 9 * phase, n, band_row, tx, widened)
                     for j in range(3):
                         for c in range(channels):
                             rows[0, j, c] = m[0, j, c] + m[1, j, c]
